@@ -1,0 +1,387 @@
+"""Face landmarks, head pose, the photo-quality gate, alignment and region masks.
+
+MediaPipe's face mesh (478 landmarks with ``refine_landmarks=True``) runs in static-image
+mode. Alignment is a least-squares similarity fit (Umeyama 1991) of the 468 mesh points
+onto a fixed canonical face (``canonical_face.npy``: the mirror-symmetrised mesh of two
+public-domain frontal portraits, made by ``tools/make_canonical_face.py``). Fitting all
+points rather than the two eye centres halves the jitter of the aligned face across
+photo resolutions (see tests/test_face.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from mediapipe.python.solutions import face_mesh as mp_face_mesh
+from mediapipe.python.solutions import face_mesh_connections as conn
+
+ALIGNED_SIZE = 512
+N_MESH = 468  # the last 10 of the 478 refined landmarks are the irises
+CANONICAL_PATH = Path(__file__).with_name("canonical_face.npy")
+# Detection runs on a copy whose longest side is at most this; the mesh model works on a
+# 192 px crop of the face anyway, and the alignment warps the full-resolution photo.
+DETECT_MAX_SIDE = 1280
+
+REGIONS = ("forehead", "left_cheek", "right_cheek", "nose", "chin", "under_eye_left", "under_eye_right")
+# Landmarks named in the region geometry. "Left" and "right" are the subject's own: the
+# subject's right cheek is on the left of an unmirrored photo.
+RIGHT_EYE_OUTER, RIGHT_EYE_INNER, LEFT_EYE_INNER, LEFT_EYE_OUTER = 33, 133, 362, 263
+NOSE_BRIDGE, NOSE_TIP, SUBNASALE = 168, 1, 2
+RIGHT_ALAR, LEFT_ALAR = 129, 358
+MOUTH_RIGHT, MOUTH_LEFT, LOWER_LIP, CHIN, FOREHEAD_TOP = 61, 291, 17, 152, 10
+
+
+class FaceRejected(ValueError):
+    """The photo has no usable single face; the message says why and what to do."""
+
+
+def _cycle(edges: frozenset) -> list[int]:
+    """Order the edges of a closed contour from mediapipe's connection sets into a polygon."""
+    nxt: dict[int, list[int]] = {}
+    for a, b in edges:
+        nxt.setdefault(a, []).append(b)
+        nxt.setdefault(b, []).append(a)
+    start = min(nxt)
+    order, prev = [start], None
+    while True:
+        cur = order[-1]
+        step = [n for n in nxt[cur] if n != prev and (len(order) < 2 or n != order[-2])]
+        if not step or step[0] == start:
+            break
+        prev = cur
+        order.append(step[0])
+    return order
+
+
+FACE_OVAL = _cycle(conn.FACEMESH_FACE_OVAL)
+RIGHT_EYE = _cycle(conn.FACEMESH_RIGHT_EYE)
+LEFT_EYE = _cycle(conn.FACEMESH_LEFT_EYE)
+RIGHT_BROW = sorted({i for e in conn.FACEMESH_RIGHT_EYEBROW for i in e})
+LEFT_BROW = sorted({i for e in conn.FACEMESH_LEFT_EYEBROW for i in e})
+LIPS_OUTER = sorted({i for e in conn.FACEMESH_LIPS for i in e})
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face: landmarks in photo pixels (x, y, z) and head pose in degrees."""
+
+    landmarks: np.ndarray  # (478, 3); z is relative depth in the scale of x
+    yaw: float
+    pitch: float
+    roll: float
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        pts = self.landmarks[FACE_OVAL, :2]
+        (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+        return float(x0), float(y0), float(x1), float(y1)
+
+    @property
+    def eye_distance(self) -> float:
+        """Distance between the outer eye corners, in photo pixels."""
+        lm = self.landmarks
+        return float(np.linalg.norm(lm[RIGHT_EYE_OUTER, :2] - lm[LEFT_EYE_OUTER, :2]))
+
+
+@dataclass(frozen=True)
+class Aligned:
+    """The face warped into the canonical 512x512 frame."""
+
+    image: np.ndarray  # (512, 512, 3) uint8 RGB
+    landmarks: np.ndarray  # (478, 2) in the aligned frame
+    matrix: np.ndarray  # (2, 3) photo -> aligned frame
+    rms: float  # residual of the similarity fit, aligned-frame pixels
+    scale: float  # aligned-frame pixels per photo pixel
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    value: float
+    limit: str
+    message: str  # what is wrong and what to do, shown when the check fails
+
+
+@dataclass(frozen=True)
+class Quality:
+    """The verdict of the photo-quality gate: every check, and the failed ones in words."""
+
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [c.message for c in self.checks if not c.passed]
+
+    def as_dict(self) -> dict:
+        return {c.name: {"passed": c.passed, "value": round(c.value, 3), "limit": c.limit} for c in self.checks}
+
+
+@dataclass(frozen=True)
+class GateLimits:
+    """Limits of the quality gate (measured on the repeatability set; see README)."""
+
+    min_eye_distance_px: float = 60.0  # outer eye corners, in the original photo
+    min_sharpness: float = 12.0  # std of the Laplacian of the aligned face's skin
+    min_brightness: float = 25.0  # median L* of the face skin
+    max_brightness: float = 92.0
+    max_clipped: float = 0.05  # share of face pixels with a channel at 254-255
+    max_yaw_deg: float = 20.0
+    max_pitch_deg: float = 20.0
+    max_roll_deg: float = 20.0
+    max_outside: float = 0.02  # share of the face oval outside the photo
+
+
+# ---------------------------------------------------------------- detection
+
+
+class FaceMesh:
+    """MediaPipe's face mesh, made once and shared; calls are serialised (it is not thread-safe)."""
+
+    def __init__(self, max_faces: int = 3) -> None:
+        self._mesh = mp_face_mesh.FaceMesh(
+            static_image_mode=True,
+            max_num_faces=max_faces,
+            refine_landmarks=True,
+            min_detection_confidence=0.5,
+        )
+        self._lock = threading.Lock()
+
+    def landmarks(self, rgb: np.ndarray) -> list[np.ndarray]:
+        """Every face's 478 landmarks in photo pixels (x, y, z), largest face first."""
+        h, w = rgb.shape[:2]
+        scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
+        small = rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        with self._lock:
+            result = self._mesh.process(np.ascontiguousarray(small))
+        faces = []
+        for found in result.multi_face_landmarks or []:
+            pts = np.array([(p.x, p.y, p.z) for p in found.landmark], dtype=np.float64)
+            pts *= np.array([w, h, w])
+            faces.append(pts)
+        faces.sort(key=lambda p: -np.ptp(p[:, 0]) * np.ptp(p[:, 1]))
+        return faces
+
+
+@functools.cache
+def default_mesh() -> FaceMesh:
+    return FaceMesh()
+
+
+@functools.cache
+def canonical() -> np.ndarray:
+    """The canonical face: (468, 3) points in the 512 aligned frame (z in the same units)."""
+    return np.load(CANONICAL_PATH)
+
+
+def detect(rgb: np.ndarray, mesh: FaceMesh | None = None) -> Face:
+    """Exactly one face in ``rgb``, with its head pose, or ``FaceRejected`` saying why."""
+    faces = (mesh or default_mesh()).landmarks(rgb)
+    if not faces:
+        raise FaceRejected(
+            "no face found: face the camera in even light, with your whole face in the frame"
+        )
+    if len(faces) > 1:
+        raise FaceRejected(f"{len(faces)} faces found: crop the photo to yours")
+    yaw, pitch, roll = head_pose(faces[0])
+    return Face(landmarks=faces[0], yaw=yaw, pitch=pitch, roll=roll)
+
+
+def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
+    """Yaw, pitch and roll in degrees: the rotation of the canonical mesh onto this one.
+
+    A 3D Kabsch fit of the mesh (x, y, relative z) onto the canonical face; positive yaw
+    turns the face to the subject's left, positive pitch tilts the chin up, positive roll
+    tilts the head towards the subject's left shoulder (clockwise in the photo).
+    """
+    src = canonical()
+    dst = landmarks[:N_MESH]
+    a = src - src.mean(0)
+    b = dst - dst.mean(0)
+    u, _, vt = np.linalg.svd(b.T @ a)
+    d = np.sign(np.linalg.det(u @ vt))
+    rot = u @ np.diag([1.0, 1.0, d]) @ vt  # canonical -> photo
+    roll = math.degrees(math.atan2(rot[1, 0], rot[0, 0]))
+    yaw = math.degrees(math.asin(max(-1.0, min(1.0, -rot[2, 0]))))
+    pitch = math.degrees(math.atan2(rot[2, 1], rot[2, 2]))
+    return yaw, pitch, roll
+
+
+# ---------------------------------------------------------------- alignment
+
+
+def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity transform (Umeyama 1991) taking 2D points src onto dst; (2, 3)."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    cov = d.T @ s / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
+    rot = u @ sign @ vt
+    scale = np.trace(np.diag(sig) @ sign) / s.var(0).sum()
+    t = mu_d - scale * rot @ mu_s
+    return np.hstack([scale * rot, t[:, None]])
+
+
+def align(rgb: np.ndarray, face: Face, size: int = ALIGNED_SIZE) -> Aligned:
+    """Warp the photo so the face's mesh lies on the canonical face, in a size x size frame."""
+    target = canonical()[:, :2] * (size / ALIGNED_SIZE)
+    matrix = similarity_fit(face.landmarks[:N_MESH, :2], target)
+    scale = float(math.hypot(matrix[0, 0], matrix[1, 0]))
+    # Shrinking by a lot aliases: pre-blur with area resampling when the photo is far larger.
+    image = cv2.warpAffine(
+        rgb, matrix, (size, size),
+        flags=cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0),
+    )  # fmt: skip
+    pts = face.landmarks[:, :2] @ matrix[:, :2].T + matrix[:, 2]
+    rms = float(np.sqrt(((pts[:N_MESH] - target) ** 2).sum(1).mean()))
+    return Aligned(image=image, landmarks=pts, matrix=matrix, rms=rms, scale=scale)
+
+
+# ---------------------------------------------------------------- region masks
+
+
+def _poly(mask: np.ndarray, pts: np.ndarray, value: int = 255) -> None:
+    cv2.fillPoly(mask, [np.round(pts).astype(np.int32)], value)
+
+
+def region_masks(landmarks: np.ndarray, size: int = ALIGNED_SIZE) -> dict[str, np.ndarray]:
+    """Boolean masks of the skin regions in the aligned frame, from the landmark polygons.
+
+    Each region is the face oval cut by lines through landmarks, minus the eyes, brows
+    and lips (each grown by a margin so lashes and lip edges stay out).
+    """
+    lm = landmarks[:, :2]
+    iod = float(np.linalg.norm(lm[RIGHT_EYE_OUTER] - lm[LEFT_EYE_OUTER]))
+    m = 0.04 * iod  # margin
+
+    skin = np.zeros((size, size), np.uint8)
+    _poly(skin, lm[FACE_OVAL])
+    skin = cv2.erode(skin, np.ones((3, 3), np.uint8), iterations=max(1, round(m / 2)))
+    cut = np.zeros_like(skin)
+    for idx in (RIGHT_EYE, LEFT_EYE):
+        _poly(cut, lm[idx])
+    for idx in (RIGHT_BROW, LEFT_BROW, LIPS_OUTER):
+        _poly(cut, cv2.convexHull(lm[idx].astype(np.float32))[:, 0])
+    grow = max(3, 2 * round(m) + 1)
+    cut = cv2.dilate(cut, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)), iterations=2)
+    skin &= ~cut
+
+    yy, xx = np.mgrid[0:size, 0:size]
+    brow_top = min(lm[RIGHT_BROW, 1].min(), lm[LEFT_BROW, 1].min())
+    eye_bottom_r = lm[RIGHT_EYE, 1].max()
+    eye_bottom_l = lm[LEFT_EYE, 1].max()
+    under_h = 0.22 * iod
+
+    def band(eye_idx, bottom):
+        x0, x1 = lm[eye_idx, 0].min(), lm[eye_idx, 0].max()
+        return (xx >= x0) & (xx <= x1) & (yy > bottom + m) & (yy <= bottom + m + under_h)
+
+    under_r = band(RIGHT_EYE, eye_bottom_r)
+    under_l = band(LEFT_EYE, eye_bottom_l)
+
+    nose = np.zeros_like(skin)
+    bridge_half = 0.12 * iod
+    _poly(nose, np.array([
+        lm[NOSE_BRIDGE] + (-bridge_half, 0), lm[NOSE_BRIDGE] + (bridge_half, 0),
+        lm[LEFT_ALAR] + (0, -m), lm[SUBNASALE], lm[RIGHT_ALAR] + (0, -m),
+    ]))  # fmt: skip
+    nose = nose.astype(bool)
+
+    mouth_y = (lm[MOUTH_RIGHT, 1] + lm[MOUTH_LEFT, 1]) / 2
+    cheek_rows = (yy > min(eye_bottom_r, eye_bottom_l) + m + under_h) & (yy < mouth_y)
+    right_cheek = cheek_rows & (xx < lm[RIGHT_ALAR, 0] - m) & ~nose
+    left_cheek = cheek_rows & (xx > lm[LEFT_ALAR, 0] + m) & ~nose
+    chin = (yy > lm[LOWER_LIP, 1] + m) & (np.abs(xx - lm[CHIN, 0]) < 0.42 * iod)
+    forehead = yy < brow_top - m
+
+    skin_b = skin.astype(bool)
+    masks = {
+        "forehead": forehead,
+        "right_cheek": right_cheek,
+        "left_cheek": left_cheek,
+        "nose": nose,
+        "chin": chin,
+        "under_eye_right": under_r,
+        "under_eye_left": under_l,
+    }
+    return {name: masks[name] & skin_b for name in REGIONS}
+
+
+def face_mask(landmarks: np.ndarray, size: int = ALIGNED_SIZE) -> np.ndarray:
+    """Union of all region masks: the skin the measurements may look at."""
+    masks = region_masks(landmarks, size)
+    return np.logical_or.reduce(list(masks.values()))
+
+
+REGION_COLOURS = {  # Okabe-Ito palette: distinguishable with colour-blindness
+    "forehead": (230, 159, 0),
+    "right_cheek": (86, 180, 233),
+    "left_cheek": (0, 158, 115),
+    "nose": (240, 228, 66),
+    "chin": (0, 114, 178),
+    "under_eye_right": (213, 94, 0),
+    "under_eye_left": (204, 121, 167),
+}
+
+
+def draw_regions(image: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
+    """The aligned face with each region outlined in its colour."""
+    out = image.copy()
+    for name, mask in masks.items():
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, contours, -1, REGION_COLOURS[name], 2, lineType=cv2.LINE_AA)
+    return out
+
+
+# ---------------------------------------------------------------- quality gate
+
+
+def quality(rgb: np.ndarray, face: Face, aligned: Aligned, limits: GateLimits | None = None) -> Quality:
+    """Check size, sharpness, exposure, pose and framing; each failed check says what to do."""
+    lim = limits or GateLimits()
+    mask = face_mask(aligned.landmarks)
+    lab = cv2.cvtColor(aligned.image, cv2.COLOR_RGB2LAB)
+    lightness = lab[..., 0][mask].astype(np.float64) * 100.0 / 255.0
+    median_l = float(np.median(lightness)) if lightness.size else 0.0
+    clipped = float((aligned.image[mask] >= 254).any(axis=1).mean()) if lightness.size else 1.0
+    grey = cv2.cvtColor(aligned.image, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    lap = cv2.Laplacian(grey, cv2.CV_64F, ksize=3)
+    sharp = float(lap[cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)].std()) if mask.any() else 0.0
+
+    h, w = rgb.shape[:2]
+    oval = face.landmarks[FACE_OVAL, :2]
+    outside = float(((oval[:, 0] < 0) | (oval[:, 0] >= w) | (oval[:, 1] < 0) | (oval[:, 1] >= h)).mean())
+    eye = face.eye_distance
+    checks = [
+        Check("face_size", eye >= lim.min_eye_distance_px, eye, f">= {lim.min_eye_distance_px:.0f} px between the eyes",
+              f"face too small ({eye:.0f} px between the eyes, {lim.min_eye_distance_px:.0f} needed): come closer or use a higher resolution"),
+        Check("framing", outside <= lim.max_outside, outside, f"<= {lim.max_outside:.0%} of the face outside the photo",
+              "face cut by the edge of the photo: keep your whole face in the frame"),
+        Check("sharpness", sharp >= lim.min_sharpness, sharp, f">= {lim.min_sharpness}",
+              f"photo too blurry (sharpness {sharp:.1f}, {lim.min_sharpness} needed): hold still, clean the lens, focus on your face"),
+        Check("too_dark", median_l >= lim.min_brightness, median_l, f"skin L* >= {lim.min_brightness:.0f}",
+              f"too dark (skin brightness {median_l:.0f}): face a window or a lamp"),
+        Check("too_bright", median_l <= lim.max_brightness, median_l, f"skin L* <= {lim.max_brightness:.0f}",
+              f"too bright (skin brightness {median_l:.0f}): move out of direct light"),
+        Check("highlights", clipped <= lim.max_clipped, clipped, f"<= {lim.max_clipped:.0%} blown-out pixels",
+              f"{clipped:.0%} of the face is blown out: avoid flash and direct sun"),
+        Check("yaw", abs(face.yaw) <= lim.max_yaw_deg, face.yaw, f"|yaw| <= {lim.max_yaw_deg:.0f} deg",
+              f"head turned {abs(face.yaw):.0f} degrees: look straight at the camera"),
+        Check("pitch", abs(face.pitch) <= lim.max_pitch_deg, face.pitch, f"|pitch| <= {lim.max_pitch_deg:.0f} deg",
+              f"head tilted {abs(face.pitch):.0f} degrees up or down: hold the camera at eye level"),
+        Check("roll", abs(face.roll) <= lim.max_roll_deg, face.roll, f"|roll| <= {lim.max_roll_deg:.0f} deg",
+              f"head tilted {abs(face.roll):.0f} degrees sideways: keep your head upright"),
+    ]  # fmt: skip
+    return Quality(checks)

@@ -1,0 +1,382 @@
+"""DuckDB storage: migrations, entries, scores, the lifestyle log and products.
+
+One DuckDB file and an ``images/`` folder under the data home. Connections are opened
+for a unit of work and closed again (``connect``), so the app and the command line can
+share a home: DuckDB lets one process at a time hold the file, and a short hold plus a
+retry is what makes "check in from the terminal while the app is open" work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from .config import Settings
+
+LOCK_WAIT_S = 10.0
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "initial schema",
+        """
+        CREATE SEQUENCE entry_id_seq START 1;
+        CREATE TABLE entries (
+            id BIGINT PRIMARY KEY DEFAULT nextval('entry_id_seq'),
+            taken_at TIMESTAMP NOT NULL,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            image_sha256 VARCHAR NOT NULL UNIQUE,
+            image_path VARCHAR NOT NULL,
+            aligned_path VARCHAR NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            quality VARCHAR NOT NULL,
+            alignment_rms DOUBLE,
+            yaw DOUBLE,
+            pitch DOUBLE,
+            roll DOUBLE
+        );
+        CREATE TABLE scores (
+            entry_id BIGINT NOT NULL,
+            source VARCHAR NOT NULL,
+            condition VARCHAR NOT NULL,
+            region VARCHAR NOT NULL,
+            value DOUBLE NOT NULL,
+            PRIMARY KEY (entry_id, source, condition, region)
+        );
+        CREATE TABLE lifestyle (
+            day DATE PRIMARY KEY,
+            sleep_hours DOUBLE,
+            sleep_quality INTEGER,
+            water_l DOUBLE,
+            stress INTEGER,
+            exercise_min INTEGER,
+            diet VARCHAR[],
+            alcohol_units DOUBLE,
+            cycle_day INTEGER,
+            sun_min INTEGER,
+            note VARCHAR,
+            updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE SEQUENCE product_id_seq START 1;
+        CREATE TABLE products (
+            id BIGINT PRIMARY KEY DEFAULT nextval('product_id_seq'),
+            name VARCHAR NOT NULL UNIQUE,
+            brand VARCHAR,
+            kind VARCHAR,
+            ingredients VARCHAR,
+            notes VARCHAR,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        CREATE TABLE product_use (
+            day DATE NOT NULL,
+            product_id BIGINT NOT NULL,
+            time_of_day VARCHAR NOT NULL,
+            PRIMARY KEY (day, product_id, time_of_day)
+        );
+        """,
+    ),
+]
+
+
+class StoreError(Exception):
+    """The store cannot do what was asked; the message says why."""
+
+
+class DatabaseBusy(StoreError):
+    """Another process holds the database file for longer than we are willing to wait."""
+
+
+class DuplicatePhoto(StoreError):
+    """This exact photo is already stored."""
+
+
+class NotFoundError(StoreError):
+    """Record not found."""
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """What a check-in stores: the entry row, its images and its scores."""
+
+    taken_at: datetime
+    image_sha256: str
+    original_jpeg: bytes
+    aligned_jpeg: bytes
+    width: int
+    height: int
+    quality: dict
+    alignment_rms: float
+    yaw: float
+    pitch: float
+    roll: float
+    scores: list[tuple[str, str, str, float]]  # (source, condition, region, value)
+
+
+def _open(path: Path) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise StoreError(f"cannot open the database {path}: {exc}") from None
+            if time.monotonic() > deadline:
+                raise DatabaseBusy(
+                    f"the database {path} is in use by another program for over "
+                    f"{LOCK_WAIT_S:.0f} s; close it or try again"
+                ) from None
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def connect(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A migrated connection to the home's database, closed when the block ends.
+
+    Always read-write: DuckDB refuses a read-only and a read-write connection to one
+    file inside one process, and the app's sessions are threads of one process.
+    """
+    con = _open(settings.db_path)
+    try:
+        migrate(con)
+        yield con
+    finally:
+        con.close()
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply pending migrations, each with its record in one transaction; return the applied."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    current = schema_version(con)
+    applied = []
+    for version, (name, sql) in enumerate(MIGRATIONS, start=1):
+        if version <= current:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, datetime.now()]
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied
+
+
+# ---------------------------------------------------------------- images on disk
+
+
+def image_paths(sha: str) -> tuple[str, str]:
+    """Paths, relative to the images folder, of a photo and its aligned face."""
+    return f"{sha[:2]}/{sha}.jpg", f"{sha[:2]}/{sha}.aligned.jpg"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def read_image(settings: Settings, rel_path: str) -> bytes:
+    return (settings.images_dir / rel_path).read_bytes()
+
+
+# ---------------------------------------------------------------- entries and scores
+
+
+def add_entry(settings: Settings, entry: NewEntry) -> int:
+    """Store one check-in atomically: both images and every row, or nothing at all."""
+    original_rel, aligned_rel = image_paths(entry.image_sha256)
+    written: list[Path] = []
+    with connect(settings) as con:
+        found = con.execute(
+            "SELECT id FROM entries WHERE image_sha256 = ?", [entry.image_sha256]
+        ).fetchone()
+        if found:
+            raise DuplicatePhoto(f"this photo is already stored as entry {found[0]}")
+        try:
+            for rel, data in ((original_rel, entry.original_jpeg), (aligned_rel, entry.aligned_jpeg)):
+                path = settings.images_dir / rel
+                _write_atomic(path, data)
+                written.append(path)
+            con.execute("BEGIN TRANSACTION")
+            entry_id = con.execute(
+                "INSERT INTO entries (taken_at, image_sha256, image_path, aligned_path, width,"
+                " height, quality, alignment_rms, yaw, pitch, roll)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                [
+                    entry.taken_at, entry.image_sha256, original_rel, aligned_rel, entry.width,
+                    entry.height, json.dumps(entry.quality), entry.alignment_rms,
+                    entry.yaw, entry.pitch, entry.roll,
+                ],
+            ).fetchone()[0]
+            if entry.scores:
+                con.executemany(
+                    "INSERT INTO scores VALUES (?, ?, ?, ?, ?)",
+                    [(entry_id, s, c, r, float(v)) for s, c, r, v in entry.scores],
+                )
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+    return entry_id
+
+
+def add_scores(settings: Settings, rows: list[tuple[int, str, str, str, float]]) -> None:
+    """Insert or replace (entry_id, source, condition, region, value) rows in one transaction."""
+    with connect(settings) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?)", rows)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
+def entries(settings: Settings) -> pd.DataFrame:
+    """Every entry, oldest first."""
+    with connect(settings) as con:
+        return con.execute("SELECT * FROM entries ORDER BY taken_at, id").df()
+
+
+def entry(settings: Settings, entry_id: int) -> dict:
+    with connect(settings) as con:
+        df = con.execute("SELECT * FROM entries WHERE id = ?", [entry_id]).df()
+    if df.empty:
+        raise NotFoundError(f"no entry {entry_id}")
+    return df.iloc[0].to_dict()
+
+
+def scores(settings: Settings) -> pd.DataFrame:
+    """Scores long, with each entry's time: taken_at, entry_id, source, condition, region, value."""
+    with connect(settings) as con:
+        return con.execute(
+            "SELECT e.taken_at, s.entry_id, s.source, s.condition, s.region, s.value"
+            " FROM scores s JOIN entries e ON e.id = s.entry_id ORDER BY e.taken_at, s.entry_id"
+        ).df()
+
+
+def known_hashes(settings: Settings) -> set[str]:
+    with connect(settings) as con:
+        return {row[0] for row in con.execute("SELECT image_sha256 FROM entries").fetchall()}
+
+
+def remove_orphan_files(settings: Settings) -> list[Path]:
+    """Delete image files no entry refers to (left by a check-in killed half-way)."""
+    if not settings.images_dir.exists():
+        return []
+    with connect(settings) as con:
+        rows = con.execute("SELECT image_path, aligned_path FROM entries").fetchall()
+    keep = {p for row in rows for p in row}
+    removed = []
+    for path in settings.images_dir.rglob("*"):
+        if path.is_file() and path.relative_to(settings.images_dir).as_posix() not in keep:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+# ---------------------------------------------------------------- lifestyle log
+
+LIFESTYLE_FIELDS = (
+    "sleep_hours", "sleep_quality", "water_l", "stress", "exercise_min", "diet",
+    "alcohol_units", "cycle_day", "sun_min", "note",
+)  # fmt: skip
+
+
+def log_day(settings: Settings, day: date, values: dict, products: list[tuple[str, str]] = ()) -> None:
+    """Insert or replace the log of ``day``; ``products`` is [(name, "AM"|"PM")], created if new."""
+    unknown = set(values) - set(LIFESTYLE_FIELDS)
+    if unknown:
+        raise StoreError(f"unknown lifestyle fields {sorted(unknown)}; allowed: {LIFESTYLE_FIELDS}")
+    row = [values.get(f) for f in LIFESTYLE_FIELDS]
+    with connect(settings) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("DELETE FROM lifestyle WHERE day = ?", [day])
+            con.execute(
+                "INSERT INTO lifestyle (day, sleep_hours, sleep_quality, water_l, stress,"
+                " exercise_min, diet, alcohol_units, cycle_day, sun_min, note, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [day, *row, datetime.now()],
+            )
+            con.execute("DELETE FROM product_use WHERE day = ?", [day])
+            for name, time_of_day in products:
+                product_id = _product_id(con, name)
+                con.execute(
+                    "INSERT OR IGNORE INTO product_use VALUES (?, ?, ?)", [day, product_id, time_of_day]
+                )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
+def _product_id(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    found = con.execute("SELECT id FROM products WHERE name = ?", [name]).fetchone()
+    if found:
+        return found[0]
+    return con.execute("INSERT INTO products (name) VALUES (?) RETURNING id", [name]).fetchone()[0]
+
+
+def get_day(settings: Settings, day: date) -> dict | None:
+    """The log of ``day`` with its products as [(name, time_of_day)], or None if not logged."""
+    with connect(settings) as con:
+        df = con.execute("SELECT * FROM lifestyle WHERE day = ?", [day]).df()
+        if df.empty:
+            return None
+        used = con.execute(
+            "SELECT p.name, u.time_of_day FROM product_use u JOIN products p ON p.id = u.product_id"
+            " WHERE u.day = ? ORDER BY p.name, u.time_of_day",
+            [day],
+        ).fetchall()
+    row = df.iloc[0].to_dict()
+    row["diet"] = list(row["diet"]) if row.get("diet") is not None else []
+    row["products"] = [tuple(u) for u in used]
+    return {k: (None if _isna(v) else v) for k, v in row.items()}
+
+
+def _isna(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def lifestyle(settings: Settings) -> pd.DataFrame:
+    """One row per logged day, oldest first."""
+    with connect(settings) as con:
+        return con.execute("SELECT * FROM lifestyle ORDER BY day").df()
+
+
+def product_names(settings: Settings) -> list[str]:
+    with connect(settings) as con:
+        return [r[0] for r in con.execute("SELECT name FROM products ORDER BY name").fetchall()]
