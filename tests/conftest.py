@@ -1,0 +1,68 @@
+"""Shared fixtures: a fresh data home per test, the test photos, the shared data folder."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+SHARED = ROOT.parent / "shared" / "data"
+OUTPUT = ROOT / "test-output"
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """An empty data home, also set as $SKINTRACK_HOME for code that reads it."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("SKINTRACK_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def settings(home):
+    from skintrack.config import Settings
+
+    return Settings.for_home(home)
+
+
+def photo_bytes(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+def rgb_of(name: str) -> np.ndarray:
+    return np.asarray(Image.open(DATA / name).convert("RGB"))
+
+
+def jpeg_bytes(rgb: np.ndarray, quality: int = 92, **save_args) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=quality, **save_args)
+    return buf.getvalue()
+
+
+def two_faces() -> np.ndarray:
+    """Two faces side by side: the 480p portrait cropped to the face, and its mirror image."""
+    rgb = rgb_of("obama-480p.jpg")
+    crop = rgb[:, 186:666]
+    return np.ascontiguousarray(np.hstack([crop, crop[:, ::-1]]))
+
+
+def no_face() -> np.ndarray:
+    """scikit-image's cat photo (Chelsea), shipped inside the package."""
+    from skimage import data
+
+    return data.chelsea()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"the shared data folder {SHARED} is absent")
+    return SHARED
