@@ -41,7 +41,7 @@ class Settings:
     aligned_size: int = 512
 
     @classmethod
-    def for_home(cls, home: str | os.PathLike | None = None) -> "Settings":
+    def for_home(cls, home: str | os.PathLike | None = None) -> Settings:
         """Settings for the data home ``home`` (resolved as ``user_dir`` does)."""
         return cls(home=user_dir(home))
 

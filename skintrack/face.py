@@ -300,9 +300,8 @@ def region_masks(landmarks: np.ndarray, size: int = ALIGNED_SIZE) -> dict[str, n
     nose = nose.astype(bool)
 
     mouth_y = (lm[MOUTH_RIGHT, 1] + lm[MOUTH_LEFT, 1]) / 2
-    cheek_rows = (yy > min(eye_bottom_r, eye_bottom_l) + m + under_h) & (yy < mouth_y)
-    right_cheek = cheek_rows & (xx < lm[RIGHT_ALAR, 0] - m) & ~nose
-    left_cheek = cheek_rows & (xx > lm[LEFT_ALAR, 0] + m) & ~nose
+    right_cheek = (yy > eye_bottom_r + m + under_h) & (yy < mouth_y) & (xx < lm[RIGHT_ALAR, 0] - m) & ~nose
+    left_cheek = (yy > eye_bottom_l + m + under_h) & (yy < mouth_y) & (xx > lm[LEFT_ALAR, 0] + m) & ~nose
     chin = (yy > lm[LOWER_LIP, 1] + m) & (np.abs(xx - lm[CHIN, 0]) < 0.42 * iod)
     forehead = yy < brow_top - m
 
@@ -313,8 +312,8 @@ def region_masks(landmarks: np.ndarray, size: int = ALIGNED_SIZE) -> dict[str, n
         "left_cheek": left_cheek,
         "nose": nose,
         "chin": chin,
-        "under_eye_right": under_r,
-        "under_eye_left": under_l,
+        "under_eye_right": under_r & ~nose,
+        "under_eye_left": under_l & ~nose,
     }
     return {name: masks[name] & skin_b for name in REGIONS}
 

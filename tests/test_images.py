@@ -6,9 +6,9 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import photo_bytes, rgb_of
 from PIL import Image
 
-from conftest import photo_bytes, rgb_of
 from skintrack import images
 from skintrack.config import Settings
 

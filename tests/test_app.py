@@ -1,0 +1,74 @@
+"""The pages through Streamlit's AppTest: a check-in and a day's log reach the Trends chart."""
+
+import base64
+import json
+from datetime import date
+
+import numpy as np
+import pytest
+from conftest import ROOT, photo_bytes
+from streamlit.testing.v1 import AppTest
+
+TIMEOUT = 60
+
+
+@pytest.fixture
+def app(home):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    return at.run()
+
+
+def test_checkin_page_guides_before_a_photo(app):
+    assert not app.exception
+    assert any("good photo" in i.value for i in app.info)
+
+
+def test_refused_photo_says_why(app):
+    app.file_uploader[0].set_value(("notes.jpg", b"not a photo at all", "image/jpeg"))
+    app.run()
+    assert not app.exception
+    assert any("not an image" in e.value for e in app.error)
+
+
+def test_checkin_log_and_trend(app, home):
+    # Check in a real portrait through the page.
+    app.file_uploader[0].set_value(("me.jpg", photo_bytes("obama-1080p.jpg"), "image/jpeg"))
+    app.run()
+    assert not app.exception
+    assert any("every quality check passed" in s.value for s in app.success)
+    assert len(app.image) == 1  # the aligned face with regions
+    assert not app.dataframe[0].value.empty
+    app.date_input[0].set_value(date.today())
+    save = next(b for b in app.button if b.label == "Save check-in")
+    save.click().run()
+    assert not app.exception
+    assert any("Saved as entry 1" in s.value for s in app.success)
+
+    # Log today on the Lifestyle page.
+    app.switch_page("pages/lifestyle.py").run()
+    assert not app.exception
+    sleep = next(n for n in app.number_input if n.label.startswith("Sleep ("))
+    sleep.set_value(5.5)
+    next(b for b in app.button if b.label == "Save the day").click().run()
+    assert not app.exception
+    assert any("Saved the log" in s.value for s in app.success)
+
+    # Both reach the Trends chart.
+    app.switch_page("pages/trends.py").run()
+    assert not app.exception
+    next(s for s in app.selectbox if s.label == "Lifestyle overlay").set_value("sleep_hours").run()
+    assert not app.exception
+    chart = app.get("plotly_chart")[0]
+    figure = json.loads(chart.proto.spec)
+    names = [t.get("name") for t in figure["data"]]
+    assert "daily" in names and "Sleep" in names
+    sleep_trace = next(t for t in figure["data"] if t.get("name") == "Sleep")
+    assert _values(sleep_trace["y"]) == [5.5]
+    assert len(_values(next(t for t in figure["data"] if t.get("name") == "daily")["y"])) == 1
+
+
+def _values(data) -> list[float]:
+    """Plotly may ship an array as a base64 typed array: {"dtype": "f8", "bdata": ...}."""
+    if isinstance(data, dict):
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=np.dtype(data["dtype"])).tolist()
+    return list(data)

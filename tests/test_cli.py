@@ -1,0 +1,89 @@
+"""The command line as a user runs it: real photos in, exit codes and one-line reasons out."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import duckdb
+import pytest
+from conftest import DATA, ROOT, jpeg_bytes, no_face
+from PIL import Image
+
+
+def run(*args, home):
+    env = {**os.environ, "SKINTRACK_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "skintrack", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+
+
+def count_entries(home) -> int:
+    db = home / "skintrack.duckdb"
+    if not db.exists():
+        return 0
+    with duckdb.connect(str(db)) as con:
+        return con.execute("SELECT count(*) FROM entries").fetchone()[0]
+
+
+def test_checkin_stores_a_portrait_and_prints_json(home):
+    done = run("checkin", str(DATA / "obama-1080p.jpg"), "--at", "2026-03-01T08:30", "--json", home=home)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["entry_id"] == 1 and out["taken_at"] == "2026-03-01T08:30:00"
+    face_ita = [s["value"] for s in out["scores"] if s["condition"] == "ita" and s["region"] == "face"]
+    assert len(face_ita) == 1 and -90 < face_ita[0] < 90
+    assert {s["region"] for s in out["scores"]} >= {"forehead", "left_cheek", "right_cheek", "nose", "chin", "face"}
+    assert count_entries(home) == 1
+
+
+@pytest.mark.parametrize("kind, reason", [
+    ("text", "not an image"),
+    ("truncated", "truncated"),
+    ("no-face", "no face found"),
+    ("missing", "No such file"),
+])  # fmt: skip
+def test_bad_photos_exit_2_with_one_line_and_no_row(tmp_path, home, kind, reason):
+    path = tmp_path / "photo.jpg"
+    if kind == "text":
+        path.write_text("definitely not a photo")
+    elif kind == "truncated":
+        path.write_bytes((DATA / "obama-1080p.jpg").read_bytes()[:30000])
+    elif kind == "no-face":
+        path.write_bytes(jpeg_bytes(no_face()))
+    done = run("checkin", str(path), home=home)
+    assert done.returncode == 2
+    assert reason in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert count_entries(home) == 0
+    assert not (home / "images").exists() or not any(p.is_file() for p in (home / "images").rglob("*"))
+
+
+def test_import_a_folder_skips_duplicates_and_lists_refusals(tmp_path, home):
+    folder = tmp_path / "selfies"
+    folder.mkdir()
+    shutil.copy(DATA / "obama-1080p.jpg", folder / "a.jpg")
+    shutil.copy(DATA / "obama-1080p.jpg", folder / "a-copy.jpg")
+    shutil.copy(DATA / "biden.jpg", folder / "b.jpg")
+    shutil.copy(DATA / "obama-240p.jpg", folder / "small.jpg")
+    Image.fromarray(no_face()).save(folder / "cat.png")
+    done = run("import", str(folder), home=home)
+    assert done.returncode == 0, done.stderr
+    assert "stored 2, skipped 1 duplicates, refused 2 of 5 photos" in done.stdout
+    assert "cat.png: no face found" in done.stdout and "small.jpg: face too small" in done.stdout
+    assert "importing" in done.stderr  # the progress bar
+    assert count_entries(home) == 2
+    again = run("import", str(folder), home=home)
+    assert "stored 0, skipped 3 duplicates" in again.stdout
+
+
+def test_log_a_day_and_refuse_bad_values(home):
+    done = run("log", "2026-03-01", "--sleep-hours", "6.5", "--stress", "4", "--diet", "dairy,sugar",
+               "--product", "Retinol serum:PM,SPF 50:AM", "--note", "new pillowcase", home=home)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with duckdb.connect(str(home / "skintrack.duckdb")) as con:
+        assert con.execute("SELECT sleep_hours, stress, diet FROM lifestyle").fetchone() == (6.5, 4, ["dairy", "sugar"])
+    for args, reason in [(["--sleep-hours", "25"], "out of range"), (["--stress", "9"], "out of range")]:
+        bad = run("log", "2026-03-02", *args, home=home)
+        assert bad.returncode == 2 and reason in bad.stderr
+    future = run("log", "2999-01-01", "--stress", "2", home=home)
+    assert future.returncode == 2 and "in the future" in future.stderr

@@ -1,0 +1,111 @@
+"""Real MediaPipe on real portraits: one face, two faces, no face, pose, alignment, regions."""
+
+import numpy as np
+import pytest
+from conftest import no_face, rgb_of, two_faces
+
+from skintrack import face
+
+LADDER = ["obama-240p.jpg", "obama-480p.jpg", "obama-720p.jpg", "obama-1080p.jpg"]
+
+
+@pytest.fixture(scope="module")
+def ladder():
+    out = {}
+    for name in LADDER:
+        rgb = rgb_of(name)
+        found = face.detect(rgb)
+        out[name] = (rgb, found, face.align(rgb, found))
+    return out
+
+
+def test_one_face_has_478_landmarks_and_a_frontal_pose(ladder):
+    _, found, _ = ladder["obama-1080p.jpg"]
+    assert found.landmarks.shape == (478, 3)
+    assert abs(found.yaw) < 8 and abs(found.pitch) < 8 and abs(found.roll) < 5
+
+
+def test_no_face_is_a_clear_reason():
+    with pytest.raises(face.FaceRejected, match="no face found"):
+        face.detect(no_face())
+
+
+def test_two_faces_are_refused_with_the_count():
+    with pytest.raises(face.FaceRejected, match="2 faces found: crop the photo to yours"):
+        face.detect(two_faces())
+
+
+def test_roll_is_measured_on_a_rotated_photo(ladder):
+    import cv2
+
+    rgb = rgb_of("obama-720p.jpg")
+    h, w = rgb.shape[:2]
+    upright = face.detect(rgb).roll
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 3), -10, 1.0)  # negative angle: clockwise
+    rotated = cv2.warpAffine(rgb, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    assert face.detect(rotated).roll - upright == pytest.approx(10, abs=2.5)
+
+
+def test_alignment_is_stable_across_resolutions(ladder):
+    """Same portrait at 240p-1080p: aligned landmarks within median 1.5 px, p95 3 px of their mean."""
+    pts = np.stack([ladder[n][2].landmarks[: face.N_MESH] for n in LADDER])
+    mean = pts.mean(axis=0)
+    for name, p in zip(LADDER, pts, strict=True):
+        d = np.linalg.norm(p - mean, axis=1)
+        assert np.median(d) <= 1.5, name
+        assert np.percentile(d, 95) <= 3.0, name
+
+
+def test_all_points_beat_eye_centres_only(ladder):
+    """The reason for the full-mesh fit: aligning by the two eye centres alone is jitterier."""
+    import cv2
+
+    def eye_only(rgb, found):
+        lm = found.landmarks[:, :2]
+        can = face.canonical()[:, :2]
+        src = np.array([lm[face.RIGHT_EYE].mean(0), lm[face.LEFT_EYE].mean(0)])
+        dst = np.array([can[face.RIGHT_EYE].mean(0), can[face.LEFT_EYE].mean(0)])
+        m, _ = cv2.estimateAffinePartial2D(src, dst)
+        return lm[: face.N_MESH] @ m[:, :2].T + m[:, 2]
+
+    eye = np.stack([eye_only(rgb, f) for rgb, f, _ in ladder.values()])
+    full = np.stack([a.landmarks[: face.N_MESH] for _, _, a in ladder.values()])
+    spread = lambda p: np.median(np.linalg.norm(p - p.mean(0), axis=2))  # noqa: E731
+    assert spread(full) < spread(eye)
+
+
+def test_regions_are_on_skin_and_apart(ladder):
+    _, _, aligned = ladder["obama-1080p.jpg"]
+    masks = face.region_masks(aligned.landmarks)
+    assert set(masks) == set(face.REGIONS)
+    for name, mask in masks.items():
+        assert mask.sum() > 800, name
+    total = sum(m.astype(int) for m in masks.values())
+    assert total.max() == 1  # no pixel in two regions
+    # Eyes and lips are excluded.
+    lm = aligned.landmarks
+    for idx in (face.RIGHT_EYE, face.LEFT_EYE):
+        x, y = np.round(lm[idx].mean(0)).astype(int)
+        assert total[y, x] == 0
+    x, y = np.round(lm[[13, 14]].mean(0)).astype(int)  # between the lips
+    assert total[y, x] == 0
+    # Subject's right cheek lies on the image's left.
+    ys, xs = np.nonzero(masks["right_cheek"])
+    assert xs.mean() < 256 < np.nonzero(masks["left_cheek"])[1].mean()
+
+
+def test_quality_gate_passes_a_good_portrait_and_names_what_fails(ladder):
+    rgb, found, aligned = ladder["obama-1080p.jpg"]
+    assert face.quality(rgb, found, aligned).ok
+    small_rgb, small, small_aligned = ladder["obama-240p.jpg"]
+    verdict = face.quality(small_rgb, small, small_aligned)
+    assert not verdict.ok
+    assert any("face too small" in r for r in verdict.reasons)
+
+
+def test_quality_gate_refuses_a_dark_photo(ladder):
+    rgb, _, _ = ladder["obama-1080p.jpg"]
+    dark = (rgb * 0.12).astype(np.uint8)
+    found = face.detect(dark)
+    verdict = face.quality(dark, found, face.align(dark, found))
+    assert any("too dark" in r for r in verdict.reasons)

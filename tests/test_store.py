@@ -1,0 +1,92 @@
+"""DuckDB store: migrations, atomic check-ins, the lifestyle log."""
+
+from datetime import date, datetime
+
+import duckdb
+import pytest
+
+from skintrack import store
+
+
+def _entry(sha="ab" * 32, scores=(("measure@1", "redness", "face", 12.5),)):
+    return store.NewEntry(
+        taken_at=datetime(2026, 3, 1, 8, 30), image_sha256=sha, original_jpeg=b"orig", aligned_jpeg=b"aligned",
+        width=640, height=480, quality={"ok": True}, alignment_rms=3.0, yaw=1.0, pitch=2.0, roll=0.5,
+        scores=list(scores),
+    )  # fmt: skip
+
+
+def test_migrations_from_an_empty_file_and_again(settings):
+    con = duckdb.connect(str(settings.db_path))
+    assert store.schema_version(con) == 0
+    applied = store.migrate(con)
+    assert applied == list(range(1, len(store.MIGRATIONS) + 1))
+    assert store.migrate(con) == []  # re-running changes nothing
+    recorded = con.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
+    assert [v for v, _ in recorded] == applied
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert {"entries", "scores", "lifestyle", "products", "product_use"} <= tables
+    con.close()
+
+
+def test_a_failing_migration_leaves_no_trace(settings, monkeypatch):
+    con = duckdb.connect(str(settings.db_path))
+    store.migrate(con)
+    before = store.schema_version(con)
+    broken = [*store.MIGRATIONS, ("broken", "CREATE TABLE half_done (x INTEGER); SELECT * FROM no_such_table;")]
+    monkeypatch.setattr(store, "MIGRATIONS", broken)
+    with pytest.raises(duckdb.Error):
+        store.migrate(con)
+    assert store.schema_version(con) == before
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert "half_done" not in tables
+    con.close()
+
+
+def test_add_entry_stores_rows_and_files(settings):
+    entry_id = store.add_entry(settings, _entry())
+    row = store.entry(settings, entry_id)
+    assert store.read_image(settings, row["image_path"]) == b"orig"
+    assert store.read_image(settings, row["aligned_path"]) == b"aligned"
+    scores = store.scores(settings)
+    assert list(scores["value"]) == [12.5]
+
+
+def test_duplicate_photo_is_refused(settings):
+    store.add_entry(settings, _entry())
+    with pytest.raises(store.DuplicatePhoto, match="already stored"):
+        store.add_entry(settings, _entry())
+
+
+def test_a_failing_checkin_leaves_neither_row_nor_file(settings):
+    # Two scores with the same key violate the primary key inside the transaction.
+    bad = _entry(scores=[("measure@1", "redness", "face", 1.0), ("measure@1", "redness", "face", 2.0)])
+    with pytest.raises(duckdb.ConstraintException):
+        store.add_entry(settings, bad)
+    assert store.entries(settings).empty
+    assert store.scores(settings).empty
+    assert not [p for p in settings.images_dir.rglob("*") if p.is_file()]
+
+
+def test_orphan_files_are_removed_on_start(settings):
+    store.add_entry(settings, _entry())
+    orphan = settings.images_dir / "cd" / ("cd" * 32 + ".jpg")
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"left by a killed check-in")
+    assert store.remove_orphan_files(settings) == [orphan]
+    assert len([p for p in settings.images_dir.rglob("*") if p.is_file()]) == 2
+
+
+def test_log_day_round_trip_and_replace(settings):
+    day = date(2026, 3, 1)
+    assert store.get_day(settings, day) is None
+    store.log_day(settings, day, {"sleep_hours": 6.5, "stress": 4, "diet": ["dairy"], "note": "'; DROP TABLE entries; --"},
+                  [("Retinol", "PM"), ("SPF 50", "AM")])  # fmt: skip
+    got = store.get_day(settings, day)
+    assert got["sleep_hours"] == 6.5 and got["stress"] == 4 and got["diet"] == ["dairy"]
+    assert got["note"] == "'; DROP TABLE entries; --"
+    assert got["products"] == [("Retinol", "PM"), ("SPF 50", "AM")]
+    store.log_day(settings, day, {"sleep_hours": 8.0}, [("Retinol", "PM")])
+    got = store.get_day(settings, day)
+    assert got["sleep_hours"] == 8.0 and got["stress"] is None and got["products"] == [("Retinol", "PM")]
+    assert len(store.lifestyle(settings)) == 1
