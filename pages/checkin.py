@@ -40,7 +40,7 @@ analysis: pipeline.Analysis = st.session_state["analysis"]
 
 left, right = st.columns([1, 1])
 with left:
-    st.image(face.draw_regions(analysis.aligned.image, analysis.masks), caption="Aligned face with the measured regions", use_container_width=True)
+    st.image(face.draw_regions(analysis.aligned.image, analysis.masks), caption="Aligned face with the measured regions", width="stretch")
 with right:
     st.subheader("Photo quality")
     if analysis.quality.ok:
@@ -50,13 +50,29 @@ with right:
             st.error(reason)
         st.caption(GUIDE)
     st.subheader("Acne model")
-    if analysis.prediction is None:
+    model = appstate.classifier()
+    prediction = analysis.prediction
+    if prediction is None:
         st.info("No trained acne model is installed, so no acne grade or lesion count is shown.")
     else:
-        st.write(analysis.prediction)
+        c1, c2 = st.columns(2)
+        c1.metric("Acne grade (Hayashi)", prediction.grade_name, help="mild, moderate, severe or very severe")
+        c2.metric("Estimated lesions", f"{prediction.lesions:.0f}")
+        st.caption(
+            f"Model confidence {prediction.confidence:.0%}; expected grade {prediction.expected_grade:.2f} of 3. "
+            f"Held-out accuracy of this model: {model.card['metrics']['accuracy']:.0%} "
+            f"({model.card['metrics']['n']} photos; see the Data page for its limits)."
+        )
+        st.dataframe(
+            pipeline.prediction_frame(prediction, model.card["class_names"]), hide_index=True,
+            column_config={"probability": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0, format="percent")},
+        )  # fmt: skip
+        if st.toggle("Show where the model looked (Grad-CAM)"):
+            heat = model.gradcam(analysis.aligned.image)
+            st.image(face.overlay_heatmap(analysis.aligned.image, heat), caption="Brighter: more weight for the grade", width="stretch")
 
 st.subheader("Measurements")
-st.dataframe(measure.describe(analysis.measurements), hide_index=True, use_container_width=True)
+st.dataframe(measure.describe(analysis.measurements), hide_index=True, width="stretch")
 
 default_time = analysis.loaded.taken_at or datetime.now().replace(second=0, microsecond=0)
 taken_day = st.date_input("Taken on", value=default_time.date(), max_value=datetime.now().date())

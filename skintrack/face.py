@@ -384,3 +384,11 @@ def quality(rgb: np.ndarray, face: Face, aligned: Aligned, limits: GateLimits | 
               f"head tilted {abs(face.roll):.0f} degrees sideways: keep your head upright"),
     ]  # fmt: skip
     return Quality(checks)
+
+
+def overlay_heatmap(image: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """``heat`` in [0, 1] over the image, in cividis (readable with colour-blindness)."""
+    coloured = cv2.applyColorMap(np.uint8(np.clip(heat, 0, 1) * 255), cv2.COLORMAP_CIVIDIS)
+    coloured = cv2.cvtColor(coloured, cv2.COLOR_BGR2RGB)
+    weight = (alpha * np.clip(heat, 0, 1))[..., None]
+    return np.uint8(image * (1 - weight) + coloured * weight)

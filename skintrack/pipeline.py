@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+import pandas as pd
 
 from . import face, images, measure, store
 from .config import Settings
@@ -119,3 +120,10 @@ def checkin(
     ``CheckinRefused`` or ``store.DuplicatePhoto`` with a one-line reason."""
     analysis = analyse(data, settings, classifier)
     return save(settings, analysis, taken_at), analysis
+
+
+def prediction_frame(prediction, grade_names: list[str]) -> pd.DataFrame:
+    """The classifier's grade probabilities as a table: grade, name, probability."""
+    return pd.DataFrame(
+        {"grade": range(len(prediction.probs)), "name": grade_names, "probability": prediction.probs}
+    )
