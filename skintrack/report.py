@@ -1,0 +1,404 @@
+"""A report for the dermatologist: one period's trends, photos, acne grades, products and insights.
+
+``build`` gathers what the store holds for the period (nothing is computed that the app
+does not already compute); ``to_html`` writes one self-contained HTML file (images inline
+as base64) and ``to_pdf`` prints that HTML with Chromium. Chart images come from kaleido,
+which drives the same Chromium; without one, the charts are embedded as interactive
+Plotly HTML instead and no PDF can be made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import html
+import importlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from . import analytics, charts, guidance, measure, store
+from .config import Settings
+from .lifestyle import NUMERIC_FIELDS
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+CHART_SIZE = {"width": 700, "height": 320, "scale": 2}
+GRADE_NAMES = ("mild", "moderate", "severe", "very severe")
+# Model outputs shown as charts besides the measurements, with their label and unit.
+MODEL_CHARTS = {
+    "acne_grade": ("Acne grade (expected; 0 mild to 3 very severe)", "grade"),
+    "lesion_count": ("Acne lesions (estimated count)", "lesions"),
+}
+
+
+class EmptyPeriod(ValueError):
+    """The period holds no check-ins."""
+
+
+class ReportError(RuntimeError):
+    """The report could not be rendered (for example, Chromium failed to print the PDF)."""
+
+
+@dataclass(frozen=True)
+class Photo:
+    taken_at: datetime
+    jpeg: bytes
+
+
+@dataclass(frozen=True)
+class Chart:
+    condition: str
+    title: str
+    figure: go.Figure
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything a report shows, gathered for one period of one data home."""
+
+    start: date
+    end: date
+    created_at: datetime
+    is_demo: bool
+    checkins: int
+    days_logged: int
+    summary: pd.DataFrame  # measurement, unit, days, first, last, mean (daily values)
+    charts: list[Chart] = field(default_factory=list)
+    first_photo: Photo | None = None
+    last_photo: Photo | None = None
+    acne: pd.DataFrame = field(default_factory=pd.DataFrame)  # per check-in: date, grade, probability, lesions
+    lifestyle: pd.DataFrame = field(default_factory=pd.DataFrame)  # factor, unit, days, mean
+    products: pd.DataFrame = field(default_factory=pd.DataFrame)  # product, when, first day, last day, days
+    insights: list[str] = field(default_factory=list)
+    referral: guidance.Referral | None = None
+
+
+# ---------------------------------------------------------------- gathering
+
+
+def build(settings: Settings, start: date, end: date) -> Report:
+    """Gather the report of ``start``..``end`` (both included), or raise ``EmptyPeriod``."""
+    if end < start:
+        raise ValueError(f"the period ends ({end}) before it starts ({start})")
+    all_scores = store.scores(settings)
+    scores = in_period(all_scores, "taken_at", start, end)
+    if scores.empty:
+        raise EmptyPeriod(f"no check-ins between {start} and {end}; choose a period with photos")
+    entries = in_period(store.entries(settings), "taken_at", start, end)
+    log = in_period(store.lifestyle(settings), "day", start, end)
+    return Report(
+        start=start,
+        end=end,
+        created_at=datetime.now().replace(microsecond=0),
+        is_demo=settings.is_demo,
+        checkins=int(scores["entry_id"].nunique()),
+        days_logged=len(log),
+        summary=summary_table(scores),
+        charts=trend_charts(scores),
+        first_photo=_photo(settings, entries.iloc[0]) if not entries.empty else None,
+        last_photo=_photo(settings, entries.iloc[-1]) if len(entries) > 1 else None,
+        acne=acne_table(scores),
+        lifestyle=lifestyle_table(log),
+        products=products_used(settings, start, end),
+        insights=insights(settings, start, end),
+        referral=guidance.dermatologist_referral(in_period(all_scores, "taken_at", date.min, end)),
+    )
+
+
+def in_period(frame: pd.DataFrame, column: str, start: date, end: date) -> pd.DataFrame:
+    """Rows whose ``column`` falls on a day from ``start`` to ``end``, both included."""
+    if frame.empty:
+        return frame
+    days = pd.to_datetime(frame[column]).dt.normalize()
+    keep = (days >= pd.Timestamp(start)) & (days <= pd.Timestamp(end))
+    return frame[keep].reset_index(drop=True)
+
+
+def chart_conditions(scores: pd.DataFrame) -> list[str]:
+    """Conditions with a face-wide value in ``scores``: measurements first, then model outputs."""
+    present = set(scores.loc[scores["region"] == measure.WHOLE_FACE, "condition"])
+    return [c for c in (*measure.CONDITIONS, *MODEL_CHARTS) if c in present]
+
+
+def _label_unit(condition: str) -> tuple[str, str]:
+    if condition in measure.CONDITIONS:
+        spec = measure.CONDITIONS[condition]
+        return spec.label, spec.unit
+    return MODEL_CHARTS[condition]
+
+
+def trend_charts(scores: pd.DataFrame) -> list[Chart]:
+    """One trend figure (daily values, 7-day mean) per condition, whole face."""
+    out = []
+    for condition in chart_conditions(scores):
+        label, unit = _label_unit(condition)
+        series = analytics.daily_series(scores, condition, measure.WHOLE_FACE)
+        if not series.empty:
+            out.append(Chart(condition, label, charts.trend_figure(series, f"{label}, whole face", unit)))
+    return out
+
+
+def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per condition (whole face): days with a value, the first and last day's value, the mean."""
+    rows = []
+    for condition in chart_conditions(scores):
+        label, unit = _label_unit(condition)
+        series = analytics.daily_series(scores, condition, measure.WHOLE_FACE)
+        if series.empty:
+            continue
+        values = series["value"].astype(float)
+        rows.append({
+            "measurement": label, "unit": unit, "days": len(series),
+            "first": round(values.iloc[0], 2), "last": round(values.iloc[-1], 2), "mean": round(values.mean(), 2),
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=["measurement", "unit", "days", "first", "last", "mean"])
+
+
+def acne_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per check-in with acne scores: when, the grade, its probability and the lesion count."""
+    grades = guidance.entry_grades(scores)
+    columns = ["taken", "grade", "probability", "lesions"]
+    if grades.empty:
+        return pd.DataFrame(columns=columns)
+    face = scores[scores["region"] == measure.WHOLE_FACE]
+    rows = []
+    for taken_at, entry_id, grade in grades.itertuples(index=False):
+        mine = face[face["entry_id"] == entry_id].set_index("condition")["value"]
+        prob = mine.get(f"acne_grade_p{grade}")
+        lesions = mine.get("lesion_count")
+        rows.append({
+            "taken": pd.Timestamp(taken_at).strftime("%Y-%m-%d %H:%M"),
+            "grade": GRADE_NAMES[int(grade)],
+            "probability": None if prob is None else f"{float(prob):.0%}",
+            "lesions": None if lesions is None else round(float(lesions)),
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def lifestyle_table(log: pd.DataFrame) -> pd.DataFrame:
+    """Per numeric lifestyle factor logged in the period: days logged and the mean."""
+    rows = []
+    for name, spec in NUMERIC_FIELDS.items():
+        if log.empty or name not in log:
+            continue
+        values = pd.to_numeric(log[name], errors="coerce").dropna()
+        if len(values):
+            rows.append({"factor": spec.label, "unit": spec.unit, "days": len(values), "mean": round(float(values.mean()), 1)})
+    return pd.DataFrame(rows, columns=["factor", "unit", "days", "mean"])
+
+
+def products_used(settings: Settings, start: date, end: date) -> pd.DataFrame:
+    """Products logged as used in the period: product, when (AM/PM), first and last day, days."""
+    with store.connect(settings) as con:
+        return con.execute(
+            "SELECT p.name AS product, u.time_of_day AS \"when\", min(u.day) AS first_day,"
+            " max(u.day) AS last_day, count(*) AS days"
+            " FROM product_use u JOIN products p ON p.id = u.product_id"
+            " WHERE u.day BETWEEN ? AND ? GROUP BY p.name, u.time_of_day ORDER BY min(u.day), p.name",
+            [start, end],
+        ).df()
+
+
+def insights(settings: Settings, start: date, end: date) -> list[str]:
+    """The insights module's findings as sentences, when one is installed; else none.
+
+    Insights come from another part of skintrack that may be absent or newer than this
+    report; a report without them is still a useful report, so any failure there is
+    reported as a line instead of losing the whole document.
+    """
+    for module_name, function_name in (("skintrack.insights", "sentences"), ("skintrack.analytics", "insight_sentences")):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        function = getattr(module, function_name, None)
+        if function is None:
+            continue
+        try:
+            return [str(s) for s in function(settings, start, end)]
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            return [f"Insights could not be computed for this period ({type(exc).__name__}: {exc})."]
+    return []
+
+
+def _photo(settings: Settings, row: pd.Series) -> Photo | None:
+    try:
+        return Photo(pd.Timestamp(row["taken_at"]).to_pydatetime(), store.read_image(settings, row["aligned_path"]))
+    except FileNotFoundError:
+        return None
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def find_chromium() -> str | None:
+    """Path of a Chromium to render with: $BROWSER_PATH, else Debian's chromium, else None."""
+    for candidate in (os.environ.get("BROWSER_PATH"), *CHROMIUM_CANDIDATES):
+        if candidate:
+            path = shutil.which(candidate)
+            if path:
+                return path
+    return None
+
+
+def chart_images(figures: list[go.Figure], chromium: str | None = None, timeout: float = 60.0) -> list[bytes] | None:
+    """PNG bytes of each figure from one kaleido session, or None when no Chromium can render."""
+    if not figures:
+        return []
+    chromium = chromium or find_chromium()
+    if chromium is None:
+        return None
+    try:
+        import kaleido
+    except ImportError:
+        return None
+
+    async def render() -> list[bytes]:
+        async with kaleido.Kaleido(n=1, timeout=timeout, mathjax=False, path=chromium) as k:
+            return [await k.calc_fig(fig, opts={"format": "png", **CHART_SIZE}) for fig in figures]
+
+    try:
+        return asyncio.run(render())
+    except Exception:  # noqa: BLE001 - kaleido and choreographer raise many kinds; fall back to HTML charts
+        return None
+
+
+def to_html(report: Report, images: list[bytes] | None = None) -> str:
+    """The report as one self-contained HTML document.
+
+    ``images`` are the charts as PNG (from ``chart_images``); with None the charts are
+    embedded as interactive Plotly HTML (plotly.js inline once), so the file still works
+    offline.
+    """
+    esc = html.escape
+    period = f"{report.start:%d %B %Y} to {report.end:%d %B %Y}"
+    parts = [
+        f"<h1>Skin report: {esc(period)}</h1>",
+        f"<p class='meta'>Made by skintrack on {report.created_at:%d %B %Y %H:%M} from "
+        f"{report.checkins} check-in{'s' if report.checkins != 1 else ''} and "
+        f"{report.days_logged} logged day{'s' if report.days_logged != 1 else ''}. "
+        "Generated on this computer; nothing was uploaded.</p>",
+        f"<p class='note'>{esc(guidance.DISCLAIMER)}</p>",
+    ]
+    if report.is_demo:
+        parts.append("<p class='alert'>Demo data: this history is generated, not real photos of anyone.</p>")
+    if report.referral is not None:
+        parts.append(f"<p class='alert'>{esc(report.referral.message)}</p>")
+
+    photos = [(label, p) for label, p in (("Start", report.first_photo), ("End", report.last_photo)) if p]
+    if photos:
+        parts.append("<h2>Photos</h2><p class='small'>The first and last check-in of the period, aligned to the same face frame.</p><div class='photos'>")
+        for label, photo in photos:
+            parts.append(
+                f"<figure><img alt='{label} photo' src='data:image/jpeg;base64,{_b64(photo.jpeg)}'>"
+                f"<figcaption>{label}: {photo.taken_at:%d %B %Y %H:%M}</figcaption></figure>"
+            )
+        parts.append("</div>")
+
+    parts.append("<h2>Measurements, whole face</h2>")
+    parts.append(_table(report.summary, "No measurements in this period."))
+    parts.append("<p class='small'>Daily values (the mean of a day's check-ins): the first and last day of the period and the period mean.</p>")
+
+    if report.charts:
+        parts.append("<h2>Trends</h2><p class='small'>Points are daily values; the line is the 7-day mean with its spread.</p>")
+        parts.append("<div class='charts'>")
+        for i, chart in enumerate(report.charts):
+            if images is not None and i < len(images):
+                parts.append(f"<figure class='chart'><img alt='{esc(chart.title)} trend' src='data:image/png;base64,{_b64(images[i])}'></figure>")
+            else:
+                parts.append(chart.figure.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False,
+                                                  default_height="330px", config={"displaylogo": False}))  # fmt: skip
+        parts.append("</div>")
+
+    parts.append("<h2>Acne grade and lesion count</h2>")
+    parts.append(_table(report.acne, "No acne model scores in this period (no trained model was installed when these photos were checked in)."))
+    if not report.acne.empty:
+        parts.append("<p class='small'>Hayashi grade from the acne model with its probability; the lesion count is the model's estimate.</p>")
+
+    parts.append("<h2>Products used</h2>")
+    parts.append(_table(report.products, "No products were logged in this period."))
+    parts.append("<h2>Lifestyle</h2>")
+    parts.append(_table(report.lifestyle, "No lifestyle log in this period."))
+    parts.append("<h2>Insights</h2>")
+    if report.insights:
+        parts.append("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in report.insights) + "</ul>")
+    else:
+        parts.append("<p class='empty'>No insights for this period: there is not enough data, or none reached the bar for a claim.</p>")
+    body = "\n".join(parts)
+    return f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>\n<meta name='viewport' content='width=device-width, initial-scale=1'>\n<title>skintrack report {report.start} to {report.end}</title>\n<style>{_CSS}</style></head>\n<body>\n{body}\n</body></html>\n"
+
+
+def to_pdf(document: str, chromium: str | None = None, timeout: float = 90.0) -> bytes:
+    """Print an HTML document to PDF with headless Chromium; ``ReportError`` if that fails."""
+    chromium = chromium or find_chromium()
+    if chromium is None:
+        raise ReportError("no Chromium found to print the PDF: install it (apt-get install chromium) or download the HTML report")
+    with tempfile.TemporaryDirectory(prefix="skintrack-report-") as tmp:
+        src, out = Path(tmp) / "report.html", Path(tmp) / "report.pdf"
+        src.write_text(document, encoding="utf-8")
+        cmd = [
+            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", f"--user-data-dir={Path(tmp) / 'profile'}",
+            "--no-pdf-header-footer", f"--print-to-pdf={out}", src.as_uri(),
+        ]  # fmt: skip
+        try:
+            subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise ReportError(f"Chromium took over {timeout:.0f} s to print the PDF; try a shorter period") from None
+        if not out.exists() or out.stat().st_size == 0:
+            raise ReportError("Chromium did not write the PDF; download the HTML report instead")
+        return out.read_bytes()
+
+
+def default_period(scores: pd.DataFrame, days: int = 30) -> tuple[date, date]:
+    """The last ``days`` days up to the latest check-in (or today when there is none)."""
+    if scores.empty:
+        end = date.today()
+    else:
+        end = pd.Timestamp(scores["taken_at"].max()).date()
+    return end - timedelta(days=days - 1), end
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _table(frame: pd.DataFrame, empty: str) -> str:
+    if frame is None or frame.empty:
+        return f"<p class='empty'>{html.escape(empty)}</p>"
+    head = "".join(f"<th>{html.escape(str(c).replace('_', ' '))}</th>" for c in frame.columns)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{'' if pd.isna(v) else html.escape(str(v))}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
+
+
+_CSS = """
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1a1a1a;
+       max-width: 920px; margin: 0 auto; padding: 16px; }
+h1 { font-size: 1.5em; margin: 0.2em 0; } h2 { font-size: 1.15em; margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+.meta, .small { color: #555; font-size: 0.9em; }
+.note { background: #f2f2f2; border-left: 4px solid #999999; padding: 8px 12px; }
+.alert { background: #fdf1dc; border-left: 4px solid #E69F00; padding: 8px 12px; font-weight: 600; }
+.empty { color: #555; font-style: italic; }
+.photos { display: flex; flex-wrap: wrap; gap: 12px; }
+.photos figure { flex: 1 1 150px; margin: 0; max-width: 420px; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(400px, 1fr)); gap: 8px; }
+@media (max-width: 500px) { .charts { grid-template-columns: 1fr; } }
+.photos img, .chart img { width: 100%; height: auto; border-radius: 4px; }
+figure.chart { margin: 8px 0; break-inside: avoid; }
+figcaption { font-size: 0.9em; color: #555; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 0.92em; }
+th, td { border-bottom: 1px solid #e3e3e3; padding: 4px 10px; text-align: left; }
+th { background: #f6f6f6; }
+@media print { body { max-width: none; } h2 { break-after: avoid; } }
+"""
