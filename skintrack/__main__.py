@@ -180,7 +180,12 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 # Commands whose code lives in their own module: (command, module, help). Each module
 # has ``add_arguments(parser)`` and ``run(args) -> int``; ``args.settings`` is the home's Settings.
-EXTENSIONS: list[tuple[str, str, str]] = []
+EXTENSIONS: list[tuple[str, str, str]] = [
+    ("export", "datacli", "write every table and photo to a zip (with a manifest and checksums)"),
+    ("restore", "datacli", "replace all data with an exported zip, after checking it (all or nothing)"),
+    ("delete", "datacli", "delete one entry, a day, a date range, or everything"),
+    ("backup", "datacli", "copy the database into the backups folder now (--list to see them)"),
+]
 
 
 def _quiet_native_stderr() -> None:

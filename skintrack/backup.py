@@ -1,0 +1,113 @@
+"""Copies of the database: before any migration runs, and on demand; old ones pruned.
+
+A backup is the DuckDB file alone, copied after a checkpoint while the copying connection
+holds the file (so no other process writes half-way through). Photos are not copied: they
+are content-addressed and never rewritten, so a backup's rows still find them unless they
+were deleted. ``archive.export`` is the complete, portable copy; restoring one first saves
+the current data as ``before-restore-*.zip`` here, pruned with the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from . import store
+from .config import Settings
+
+KEEP = 10  # newest backups kept of each kind (database copies; before-restore archives)
+DB_GLOB = "skintrack-*.duckdb"
+ARCHIVE_GLOB = "before-restore-*.zip"
+
+
+@dataclass(frozen=True)
+class Backup:
+    """One file in the backups folder."""
+
+    path: Path
+    created: datetime
+    size: int
+    reason: str
+
+
+def _database_path(con: duckdb.DuckDBPyConnection) -> Path:
+    row = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return Path(row[0])
+
+
+def _stamp() -> str:
+    return datetime.now().strftime("%Y%m%dT%H%M%S%f")
+
+
+def copy_database(con: duckdb.DuckDBPyConnection, backups_dir: Path, reason: str) -> Path:
+    """Checkpoint ``con``'s database and copy its file to ``backups_dir``; return the copy."""
+    con.execute("CHECKPOINT")  # everything in the main file, nothing left in the WAL
+    backups_dir.mkdir(parents=True, exist_ok=True)
+    dest = backups_dir / f"skintrack-{_stamp()}-{reason}.duckdb"
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(_database_path(con), tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    prune(backups_dir)
+    return dest
+
+
+def before_migration(con: duckdb.DuckDBPyConnection, backups_dir: Path, version: int) -> Path:
+    """The copy ``store.migrate`` makes of a database at schema ``version`` before upgrading it."""
+    return copy_database(con, backups_dir, f"v{version}-before-migration")
+
+
+def create(settings: Settings) -> Path:
+    """Back up the database now (the Data page's button, ``python -m skintrack backup``)."""
+    with store.connect(settings) as con:
+        return copy_database(con, settings.backups_dir, "manual")
+
+
+def _reason(path: Path) -> str:
+    if path.suffix == ".zip":
+        return "before restore (full archive)"
+    parts = path.stem.split("-", 2)
+    return parts[2].replace("-", " ") if len(parts) == 3 else "?"
+
+
+def list_backups(settings: Settings) -> list[Backup]:
+    """Every backup, newest first."""
+    folder = settings.backups_dir
+    if not folder.is_dir():
+        return []
+    found = [p for pattern in (DB_GLOB, ARCHIVE_GLOB) for p in folder.glob(pattern) if p.is_file()]
+    out = [
+        Backup(p, datetime.fromtimestamp(p.stat().st_mtime), p.stat().st_size, _reason(p)) for p in found
+    ]
+    return sorted(out, key=lambda b: (b.created, b.path.name), reverse=True)
+
+
+def prune(backups_dir: Path, keep: int = KEEP) -> list[Path]:
+    """Delete all but the ``keep`` newest backups of each kind; return what was deleted."""
+    removed = []
+    for pattern in (DB_GLOB, ARCHIVE_GLOB):
+        files = sorted(backups_dir.glob(pattern), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+        for path in files[keep:]:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def remove_all(settings: Settings) -> int:
+    """Delete every backup (they hold copies of deleted data); return how many files went."""
+    folder = settings.backups_dir
+    if not folder.is_dir():
+        return 0
+    count = sum(1 for p in folder.rglob("*") if p.is_file())
+    shutil.rmtree(folder)
+    return count
+
