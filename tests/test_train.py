@@ -1,0 +1,149 @@
+"""Training and evaluation: targets, augmentation, one real optimisation step, metrics, the run command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from skintrack import classifier as clf
+from skintrack import evaluate as ev
+from skintrack import train
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+SHARED = ROOT.parent / "shared" / "data"
+ACNE04 = SHARED / "acne04"
+needs_acne04 = pytest.mark.skipif(not ACNE04.is_dir(), reason=f"needs the acne04 data at {ACNE04}")
+SMALL = clf.Preprocess(size=64)
+
+
+def real_examples(pre: clf.Preprocess) -> list[train.Example]:
+    """The redistributable test portraits, aligned as in training, with a few made-up lesion points."""
+    out = []
+    for k, name in enumerate(["obama-480p.jpg", "obama-720p.jpg", "biden.jpg", "obama-240p.jpg"]):
+        rgb = cv2.cvtColor(cv2.imread(str(DATA / name)), cv2.COLOR_BGR2RGB)
+        img, _, _ = ev.align_or_resize(rgb)
+        pts = np.array([[150.0 + 40 * i, 300.0] for i in range(3 * k)]).reshape(-1, 2)
+        m = pre.matrix()
+        out.append(train.Example(clf.crop_resize(img, pre), pts @ m[:, :2].T + m[:, 2], k, float(len(pts)), "x"))
+    return out
+
+
+def test_density_target_sums_to_the_points_inside():
+    pts = np.array([[10.0, 10.0], [30.0, 40.0], [63.0, 1.0], [-5.0, 3.0], [70.0, 20.0]])
+    d = train.density_target(pts, 64)
+    assert d.shape == (8, 8)
+    assert d.sum() == pytest.approx(3.0, abs=1e-5)
+    assert np.unravel_index(d.argmax(), d.shape) in {(1, 1), (4, 3), (0, 7)}
+    assert train.density_target(np.zeros((0, 2)), 64).sum() == 0
+
+
+def test_label_distribution_respects_the_order_of_grades():
+    d = train.label_distribution(1, 19.0)
+    assert d.sum() == pytest.approx(1.0) and d.argmax() == 1
+    assert d[2] > d[0] > 0 and d[3] < d[2]  # 19 lesions lies near the moderate/severe cut-off
+    assert train.label_distribution(3, float("nan")).tolist() == [0, 0, 0, 1]
+
+
+def test_augmentation_moves_points_with_the_pixels():
+    img = np.zeros((64, 64, 3), np.uint8)
+    cv2.circle(img, (20, 30), 2, (255, 255, 255), -1)
+    ex = train.Example(img, np.array([[20.0, 30.0]]), 0, 1.0, "x")
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        out, pts = train.augment(ex, rng, 64)
+        grey = out.astype(float).sum(2)
+        y, x = np.unravel_index(grey.argmax(), grey.shape)
+        assert np.hypot(x - pts[0, 0], y - pts[0, 1]) < 3.0
+
+
+def test_one_training_step_changes_the_weights_and_lowers_the_loss():
+    torch.manual_seed(0)
+    examples = real_examples(SMALL)
+    model = clf.AcneNet("resnet50").train()
+    model.dropout.p = 0.0  # so the two losses are computed by the same function
+    batch = train.make_batch(examples, SMALL, None, 0.4)
+    weights = train.class_weights([0, 1, 2, 3])
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.0)
+    loss0 = train.loss_terms(model(batch["x"]), batch, weights)["loss"]
+    opt.zero_grad()
+    loss0.backward()
+    opt.step()
+    loss1 = train.loss_terms(model(batch["x"]), batch, weights)["loss"]
+    assert torch.isfinite(loss0) and float(loss1.detach()) < float(loss0.detach())
+    changed = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.equal(v, before[k])]
+    assert any(k.startswith("stem.0") for k in changed) and "severity.weight" in changed and "density.3.weight" in changed
+
+    # the epoch function does the same through augmentation, and reports through the callback
+    seen = []
+    losses = train.train_one_epoch(model, examples, torch.optim.AdamW(model.parameters(), 1e-4), None, pre=SMALL,
+                                   batch_size=4, rng=np.random.default_rng(0), weights=weights,
+                                   callback=lambda i, n, t: seen.append((i, n)))  # fmt: skip
+    assert seen == [(1, 1)] and np.isfinite(losses["loss"])
+    metrics = train.evaluate(model, examples, pre=SMALL)
+    assert metrics["n"] == 4 and 0 <= metrics["accuracy"] <= 1 and "mae_lesions" in metrics
+
+
+def test_grade_metrics_on_a_small_literal_case():
+    probs = [[0.9, 0.1, 0, 0], [0.2, 0.8, 0, 0], [0.1, 0.6, 0.3, 0], [0, 0, 0.3, 0.7]]
+    m = ev.grade_metrics([0, 1, 2, 3], probs, [1, 10, 30, 60], [2, 12, 25, 60])
+    assert m["accuracy"] == 0.75 and m["balanced_accuracy"] == 0.75
+    assert m["confusion"] == [[1, 0, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]]
+    assert m["macro_f1"] == pytest.approx((1 + 2 / 3 + 0 + 1) / 4)
+    assert m["mae_lesions"] == pytest.approx((1 + 2 + 5 + 0) / 4)
+    assert m["accuracy_from_count"] == 1.0
+    # ECE by hand: bins (0.8,0.9] holds 0.9 (right) and 0.8 (right); (0.5,0.6]: wrong; (0.6,0.7]: right
+    assert m["ece"] == pytest.approx(0.5 * abs(1 - 0.85) + 0.25 * 0.6 + 0.25 * 0.3)
+
+
+def test_run_names_the_bad_value(tmp_path):
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    for argv, needle in [(["--arch", "vgg16"], "vgg16"), (["--epochs", "0"], "--epochs 0"), (["--size", "100"], "--size 100")]:
+        args = parser.parse_args(["--data", str(tmp_path), "--out", str(tmp_path / "run"), *argv])
+        with pytest.raises(ValueError, match=needle):
+            train.run(args)
+    args = parser.parse_args(["--data", str(tmp_path), "--out", str(tmp_path / "run")])
+    with pytest.raises(ValueError, match="labels.csv"):
+        train.run(args)
+    args = parser.parse_args(["--data", str(tmp_path), "--init", "imagenet-ish"])
+    model = clf.AcneNet("resnet50")
+    with pytest.raises(ValueError, match="imagenet-ish"):
+        train.init_weights(model, args.init)
+
+
+@pytest.mark.dataset
+@needs_acne04
+def test_prepared_photo_keeps_its_lesions_in_the_aligned_frame():
+    rows = [r for r in ev.read_labels(ACNE04, "valid") if r["severity_grade"] == "3"][:1]
+    item = ev.prepare_photo(ACNE04, rows[0])
+    pts = np.array(item["points"])
+    assert item["image"].shape == (512, 512, 3)
+    assert len(pts) == item["n_lesions"] > 20
+    inside = ((pts >= 0) & (pts < 512)).all(1).mean()
+    assert inside > 0.9
+    assert item["ita_group"] in {name for _, name in ev.measure.ITA_GROUPS} | {ev.NO_FACE_GROUP}
+
+
+@pytest.mark.dataset
+@needs_acne04
+def test_a_tiny_training_run_writes_a_measured_checkpoint(tmp_path):
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    out = tmp_path / "run"
+    args = parser.parse_args(["--data", str(ACNE04), "--out", str(out), "--epochs", "1", "--limit", "4",
+                              "--batch-size", "4", "--size", "64"])  # fmt: skip
+    assert train.run(args) == 0
+    c = clf.load(out / "best.pt")
+    assert c.card["metrics"]["n"] == 4 and c.card["data"]["name"] == "ACNE04"
+    assert "academic" in c.card["data"]["terms"]
+    assert (out / "last.pt").is_file() and json.loads((out / "metrics.jsonl").read_text().splitlines()[0])["epoch"] == 1
+    with pytest.raises(ValueError, match="split 'test'"):
+        ev.read_labels(ACNE04, "test")
