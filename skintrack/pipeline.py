@@ -54,6 +54,12 @@ class _Timer:
         self._t = now
 
 
+def _is_greyscale(rgb: np.ndarray) -> bool:
+    """True when every pixel has R = G = B (checked on a sparse grid, exactly)."""
+    grid = rgb[:: max(1, rgb.shape[0] // 64), :: max(1, rgb.shape[1] // 64)].astype(np.int16)
+    return bool((grid[..., 0] == grid[..., 1]).all() and (grid[..., 1] == grid[..., 2]).all())
+
+
 def analyse(
     data: bytes,
     settings: Settings | None = None,
@@ -67,6 +73,9 @@ def analyse(
     """
     timer = _Timer()
     loaded = images.load(data, settings)
+    if _is_greyscale(loaded.rgb):
+        # MediaPipe finds no face in most black-and-white photos, and redness and tone need colour.
+        raise images.ImageRejected("the photo is black and white; skin colour cannot be measured: use a colour photo")
     timer.lap("decode")
     found = face.detect(loaded.rgb, mesh)
     timer.lap("face")
