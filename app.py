@@ -3,6 +3,7 @@
 import streamlit as st
 
 import appstate
+from skintrack import guidance
 
 
 def main() -> None:
@@ -11,13 +12,20 @@ def main() -> None:
     appstate.startup(str(settings.home))
     if settings.is_demo:
         st.warning("Demo home: this history is generated, not real photos of anyone.", icon=":material/science:")
+    scores = appstate.scores(str(settings.home))
+    first_run = scores.empty  # no check-in yet: open on the welcome page
+    referral = guidance.dermatologist_referral(scores)
+    if referral is not None:
+        st.warning(referral.message, icon=":material/medical_information:")
     pages = [
-        st.Page("pages/checkin.py", title="Check-in", icon=":material/photo_camera:", default=True),
+        st.Page("pages/welcome.py", title="Welcome", icon=":material/waving_hand:", default=first_run),
+        st.Page("pages/checkin.py", title="Check-in", icon=":material/photo_camera:", default=not first_run),
         st.Page("pages/lifestyle.py", title="Lifestyle", icon=":material/edit_note:"),
         st.Page("pages/trends.py", title="Trends", icon=":material/monitoring:"),
+        st.Page("pages/report.py", title="Report", icon=":material/description:"),
     ]
     st.navigation(pages).run()
-    st.sidebar.caption(f"Data home: `{settings.home}`  \nEverything stays on this computer. Not a medical device.")
+    st.sidebar.caption(f"Data home: `{settings.home}`  \nEverything stays on this computer.  \n{guidance.DISCLAIMER_SHORT}")
 
 
 main()

@@ -357,6 +357,40 @@ def to_pdf(document: str, chromium: str | None = None, timeout: float = 90.0) ->
         return out.read_bytes()
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A report ready to download: the HTML, the PDF when Chromium printed one, and how."""
+
+    report: Report
+    html: bytes
+    pdf: bytes | None
+    chart_images: bool  # charts as PNG (kaleido) rather than interactive Plotly HTML
+    note: str | None  # why something is missing (no Chromium, PDF failed), else None
+
+
+def make(settings: Settings, start: date, end: date, pdf: bool = True) -> Rendered:
+    """Build, render and (when asked and possible) print the report of ``start``..``end``."""
+    rep = build(settings, start, end)
+    chromium = find_chromium()
+    images = chart_images([c.figure for c in rep.charts], chromium)
+    document = to_html(rep, images)
+    note, printed = None, None
+    if chromium is None:
+        note = "No Chromium on this computer: the charts are interactive HTML and there is no PDF (apt-get install chromium)."
+    elif images is None:
+        note = "The chart images could not be drawn, so the charts are interactive HTML."
+    if pdf and chromium is not None:
+        try:
+            printed = to_pdf(document, chromium)
+        except ReportError as exc:
+            note = str(exc)
+    return Rendered(rep, document.encode("utf-8"), printed, images is not None, note)
+
+
+def file_stem(start: date, end: date) -> str:
+    return f"skintrack-report-{start:%Y%m%d}-{end:%Y%m%d}"
+
+
 def default_period(scores: pd.DataFrame, days: int = 30) -> tuple[date, date]:
     """The last ``days`` days up to the latest check-in (or today when there is none)."""
     if scores.empty:

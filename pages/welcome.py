@@ -1,0 +1,41 @@
+"""Welcome: what skintrack does, where the data stays, how to take a good photo, and where to start."""
+
+import streamlit as st
+
+import appstate
+from skintrack import guidance
+
+settings = appstate.settings()
+st.title("Welcome to skintrack")
+st.markdown(
+    "Take one selfie a day. skintrack lines your face up with every earlier photo, measures redness, "
+    "skin tone, texture and spots region by region, and charts how your skin changes beside what you log: "
+    "sleep, stress, diet and the products you use. It says how sure it is, and it refuses a photo that would "
+    "give a misleading number."
+)
+st.success(
+    f"**Everything stays on this computer.** Photos and scores are kept in `{settings.home}`; the app only "
+    "listens on this computer (127.0.0.1), sends nothing anywhere, and strips location data from photos.",
+    icon=":material/lock:",
+)
+
+st.subheader("How to take a good photo")
+st.markdown(guidance.capture_tips_markdown())
+st.caption("The same light, distance and time each day is what makes one day comparable with the next.")
+
+own, demo = st.columns(2)
+with own:
+    st.subheader("Start your own")
+    st.write("Take or upload today's photo on the Check-in page. One photo a day is enough.")
+    if st.button("Take my first photo", type="primary", icon=":material/photo_camera:"):
+        st.switch_page("pages/checkin.py")
+with demo:
+    st.subheader("Explore a demo first")
+    st.write(
+        "A demo home holds four months of generated history (not anyone's real photos), so you can try the "
+        "charts and insights before you have data. It lives in its own folder; your data is not touched."
+    )
+    st.code(".venv/bin/python -m skintrack demo\nSKINTRACK_HOME=~/.skintrack-demo make run", language="bash")
+    st.caption("Stop this app first (Ctrl+C in its terminal): both use port 8501. Plain `make run` brings you back to your own data.")
+
+st.info(guidance.DISCLAIMER, icon=":material/medical_information:")
