@@ -185,6 +185,8 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("restore", "datacli", "replace all data with an exported zip, after checking it (all or nothing)"),
     ("delete", "datacli", "delete one entry, a day, a date range, or everything"),
     ("backup", "datacli", "copy the database into the backups folder now (--list to see them)"),
+    ("insights", "insights", "what goes with better or worse skin, with confidence intervals"),
+    ("demo", "demo", "fill a separate, clearly marked demo home with generated history"),
 ]
 
 

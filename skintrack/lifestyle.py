@@ -115,3 +115,60 @@ def validate_products(products: list[tuple[str, str]]) -> list[tuple[str, str]]:
             raise InvalidLog(f"time of day {time_of_day!r} must be one of {', '.join(TIMES_OF_DAY)}")
         out.append((name, time_of_day))
     return sorted(set(out))
+
+
+# ---------------------------------------------------------------- exposures for the analytics
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """A yes/no question about a logged day that the insights test, with its plain words.
+
+    Fixed, readable thresholds rather than thresholds fitted to the data: a cut-off chosen
+    after looking would be one more comparison that the correction does not count.
+    """
+
+    name: str
+    field: str
+    op: str  # "<", "<=" or ">="
+    threshold: float
+    words: str  # completes "days after ..." / "on ..."
+
+    def applies(self, values):
+        """1.0 where the day meets the threshold, 0.0 where it does not, NaN where not logged."""
+        import numpy as np
+
+        values = np.asarray(values, dtype=float)
+        hit = {"<": values < self.threshold, "<=": values <= self.threshold, ">=": values >= self.threshold}[self.op]
+        return np.where(np.isnan(values), np.nan, hit.astype(float))
+
+
+EXPOSURES: tuple[Exposure, ...] = (
+    Exposure("short sleep", "sleep_hours", "<", 6, "nights under 6 h of sleep"),
+    Exposure("poor sleep", "sleep_quality", "<=", 2, "nights of poor sleep (quality 1-2)"),
+    Exposure("little water", "water_l", "<", 1.5, "days with under 1.5 l of water"),
+    Exposure("high stress", "stress", ">=", 4, "stressful days (stress 4-5)"),
+    Exposure("exercise", "exercise_min", ">=", 30, "days with 30+ minutes of exercise"),
+    Exposure("alcohol", "alcohol_units", ">=", 2, "days with 2+ units of alcohol"),
+    Exposure("sun", "sun_min", ">=", 30, "days with 30+ minutes of sun"),
+    Exposure("late cycle", "cycle_day", ">=", 21, "cycle days 21 and later"),
+)
+
+# Copied from the last logged day by "carry forward": habits, not the day's events.
+CARRIED_FIELDS = ("sleep_hours", "sleep_quality", "water_l", "stress", "exercise_min", "diet", "alcohol_units", "sun_min")
+
+
+def carry_forward(previous: dict | None, gap_days: int = 1) -> dict:
+    """A new day's starting values from the previous logged day: habits and products, no note.
+
+    The cycle day, when logged, advances by ``gap_days`` (the days since that log).
+    """
+    if not previous:
+        return {}
+    out = {k: previous.get(k) for k in CARRIED_FIELDS}
+    out["diet"] = list(previous.get("diet") or [])
+    out["products"] = list(previous.get("products") or [])
+    cycle = previous.get("cycle_day")
+    if cycle is not None and cycle + gap_days <= NUMERIC_FIELDS["cycle_day"].high:
+        out["cycle_day"] = int(cycle + gap_days)
+    return out

@@ -85,6 +85,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "product routine: periods of use with start and stop dates",
+        """
+        CREATE SEQUENCE routine_id_seq START 1;
+        CREATE TABLE routine (
+            id BIGINT PRIMARY KEY DEFAULT nextval('routine_id_seq'),
+            product_id BIGINT NOT NULL,
+            time_of_day VARCHAR NOT NULL,
+            start_day DATE NOT NULL,
+            stop_day DATE,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );
+        """,
+    ),
 ]
 
 
@@ -391,6 +405,21 @@ def product_names(settings: Settings) -> list[str]:
         return [r[0] for r in con.execute("SELECT name FROM products ORDER BY name").fetchall()]
 
 
+def delete_day(settings: Settings, day: date) -> bool:
+    """Delete the log of ``day`` and its product uses; False when nothing was logged."""
+    with connect(settings) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            found = con.execute("SELECT count(*) FROM lifestyle WHERE day = ?", [day]).fetchone()[0]
+            con.execute("DELETE FROM lifestyle WHERE day = ?", [day])
+            con.execute("DELETE FROM product_use WHERE day = ?", [day])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    return bool(found)
+
+
 # ---------------------------------------------------------------- deleting what the user asks to delete
 
 
@@ -476,3 +505,65 @@ def delete_everything(settings: Settings) -> Deleted:
         shutil.rmtree(settings.images_dir)
     backup.remove_all(settings)
     return Deleted(entries_count, files, days)
+
+
+def add_entries(settings: Settings, new: list[NewEntry]) -> list[int]:
+    """Store many check-ins in one transaction (the demo and bulk imports); all or nothing."""
+    written: list[Path] = []
+    ids = []
+    with connect(settings) as con:
+        try:
+            con.execute("BEGIN TRANSACTION")
+            for item in new:
+                original_rel, aligned_rel = image_paths(item.image_sha256)
+                for rel, data in ((original_rel, item.original_jpeg), (aligned_rel, item.aligned_jpeg)):
+                    _write_atomic(settings.images_dir / rel, data)
+                    written.append(settings.images_dir / rel)
+                entry_id = con.execute(
+                    "INSERT INTO entries (taken_at, image_sha256, image_path, aligned_path, width,"
+                    " height, quality, alignment_rms, yaw, pitch, roll)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    [
+                        item.taken_at, item.image_sha256, original_rel, aligned_rel, item.width,
+                        item.height, json.dumps(item.quality), item.alignment_rms, item.yaw, item.pitch, item.roll,
+                    ],
+                ).fetchone()[0]
+                con.executemany(
+                    "INSERT INTO scores VALUES (?, ?, ?, ?, ?)",
+                    [(entry_id, s, c, r, float(v)) for s, c, r, v in item.scores],
+                )
+                ids.append(entry_id)
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+    return ids
+
+
+def log_days(settings: Settings, days: list[tuple[date, dict, list[tuple[str, str]]]]) -> None:
+    """``log_day`` for many (day, values, products) in one transaction (the demo); all or nothing."""
+    with connect(settings) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for day, values, products in days:
+                unknown = set(values) - set(LIFESTYLE_FIELDS)
+                if unknown:
+                    raise StoreError(f"unknown lifestyle fields {sorted(unknown)}; allowed: {LIFESTYLE_FIELDS}")
+                con.execute("DELETE FROM lifestyle WHERE day = ?", [day])
+                con.execute(
+                    "INSERT INTO lifestyle (day, sleep_hours, sleep_quality, water_l, stress, exercise_min, diet,"
+                    " alcohol_units, cycle_day, sun_min, note, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [day, *[values.get(f) for f in LIFESTYLE_FIELDS], datetime.now()],
+                )
+                con.execute("DELETE FROM product_use WHERE day = ?", [day])
+                for name, time_of_day in products:
+                    con.execute(
+                        "INSERT OR IGNORE INTO product_use VALUES (?, ?, ?)", [day, _product_id(con, name), time_of_day]
+                    )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise

@@ -1,0 +1,223 @@
+"""``python -m skintrack insights [--json]``: what goes with better or worse skin, and how sure.
+
+Collects the home's scores, lifestyle log and product routine, runs the analytics, and
+puts each finding into plain, cautious words. The Trends page shows the same report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from . import analytics, measure, products, store
+from .analytics import WHOLE_FACE, InsightConfig
+from .config import Settings
+
+CAVEAT = (
+    "These are associations in your own records, not proof of cause and not a diagnosis: "
+    "something else that changed on the same days may be behind them."
+)
+
+
+@dataclass
+class Report:
+    """The insights of one data home: findings, the tests behind them, and what lacks data."""
+
+    lagged: pd.DataFrame
+    products: pd.DataFrame
+    changes: pd.DataFrame
+    days_with_checkins: int
+    days_logged: int
+    config: InsightConfig = field(default_factory=InsightConfig)
+
+    @property
+    def findings(self) -> pd.DataFrame:
+        return self.lagged[self.lagged["status"] == "reported"].sort_values("q")
+
+    @property
+    def product_findings(self) -> pd.DataFrame:
+        return self.products[self.products["status"] == "reported"].sort_values("q")
+
+
+def compute(
+    scores: pd.DataFrame,
+    log: pd.DataFrame,
+    routine: pd.DataFrame,
+    uses: pd.DataFrame,
+    config: InsightConfig = InsightConfig(),
+    regions: tuple[str, ...] | None = (WHOLE_FACE,),
+) -> Report:
+    """The report from the stored frames; ``regions=None`` tests every region (more tests, less power)."""
+    daily = analytics.daily_values(scores, regions)
+    factors, _ = analytics.exposures(log)
+    bands = analytics.noise_bands(daily, getattr(measure, "noise_band", None))
+    return Report(
+        lagged=analytics.lagged_effects(daily, factors, config),
+        products=analytics.product_effects(daily, analytics.product_periods(routine, uses), config),
+        changes=analytics.recent_changes(daily, bands),
+        days_with_checkins=int(daily["day"].nunique()) if not daily.empty else 0,
+        days_logged=len(log),
+        config=config,
+    )
+
+
+def report(settings: Settings, config: InsightConfig = InsightConfig(), regions: tuple[str, ...] | None = (WHOLE_FACE,)) -> Report:
+    """The report of a data home."""
+    return compute(store.scores(settings), store.lifestyle(settings), products.routine(settings), products.uses(settings), config, regions)
+
+
+# ---------------------------------------------------------------- plain words
+
+
+def _label(condition: str) -> tuple[str, str]:
+    spec = measure.CONDITIONS.get(condition)
+    if spec is None:
+        return condition.replace("_", " "), ""
+    return spec.label.split(" (")[0].lower(), spec.unit
+
+
+def _where(region: str) -> str:
+    return "the whole face" if region == WHOLE_FACE else f"the {region.replace('_', ' ')}"
+
+
+def _amount(value: float, unit: str) -> str:
+    return f"{abs(value):.2g} {unit}".strip() if abs(value) < 10 else f"{abs(value):.0f} {unit}".strip()
+
+
+def _size(row, unit: str) -> tuple[str, str]:
+    """'30% higher' and '95% CI 12-50%' (relative when meaningful, else in the unit)."""
+    direction = "higher" if row["effect"] > 0 else "lower"
+    if isinstance(row["relative"], float) and math.isfinite(row["relative"]):
+        lo, hi = sorted((abs(row["rel_low"]) * 100, abs(row["rel_high"]) * 100))
+        if row["rel_low"] * row["rel_high"] < 0:
+            lo = 0
+        return f"{abs(row['relative']) * 100:.0f}% {direction}", f"{lo:.0f}-{hi:.0f}%"
+    lo, hi = sorted((abs(row["low"]), abs(row["high"])))
+    return f"{_amount(row['effect'], unit)} {direction}", f"{lo:.2g}-{hi:.2g} {unit}".strip()
+
+
+def lagged_sentence(row, words: str) -> str:
+    """One lagged finding in words, e.g. '1 day after nights under 6 h of sleep, redness ...'."""
+    label, unit = _label(row["condition"])
+    size, interval = _size(row, unit)
+    when = f"On {words}" if row["lag"] == 0 else f"{row['lag']} day{'s' if row['lag'] > 1 else ''} after {words}"
+    return (
+        f"{when}, {label} on {_where(row['region'])} was {size} than otherwise "
+        f"(95% CI {interval}, adjusted for {row['tests']} comparisons; {row['n_days']} days of data, "
+        f"{row['n_exposed']} of them after such days)."
+    )
+
+
+def product_sentence(row, config: InsightConfig) -> str:
+    """One product finding, or why there is none yet."""
+    label, unit = _label(row["condition"])
+    if row["status"] == "not enough data":
+        return f"{row['product']}: not enough data yet to judge it ({row['reason']})."
+    size, interval = _size(row, unit)
+    others = f" {row['others']} also started or stopped around then, so this cannot be pinned on {row['product']} alone." if row["others"] else ""
+    return (
+        f"Once {row['product']} had settled in ({config.settle_days} days), {label} on {_where(row['region'])} was "
+        f"{size} than in the {config.window_days} days before it started (95% CI {interval}, adjusted; "
+        f"{row['n_before']} and {row['n_after']} days of check-ins). A before/after comparison cannot rule out "
+        f"other changes at the same time.{others}"
+    )
+
+
+def change_sentence(row) -> str:
+    label, unit = _label(row["condition"])
+    basis = "its measured repeatability" if row["basis"] == "measured" else "its day-to-day spread"
+    return (
+        f"Over the last 7 days {label} on {_where(row['region'])} averaged {row['recent']:.3g} {unit}, "
+        f"{_amount(row['change'], unit)} {row['verdict']} than the 7 days before: more than the measurement's noise "
+        f"(±{row['band']:.2g} {unit}, from {basis})."
+    ).replace("  ", " ")
+
+
+def sentences(rep: Report, log: pd.DataFrame | None = None) -> list[str]:
+    """Every reported finding in words, most certain first; then the products without enough data."""
+    if rep.days_with_checkins == 0:
+        return ["No check-ins yet: insights need a few weeks of daily photos and lifestyle logs."]
+    _, words = analytics.exposures(log) if log is not None else ({}, {})
+    out = [lagged_sentence(r, words.get(r["factor"], r["factor"])) for _, r in rep.findings.iterrows()]
+    out += [product_sentence(r, rep.config) for _, r in rep.product_findings.iterrows()]
+    out += [change_sentence(r) for _, r in rep.changes.iterrows() if r["verdict"] in ("higher", "lower")]
+    tested = rep.lagged["status"].isin(["tested", "reported"]).any()
+    if not tested:
+        out.append(
+            f"Not enough data yet for lifestyle effects: a factor needs {rep.config.min_days} days with both a log and "
+            f"a check-in, at least {rep.config.min_group} of them with the factor and {rep.config.min_group} without "
+            f"({rep.days_with_checkins} days with check-ins and {rep.days_logged} logged days so far)."
+        )
+    elif rep.findings.empty:
+        m = int(rep.lagged["tests"].iloc[0])
+        out.append(f"No lifestyle factor stands out yet: none of the {m} factor, delay and score combinations tested "
+                   "differs by more than chance would explain.")  # fmt: skip
+    pending = rep.products[rep.products["status"] == "not enough data"].drop_duplicates("product")
+    out += [product_sentence(r, rep.config) for _, r in pending.iterrows()]
+    return out
+
+
+def to_json(rep: Report, log: pd.DataFrame | None = None) -> dict:
+    """The report as plain data: each finding with its factor, lag, score, region, effect and interval."""
+    _, words = analytics.exposures(log) if log is not None else ({}, {})
+
+    def clean(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
+        out = []
+        for rec in frame[columns].to_dict("records"):
+            out.append({k: (None if isinstance(v, float) and not math.isfinite(v) else
+                            v.date().isoformat() if isinstance(v, pd.Timestamp) else
+                            v.item() if hasattr(v, "item") else v) for k, v in rec.items()})  # fmt: skip
+        return out
+
+    lag_cols = ["factor", "lag", "condition", "region", "effect", "low", "high", "relative", "rel_low", "rel_high",
+                "n_days", "n_exposed", "n_unexposed", "p", "q"]  # fmt: skip
+    prod_cols = ["product", "start", "condition", "region", "before", "after", "effect", "low", "high", "relative",
+                 "n_before", "n_after", "p", "q", "others"]  # fmt: skip
+    findings = clean(rep.findings, lag_cols)
+    for item in findings:
+        item["words"] = words.get(item["factor"], item["factor"])
+    pending = rep.products[rep.products["status"] == "not enough data"].drop_duplicates("product")
+    return {
+        "days_with_checkins": rep.days_with_checkins,
+        "days_logged": rep.days_logged,
+        "lifestyle_tests": int(rep.lagged["status"].isin(["tested", "reported"]).sum()),
+        "product_tests": int(rep.products["status"].isin(["tested", "reported"]).sum()),
+        "false_discovery_rate": rep.config.alpha,
+        "findings": findings,
+        "products": clean(rep.product_findings, prod_cols),
+        "changes": clean(rep.changes[rep.changes["verdict"].isin(["higher", "lower"])],
+                         ["condition", "region", "recent", "earlier", "change", "band", "basis", "verdict"]),  # fmt: skip
+        "not_enough_data": [{"product": r["product"], "reason": r["reason"]} for _, r in pending.iterrows()],
+        "caveat": CAVEAT,
+    }
+
+
+# ---------------------------------------------------------------- command line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the findings as JSON")
+    parser.add_argument("--all-regions", action="store_true", help="test every face region, not only the whole face")
+    parser.add_argument("--bootstrap", type=int, default=InsightConfig.n_boot, help="bootstrap resamples (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 50 <= args.bootstrap <= 100_000:
+        raise ValueError(f"--bootstrap {args.bootstrap} is out of range: 50-100000")
+    settings = args.settings
+    config = InsightConfig(n_boot=args.bootstrap, seed=args.seed)
+    log = store.lifestyle(settings)
+    rep = report(settings, config, None if args.all_regions else (WHOLE_FACE,))
+    if args.json:
+        print(json.dumps(to_json(rep, log), indent=2))
+        return 0
+    print(f"{rep.days_with_checkins} days with check-ins, {rep.days_logged} logged days.")
+    for line in sentences(rep, log):
+        print(f"- {line}")
+    print(CAVEAT)
+    return 0

@@ -1,0 +1,52 @@
+"""The insights command on a demo home, and its plain words."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from skintrack import demo, insights
+from skintrack.__main__ import main
+
+
+def test_insights_json_recovers_the_planted_effects(tmp_path, capsys):
+    home = tmp_path / "demo"
+    assert main(["demo", "--home", str(home)]) == 0
+    capsys.readouterr()
+    assert main(["insights", "--home", str(home), "--json", "--bootstrap", "200"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["lifestyle_tests"] > 100 and out["days_with_checkins"] > 80
+    sleep = [f for f in out["findings"] if f["factor"] == "short sleep" and f["condition"] == "redness"]
+    assert [f["lag"] for f in sleep] == [1]
+    assert sleep[0]["low"] <= demo.PLANTED[0].effect <= sleep[0]["high"]
+    assert {"factor", "lag", "condition", "region", "effect", "low", "high", "n_days", "words"} <= set(sleep[0])
+    assert not [f for f in out["findings"] if f["factor"] in demo.NOT_PLANTED]
+    treated = [p for p in out["products"] if p["product"] == demo.TREATMENT and p["condition"] == "redness"]
+    assert treated and treated[0]["low"] <= demo.TREATMENT_EFFECT <= treated[0]["high"] < 0
+    assert not [p for p in out["products"] if p["product"] == demo.PLACEBO]
+    assert [p["product"] for p in out["not_enough_data"]] == ["Gentle cleanser"]
+
+    assert main(["insights", "--home", str(home), "--bootstrap", "200"]) == 0
+    text = capsys.readouterr().out
+    assert "1 day after nights under 6 h of sleep, redness on the whole face was" in text
+    assert "not proof of cause" in text
+
+
+def test_an_empty_home_says_so(settings, capsys):
+    assert main(["insights", "--home", str(settings.home)]) == 0
+    assert "No check-ins yet" in capsys.readouterr().out
+
+
+def test_sentence_for_a_lag_zero_finding_in_the_unit():
+    row = pd.Series({"condition": "ita", "region": "nose", "lag": 0, "effect": -1.5, "low": -2.5, "high": -0.5,
+                     "relative": float("nan"), "rel_low": float("nan"), "rel_high": float("nan"),
+                     "tests": 96, "n_days": 50, "n_exposed": 12})  # fmt: skip
+    text = insights.lagged_sentence(row, "days with dairy")
+    assert text.startswith("On days with dairy, skin tone on the nose was 1.5 degrees lower than otherwise")
+    assert "95% CI 0.5-2.5 degrees" in text and "96 comparisons" in text
+
+
+def test_bad_bootstrap_is_refused(settings, capsys):
+    assert main(["insights", "--home", str(settings.home), "--bootstrap", "5"]) == 2
+    assert "--bootstrap 5 is out of range" in capsys.readouterr().err
