@@ -13,19 +13,25 @@ def main() -> None:
     if settings.is_demo:
         st.warning("Demo home: this history is generated, not real photos of anyone.", icon=":material/science:")
     scores = appstate.scores(str(settings.home))
-    first_run = scores.empty  # no check-in yet: open on the welcome page
     referral = guidance.dermatologist_referral(scores)
     if referral is not None:
         st.warning(referral.message, icon=":material/medical_information:")
+    welcome = st.Page("pages/welcome.py", title="Welcome", icon=":material/waving_hand:")
     pages = [
-        st.Page("pages/welcome.py", title="Welcome", icon=":material/waving_hand:", default=first_run),
-        st.Page("pages/checkin.py", title="Check-in", icon=":material/photo_camera:", default=not first_run),
+        welcome,
+        st.Page("pages/checkin.py", title="Check-in", icon=":material/photo_camera:", default=True),
         st.Page("pages/lifestyle.py", title="Lifestyle", icon=":material/edit_note:"),
         st.Page("pages/trends.py", title="Trends", icon=":material/monitoring:"),
         st.Page("pages/report.py", title="Report", icon=":material/description:"),
     ]
-    st.navigation(pages).run()
+    page = st.navigation(pages)
+    if scores.empty and page.url_path == "" and not st.session_state.get("welcomed"):
+        # First run: open once on the welcome page; Check-in keeps "/" as its address for every later day.
+        st.session_state["welcomed"] = True
+        st.switch_page(welcome)
+    # Before run(): a page that stops early (st.stop) must not take the standing note with it.
     st.sidebar.caption(f"Data home: `{settings.home}`  \nEverything stays on this computer.  \n{guidance.DISCLAIMER_SHORT}")
+    page.run()
 
 
 main()

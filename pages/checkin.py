@@ -5,7 +5,7 @@ from datetime import datetime
 import streamlit as st
 
 import appstate
-from skintrack import face, images, measure, pipeline, store
+from skintrack import face, guidance, images, measure, pipeline, store
 
 GUIDE = (
     "**For a good photo:** face a window in even daylight, no flash; hold the camera at eye "
@@ -19,6 +19,7 @@ upload_tab, camera_tab = st.tabs(["Upload a photo", "Take a photo"])
 with upload_tab:
     uploaded = st.file_uploader("Your selfie (JPEG, PNG, WebP or HEIC)", type=["jpg", "jpeg", "png", "webp", "heic", "heif"])
 with camera_tab:
+    st.caption(guidance.capture_tips_line())
     shot = st.camera_input("Look straight at the camera")
 photo = uploaded or shot
 if photo is None:
@@ -32,7 +33,7 @@ if st.session_state.get("analysis_key") != key:
         with st.spinner("Finding and measuring your face..."):
             analysis = pipeline.analyse(data, settings, appstate.classifier(), appstate.mesh())
     except (images.ImageRejected, face.FaceRejected) as exc:
-        st.error(f"This photo cannot be used: {exc}.")
+        st.error(guidance.refusal_line(str(exc)))
         st.caption(GUIDE)
         st.stop()
     st.session_state.update(analysis_key=key, analysis=analysis, saved_entry=None)
@@ -41,6 +42,7 @@ analysis: pipeline.Analysis = st.session_state["analysis"]
 left, right = st.columns([1, 1])
 with left:
     st.image(face.draw_regions(analysis.aligned.image, analysis.masks), caption="Aligned face with the measured regions", width="stretch")
+    st.caption(guidance.AFTER_TIPS[0])
 with right:
     st.subheader("Photo quality")
     if analysis.quality.ok:
@@ -73,6 +75,7 @@ with right:
 
 st.subheader("Measurements")
 st.dataframe(measure.describe(analysis.measurements), hide_index=True, width="stretch")
+st.caption(guidance.DISCLAIMER_SHORT)
 
 default_time = analysis.loaded.taken_at or datetime.now().replace(second=0, microsecond=0)
 taken_day = st.date_input("Taken on", value=default_time.date(), max_value=datetime.now().date())

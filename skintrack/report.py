@@ -76,6 +76,7 @@ class Report:
     acne: pd.DataFrame = field(default_factory=pd.DataFrame)  # per check-in: date, grade, probability, lesions
     lifestyle: pd.DataFrame = field(default_factory=pd.DataFrame)  # factor, unit, days, mean
     products: pd.DataFrame = field(default_factory=pd.DataFrame)  # product, when, first day, last day, days
+    routine: pd.DataFrame = field(default_factory=pd.DataFrame)  # product, kind, when, started, stopped
     insights: list[str] = field(default_factory=list)
     referral: guidance.Referral | None = None
 
@@ -107,6 +108,7 @@ def build(settings: Settings, start: date, end: date) -> Report:
         acne=acne_table(scores),
         lifestyle=lifestyle_table(log),
         products=products_used(settings, start, end),
+        routine=routine_table(settings, start, end),
         insights=insights(settings, start, end),
         referral=guidance.dermatologist_referral(in_period(all_scores, "taken_at", date.min, end)),
     )
@@ -207,25 +209,47 @@ def products_used(settings: Settings, start: date, end: date) -> pd.DataFrame:
 
 
 def insights(settings: Settings, start: date, end: date) -> list[str]:
-    """The insights module's findings as sentences, when one is installed; else none.
+    """The insights in words, from every record up to ``end`` (more days, more power), with the caveat.
 
-    Insights come from another part of skintrack that may be absent or newer than this
-    report; a report without them is still a useful report, so any failure there is
-    reported as a line instead of losing the whole document.
+    The insights module belongs to another part of skintrack and may be absent or newer
+    than this report; a report without insights is still useful, so a failure there becomes
+    one line instead of losing the whole document.
     """
-    for module_name, function_name in (("skintrack.insights", "sentences"), ("skintrack.analytics", "insight_sentences")):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        function = getattr(module, function_name, None)
-        if function is None:
-            continue
-        try:
-            return [str(s) for s in function(settings, start, end)]
-        except Exception as exc:  # noqa: BLE001 - see the docstring
-            return [f"Insights could not be computed for this period ({type(exc).__name__}: {exc})."]
-    return []
+    try:
+        module = importlib.import_module("skintrack.insights")
+        products = importlib.import_module("skintrack.products")
+    except ImportError:
+        return []
+    try:
+        scores = in_period(store.scores(settings), "taken_at", date.min, end)
+        log = in_period(store.lifestyle(settings), "day", date.min, end)
+        routine = products.routine(settings)
+        routine = routine[routine["start"] <= pd.Timestamp(end)]
+        uses = in_period(products.uses(settings), "day", date.min, end)
+        found = module.sentences(module.compute(scores, log, routine, uses), log)
+        caveat = getattr(module, "CAVEAT", None)
+        return [str(s) for s in found] + ([caveat] if caveat and found else [])
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        return [f"Insights could not be computed for this period ({type(exc).__name__}: {exc})."]
+
+
+def routine_table(settings: Settings, start: date, end: date) -> pd.DataFrame:
+    """Routine periods (product, kind, when, started, stopped) that overlap the period, if recorded."""
+    columns = ["product", "kind", "when", "started", "stopped"]
+    try:
+        products = importlib.import_module("skintrack.products")
+        periods = products.routine(settings)
+    except (ImportError, AttributeError):
+        return pd.DataFrame(columns=columns)
+    if periods.empty:
+        return pd.DataFrame(columns=columns)
+    overlap = (periods["start"] <= pd.Timestamp(end)) & (periods["stop"].isna() | (periods["stop"] >= pd.Timestamp(start)))
+    rows = periods[overlap]
+    return pd.DataFrame({
+        "product": rows["product"], "kind": rows["kind"], "when": rows["time_of_day"],
+        "started": rows["start"].dt.strftime("%Y-%m-%d"),
+        "stopped": rows["stop"].dt.strftime("%Y-%m-%d").fillna("still in use"),
+    }).reset_index(drop=True)  # fmt: skip
 
 
 def _photo(settings: Settings, row: pd.Series) -> Photo | None:
@@ -322,11 +346,15 @@ def to_html(report: Report, images: list[bytes] | None = None) -> str:
     if not report.acne.empty:
         parts.append("<p class='small'>Hayashi grade from the acne model with its probability; the lesion count is the model's estimate.</p>")
 
-    parts.append("<h2>Products used</h2>")
+    parts.append("<h2>Products</h2>")
+    if not report.routine.empty:
+        parts.append("<h3>Routine</h3>" + _table(report.routine, ""))
+        parts.append("<h3>Logged uses</h3>")
     parts.append(_table(report.products, "No products were logged in this period."))
     parts.append("<h2>Lifestyle</h2>")
     parts.append(_table(report.lifestyle, "No lifestyle log in this period."))
-    parts.append("<h2>Insights</h2>")
+    parts.append(f"<h2>Insights</h2><p class='small'>From every record up to {report.end:%d %B %Y}: associations, "
+                 "with their uncertainty, never a diagnosis.</p>")
     if report.insights:
         parts.append("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in report.insights) + "</ul>")
     else:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA, OUTPUT, ROOT
+from tests.conftest import DATA, OUTPUT, ROOT, jpeg_bytes, no_face
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -117,6 +117,7 @@ def settle(pg) -> None:
     """Wait until Streamlit has finished running the script (its status widget says so)."""
     pg.wait_for_timeout(300)
     expect(pg.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=SLOW_MS)
+    expect(pg.get_by_test_id("stSkeleton")).to_have_count(0, timeout=SLOW_MS)
 
 
 def nav_link(pg, title: str):
@@ -134,14 +135,17 @@ def has_page(pg, title: str) -> bool:
     return nav_link(pg, title).count() > 0
 
 
-def phone_shot(browser, url: str, name: str, path: str = "", wait_for: str | None = None) -> Path:
-    """A screenshot at phone width (390 px) of the page at ``path``, sidebar closed as on a phone."""
+def phone_shot(browser, url: str, name: str, path: str = "", wait_for: str | None = None, action=None) -> Path:
+    """A screenshot at phone width (390 px) of the page at ``path``, sidebar closed as on a phone;
+    ``action(page)`` runs first when given."""
     context = browser.new_context(viewport=PHONE, device_scale_factor=1, is_mobile=True, has_touch=True)
     pg = context.new_page()
-    pg.set_default_timeout(60_000)
+    pg.set_default_timeout(SLOW_MS)
     try:
         pg.goto(f"{url}/{path}")
         settle(pg)
+        if action:
+            action(pg)
         if wait_for:
             pg.locator(wait_for).first.wait_for()
         settle(pg)
@@ -187,15 +191,23 @@ def test_first_run_welcomes(app, page, browser):
     page.goto(url)
     settle(page)
     expect(page.get_by_role("heading", name="Welcome to skintrack")).to_be_visible()
+    assert page.url.endswith("/welcome")  # the first visit opens here; "/" stays the Check-in page
     expect(page.get_by_text("Everything stays on this computer.").first).to_be_visible()
     expect(page.get_by_text("not a medical device").first).to_be_visible()
     expect(page.get_by_text("skintrack demo").first).to_be_visible()
     shot(page, "01-welcome")
-    phone_shot(browser, url, "01-welcome-phone")
+    phone_shot(browser, url, "01-welcome-phone", wait_for="text=Take my first photo")
 
 
-def test_check_in_a_real_portrait(app, page, history):
+def test_check_in_a_real_portrait(app, page, browser, history, tmp_path):
     go(page, "Check-in")
+    cat = tmp_path / "cat.jpg"
+    cat.write_bytes(jpeg_bytes(no_face()))
+    page.locator("input[type=file]").first.set_input_files(str(cat))
+    expect(page.get_by_text(re.compile(r"This photo cannot be used \(no face found\): face the camera"))).to_be_visible(timeout=SLOW_MS)
+    settle(page)
+    expect(page.get_by_test_id("stSidebar").get_by_text("Not a medical device")).to_be_visible()  # the standing note stays
+    shot(page, "02-checkin-refused")
     page.locator("input[type=file]").first.set_input_files(str(DATA / "obama-1080p.jpg"))
     expect(page.get_by_text("Aligned face with the measured regions")).to_be_visible(timeout=SLOW_MS)
     settle(page)
@@ -203,11 +215,13 @@ def test_check_in_a_real_portrait(app, page, history):
     expect(page.get_by_role("heading", name="Measurements")).to_be_visible()
     expect(page.get_by_test_id("stDataFrame").last).to_be_visible()
     expect(page.get_by_text("Good photo").first).to_be_visible()
-    shot(page, "02-checkin")
+    shot(page, "02-checkin-measured")
     page.get_by_role("button", name="Save check-in").click()
     expect(page.get_by_text(re.compile(r"Saved as entry \d+"))).to_be_visible(timeout=SLOW_MS)
     settle(page)
     shot(page, "03-checkin-saved")
+    upload = lambda pg: pg.locator("input[type=file]").first.set_input_files(str(DATA / "obama-1080p.jpg"))  # noqa: E731
+    phone_shot(browser, app[0], "03-checkin-phone", "", wait_for="text=Aligned face with the measured regions", action=upload)
 
 
 def test_log_a_day(page):
@@ -279,4 +293,4 @@ def test_report_and_reminder(app, page, browser):
     ics = Path(info.value.path()).read_bytes()
     assert b"RRULE:FREQ=DAILY\r\n" in ics and b"DTSTART:" in ics
     shot(page, "08-report")
-    phone_shot(browser, url, "08-report-phone", "report")
+    phone_shot(browser, url, "08-report-phone", "report", wait_for="text=Download reminder (.ics)")
