@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -152,6 +153,9 @@ def _open(path: Path) -> duckdb.DuckDBPyConnection:
             time.sleep(0.05)
 
 
+_ONE_AT_A_TIME = threading.RLock()
+
+
 @contextlib.contextmanager
 def connect(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     """A migrated connection to the home's database, closed when the block ends.
@@ -159,12 +163,15 @@ def connect(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     Always read-write: DuckDB refuses a read-only and a read-write connection to one
     file inside one process, and the app's sessions are threads of one process.
     """
-    con = _open(settings.db_path)
-    try:
-        migrate(con, backups_dir=settings.backups_dir)
-        yield con
-    finally:
-        con.close()
+    # The app's sessions are threads sharing one DuckDB instance, where two check-ins or two
+    # first-time migrations at once conflict; across processes the file lock serialises.
+    with _ONE_AT_A_TIME:
+        con = _open(settings.db_path)
+        try:
+            migrate(con, backups_dir=settings.backups_dir)
+            yield con
+        finally:
+            con.close()
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
