@@ -199,7 +199,9 @@ def evaluate_model(classifier: clf.Classifier, data_dir: str | Path, split: str 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=None, help="checkpoint (default: the shipped model)")
     parser.add_argument("--data", type=Path, required=True, help="folder with labels.csv (acne04 format)")
-    parser.add_argument("--split", default="valid", help="rows of labels.csv with this split ('all' for every row)")
+    parser.add_argument("--split", default="auto",
+                        help="rows of labels.csv with this split; 'all' for every row; 'auto' (default): "
+                        "the 'valid' rows where labels.csv has them, else every row")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
 
@@ -226,6 +228,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"no model installed under {clf.MODELS_DIR}; pass --model PATH")
     classifier = clf.load(path)
     split = None if args.split in (None, "all") else args.split
+    if split == "auto":
+        splits = {r.get("split") for r in read_labels(args.data)}
+        split = "valid" if "valid" in splits else None
     progress = None
     if not args.json:
         from tqdm import tqdm

@@ -147,3 +147,26 @@ def test_a_tiny_training_run_writes_a_measured_checkpoint(tmp_path):
     assert (out / "last.pt").is_file() and json.loads((out / "metrics.jsonl").read_text().splitlines()[0])["epoch"] == 1
     with pytest.raises(ValueError, match="split 'test'"):
         ev.read_labels(ACNE04, "test")
+
+
+def test_evaluate_command_prints_json_per_skin_tone_group(tmp_path, capsys):
+    folder = tmp_path / "faces"
+    (folder / "images").mkdir(parents=True)
+    rows = ["image,severity_grade,n_lesions"]
+    for name, grade in [("obama-480p.jpg", 0), ("biden.jpg", 1)]:
+        (folder / "images" / name).write_bytes((DATA / name).read_bytes())
+        rows.append(f"images/{name},{grade},{3 * grade}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    torch.manual_seed(0)
+    model = clf.AcneNet("resnet50")
+    ckpt = clf.save(clf.make_checkpoint(model, pre=SMALL, metrics={"accuracy": 0.5, "balanced_accuracy": 0.5, "n": 2}),
+                    tmp_path / "m.pt")  # fmt: skip
+    parser = argparse.ArgumentParser()
+    ev.add_arguments(parser)
+    assert ev.run(parser.parse_args(["--model", str(ckpt), "--data", str(folder), "--json"])) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == 2 and {"accuracy", "balanced_accuracy", "macro_f1", "ece", "mae_lesions", "confusion"} <= set(out)
+    assert sum(g["n"] for g in out["by_group"].values()) == 2
+    assert set(out["by_group"]) <= {name for _, name in ev.measure.ITA_GROUPS}  # both faces found, tone measured
+    with pytest.raises(ValueError, match="split 'valid' not in"):
+        ev.run(parser.parse_args(["--model", str(ckpt), "--data", str(folder), "--split", "valid"]))

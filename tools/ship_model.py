@@ -1,0 +1,58 @@
+"""Measure a trained checkpoint on held-out photos and install it as the shipped model.
+
+Runs ``evaluate.evaluate_model`` (each photo aligned from the raw file, as the app does;
+skin tone measured on each) on the given split, with the half-precision weights exactly
+as they will ship, writes those metrics into the checkpoint and saves it under models/.
+It refuses to ship a model that does not beat always answering the most common grade.
+
+    .venv/bin/python tools/ship_model.py cache/runs/resnet50-192/best.pt ../shared/data/acne04
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from skintrack import classifier as clf  # noqa: E402
+from skintrack import evaluate as ev  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("data", type=Path)
+    parser.add_argument("--split", default="valid")
+    parser.add_argument("--out", type=Path, default=clf.MODELS_DIR / clf.DEFAULT_NAME)
+    parser.add_argument("--report", type=Path, default=None, help="also write the metrics as JSON here")
+    args = parser.parse_args(argv)
+
+    ckpt = clf.read(args.checkpoint)
+    model = clf.Classifier(clf.build(ckpt), ckpt)  # fp16 weights as stored, before any metrics are trusted
+    result = ev.evaluate_model(model, args.data, args.split)
+    grades = [int(r["severity_grade"]) for r in ev.read_labels(args.data, args.split)]
+    majority = Counter(grades).most_common(1)[0][1] / len(grades)
+    result["majority_baseline_accuracy"] = majority
+    print(ev.format_report(result))
+    print(f"majority-class baseline accuracy {majority:.3f}")
+    if args.report:
+        args.report.write_text(json.dumps(result, indent=2))
+    if result["accuracy"] <= majority:
+        print(f"not shipped: accuracy {result['accuracy']:.3f} does not beat the majority class ({majority:.3f})")
+        return 1
+    by_group = result.pop("by_group")
+    ckpt["train_selection_metrics"] = ckpt.get("metrics")
+    ckpt["metrics"] = {**result, "split": args.split}
+    ckpt["metrics_by_group"] = by_group
+    clf.save(ckpt, args.out)
+    size = args.out.stat().st_size
+    print(f"shipped {args.out} ({size / 1e6:.1f} MB), id {ckpt['id']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
