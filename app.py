@@ -22,6 +22,7 @@ def main() -> None:
         st.Page("pages/checkin.py", title="Check-in", icon=":material/photo_camera:", default=True),
         st.Page("pages/lifestyle.py", title="Lifestyle", icon=":material/edit_note:"),
         st.Page("pages/trends.py", title="Trends", icon=":material/monitoring:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
         st.Page("pages/report.py", title="Report", icon=":material/description:"),
     ]
     page = st.navigation(pages)

@@ -1,31 +1,70 @@
-"""Trends: a stored measurement over time, with its rolling mean and one lifestyle factor."""
+"""Trends: a measurement over time with its rolling mean, a lifestyle factor, product periods,
+the photo of a clicked day, and the insights in plain words."""
 
+import pandas as pd
 import streamlit as st
 
 import appstate
-from skintrack import analytics, charts, lifestyle, measure
+from skintrack import analytics, charts, insights, lifestyle, measure, products, store
 
 st.title("Trends")
-home = str(appstate.settings().home)
+settings = appstate.settings()
+home = str(settings.home)
 scores = appstate.scores(home)
 if scores.empty:
     st.info("No check-ins yet. Start on the Check-in page: one photo a day is enough.")
     st.stop()
 
+
+@st.cache_data(show_spinner="Looking for patterns...")
+def _report(scores: pd.DataFrame, log: pd.DataFrame, routine: pd.DataFrame, uses: pd.DataFrame) -> insights.Report:
+    # Keyed on the frames themselves, so any new check-in or log recomputes it.
+    return insights.compute(scores, log, routine, uses)
+
+
 available = analytics.catalogue(scores)
 conditions = [c for c in measure.CONDITIONS if c in set(available["condition"])] or sorted(set(available["condition"]))
-labels = {c: measure.CONDITIONS[c].label if c in measure.CONDITIONS else c for c in conditions}
+conditions += sorted(set(available["condition"]) - set(conditions))
+labels = {c: measure.CONDITIONS[c].label if c in measure.CONDITIONS else c.replace("_", " ") for c in conditions}
 c1, c2, c3 = st.columns(3)
 condition = c1.selectbox("Measurement", conditions, format_func=labels.get)
 regions = list(available.loc[available["condition"] == condition, "region"])
 region = c2.selectbox("Region", regions, index=regions.index("face") if "face" in regions else 0, format_func=lambda r: r.replace("_", " "))
 factors = [None, *lifestyle.NUMERIC_FIELDS]
 factor = c3.selectbox("Lifestyle overlay", factors, format_func=lambda f: "none" if f is None else lifestyle.NUMERIC_FIELDS[f].label)
+show_products = st.toggle("Show product periods", value=True)
 
+log = appstate.lifestyle(home)
+routine, uses = products.routine(settings), products.uses(settings)
 series = analytics.daily_series(scores, condition, region)
-overlay = analytics.lifestyle_series(appstate.lifestyle(home), factor) if factor else None
+overlay = analytics.lifestyle_series(log, factor) if factor else None
+periods = analytics.product_periods(routine, uses) if show_products else None
 unit = measure.CONDITIONS[condition].unit if condition in measure.CONDITIONS else ""
 factor_label = lifestyle.NUMERIC_FIELDS[factor].label if factor else None
-fig = charts.trend_figure(series, f"{labels[condition]}, {region.replace('_', ' ')}", unit, overlay, factor_label)
-st.plotly_chart(fig, use_container_width=True)
-st.caption(f"{len(series)} days with check-ins. Points are daily means; the line is the 7-day mean.")
+fig = charts.trend_figure(series, f"{labels[condition]}, {region.replace('_', ' ')}", unit, overlay, factor_label, periods)
+event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key="trend")
+st.caption(f"{len(series)} days with check-ins. Points are daily means; the line is the 7-day mean with a band of "
+           "one standard deviation. Click a point to see that day's photo.")  # fmt: skip
+
+day = analytics.selected_day(event.selection.points if event else [])
+if day is not None:
+    shown = analytics.entries_on(store.entries(settings), day)
+    if shown.empty:
+        st.info(f"No photo stored for {day:%d %B %Y}.")
+    else:
+        try:
+            photos = [store.read_image(settings, p) for p in shown["aligned_path"]]
+        except OSError:
+            st.warning(f"The photo of {day:%d %B %Y} is missing from the images folder.")
+        else:
+            st.image(photos, width=256, caption=[f"{t:%A %d %B %Y, %H:%M}" for t in shown["taken_at"]])
+
+st.header("Insights")
+report = _report(scores, log, routine, uses)
+st.markdown("\n".join(f"- {line}" for line in insights.sentences(report, log)))
+st.caption(insights.CAVEAT)
+if not report.findings.empty:
+    st.plotly_chart(charts.effects_figure(report.findings, insights.finding_labels(report, log)), width="stretch")
+with st.expander(f"Every test ({len(report.lagged)} lifestyle, {len(report.products)} product)"):
+    st.dataframe(report.lagged, hide_index=True, width="stretch")
+    st.dataframe(report.products, hide_index=True, width="stretch")

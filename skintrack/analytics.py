@@ -115,11 +115,17 @@ def rolling(daily: pd.DataFrame, window: int = 7) -> pd.DataFrame:
 
 def daily_series(scores: pd.DataFrame, condition: str, region: str, window: int = 7) -> pd.DataFrame:
     """One measurement by day with its rolling mean: day, value, n, rolling, low, high."""
-    daily = daily_values(scores)
-    one = daily[(daily["condition"] == condition) & (daily["region"] == region)]
-    if one.empty:
+    source = latest_source(scores, condition)
+    # Filter before grouping: this runs on every Trends rerun, over years of scores.
+    rows = scores[(scores["condition"] == condition) & (scores["region"] == region) & (scores["source"] == source)]
+    if rows.empty:
         return pd.DataFrame(columns=["day", "value", "n", "rolling", "low", "high"])
-    return rolling(one[["day", "value", "n"]].reset_index(drop=True), window)
+    daily = (
+        rows.assign(day=pd.to_datetime(rows["taken_at"]).dt.normalize())
+        .groupby("day", as_index=False)
+        .agg(value=("value", "mean"), n=("value", "size"))
+    )  # fmt: skip
+    return rolling(daily, window)
 
 
 def lifestyle_series(log: pd.DataFrame, factor: str) -> pd.DataFrame:
@@ -452,10 +458,10 @@ def product_effects(daily: pd.DataFrame, periods: pd.DataFrame, config: InsightC
 # ---------------------------------------------------------------- change detection
 
 
-def noise_bands(daily: pd.DataFrame, measured: Callable[[str], float | None] | None = None) -> pd.DataFrame:
+def noise_bands(daily: pd.DataFrame, measured: Callable[[str, str], float | None] | None = None) -> pd.DataFrame:
     """The smallest change worth calling a change, per condition and region.
 
-    From the measurement's published repeatability when ``measured(condition)`` gives it,
+    From the measurement's published repeatability when ``measured(condition, region)`` gives it,
     else from the day-to-day spread: 1.96 x the standard deviation of the differences
     between consecutive days (a slow trend barely moves it; real day-to-day swings of the
     skin enlarge it, which errs on the side of saying "no change").
@@ -466,8 +472,8 @@ def noise_bands(daily: pd.DataFrame, measured: Callable[[str], float | None] | N
         band, basis = None, "too few days"
         if measured is not None:
             try:
-                band = measured(condition)
-            except (KeyError, ValueError, TypeError):
+                band = measured(condition, region)
+            except (KeyError, ValueError, TypeError, OSError):
                 band = None
             if band is not None and np.isfinite(band) and band > 0:
                 basis = "measured"
@@ -527,3 +533,24 @@ def recent_changes(daily: pd.DataFrame, bands: pd.DataFrame, days: int = 7, min_
     both["change"] = both["recent"] - both["earlier"]
     both["verdict"] = [_verdict(c, b) for c, b in zip(both["change"], both["band"], strict=True)]
     return both[columns].reset_index(drop=True)
+
+
+def selected_day(points: list[dict]) -> date | None:
+    """The day of the first point selected on a trend chart (its customdata, else its x)."""
+    for point in points or []:
+        value = point.get("customdata") or point.get("x")
+        if isinstance(value, list | tuple):
+            value = value[0] if value else None
+        if value:
+            try:
+                return pd.Timestamp(value).date()
+            except (ValueError, TypeError):
+                continue
+    return None
+
+
+def entry_days(entries: pd.DataFrame) -> list[date]:
+    """The days with at least one entry, oldest first."""
+    if entries.empty:
+        return []
+    return sorted(set(pd.to_datetime(entries["taken_at"]).dt.date))

@@ -161,6 +161,15 @@ def sentences(rep: Report, log: pd.DataFrame | None = None) -> list[str]:
     return out
 
 
+def finding_labels(rep: Report, log: pd.DataFrame) -> list[str]:
+    """Short labels of the reported lifestyle findings, for a chart's rows."""
+    _, words = analytics.exposures(log)
+    return [
+        f"{words.get(f, f)}, +{lag} d: {_label(c)[0]}"
+        for f, lag, c in zip(rep.findings["factor"], rep.findings["lag"], rep.findings["condition"], strict=True)
+    ]
+
+
 def to_json(rep: Report, log: pd.DataFrame | None = None) -> dict:
     """The report as plain data: each finding with its factor, lag, score, region, effect and interval."""
     _, words = analytics.exposures(log) if log is not None else ({}, {})

@@ -136,7 +136,7 @@ def test_changes_only_beyond_the_noise_band():
     days = pd.date_range("2026-01-01", periods=20)
     values = np.r_[np.tile([10.0, 10.4], 5), [10.2, 10.2, 10.2, 13.0, 13.0, 13.0, 13.2, 13.2, 13.2, 13.2]]
     daily = pd.DataFrame({"day": days, "condition": "redness", "region": "face", "value": values, "n": 1})
-    bands = analytics.noise_bands(daily, measured=lambda c: 0.5)
+    bands = analytics.noise_bands(daily, measured=lambda condition, region: 0.5)
     assert bands.iloc[0]["basis"] == "measured"
     out = analytics.compare_days(daily, days[0], days[-1], bands)
     assert out.iloc[0]["verdict"] == "higher" and out.iloc[0]["change"] == pytest.approx(3.2)
@@ -157,3 +157,15 @@ def test_timelapse_entries_one_a_day_and_thinned():
     out = analytics.timelapse_entries(entries, pd.Timestamp("2026-01-01").date(), pd.Timestamp("2026-01-04").date())
     assert list(out["id"]) == [0, 2, 3, 4]
     assert len(analytics.timelapse_entries(entries, pd.Timestamp("2026-01-01").date(), pd.Timestamp("2026-01-09").date(), 3)) == 3
+
+
+def test_selected_day_from_a_chart_click():
+    assert analytics.selected_day([{"x": "2026-01-05", "customdata": "2026-01-04"}]).isoformat() == "2026-01-04"
+    assert analytics.selected_day([{"x": "2026-01-05 00:00"}]).isoformat() == "2026-01-05"
+    assert analytics.selected_day([]) is None
+
+
+def test_entry_days_and_entries_on():
+    entries = pd.DataFrame({"id": [1, 2, 3], "taken_at": pd.to_datetime(["2026-01-02 20:00", "2026-01-01 08:00", "2026-01-02 08:00"])})
+    assert [d.isoformat() for d in analytics.entry_days(entries)] == ["2026-01-01", "2026-01-02"]
+    assert list(analytics.entries_on(entries, pd.Timestamp("2026-01-02").date())["id"]) == [3, 1]
