@@ -24,6 +24,7 @@ def main() -> None:
         st.Page("pages/trends.py", title="Trends", icon=":material/monitoring:"),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
         st.Page("pages/report.py", title="Report", icon=":material/description:"),
+        st.Page("pages/data.py", title="Data", icon=":material/folder_managed:"),
     ]
     page = st.navigation(pages)
     if scores.empty and page.url_path == "" and not st.session_state.get("welcomed"):

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from . import store
 from .config import Settings
@@ -89,6 +90,14 @@ def list_backups(settings: Settings) -> list[Backup]:
         Backup(p, datetime.fromtimestamp(p.stat().st_mtime), p.stat().st_size, _reason(p)) for p in found
     ]
     return sorted(out, key=lambda b: (b.created, b.path.name), reverse=True)
+
+
+def table(settings: Settings) -> pd.DataFrame:
+    """The backups as a table for the Data page: created, what, size (MB), file."""
+    return pd.DataFrame(
+        [(b.created, b.reason, round(b.size / 2**20, 1), b.path.name) for b in list_backups(settings)],
+        columns=["created", "what", "size (MB)", "file"],
+    )
 
 
 def prune(backups_dir: Path, keep: int = KEEP) -> list[Path]:

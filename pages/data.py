@@ -1,0 +1,122 @@
+"""Data: export, restore, delete, backups, and what the acne model is."""
+
+from datetime import date
+
+import streamlit as st
+
+import appstate
+from skintrack import archive, backup, store
+from skintrack.config import PROJECT_ROOT
+
+RESTORE_LIMIT_MB = 1024  # a restore reads the whole archive into memory; bigger ones: `python -m skintrack restore`
+
+st.title("Your data")
+settings = appstate.settings()
+st.caption(f"Everything is stored in `{settings.home}` on this computer and nowhere else.")
+export_tab, restore_tab, delete_tab, backups_tab, model_tab = st.tabs(["Export", "Restore", "Delete", "Backups", "Model"])
+
+with export_tab:
+    st.write("One zip file with every table (Parquet and CSV), every stored photo, and a manifest "
+             "with checksums and the schema version. Keep it somewhere safe: it holds your face photos.")  # fmt: skip
+    if st.button("Prepare the export", icon=":material/archive:"):
+        try:
+            with st.spinner("Packing your data..."):
+                st.session_state["export_zip"] = archive.export_bytes(settings)
+        except store.StoreError as exc:
+            st.error(str(exc))
+    if st.session_state.get("export_zip"):
+        st.download_button("Download the export", st.session_state["export_zip"], file_name=f"skintrack-{date.today()}.zip",
+                           mime="application/zip", type="primary", icon=":material/download:")  # fmt: skip
+
+with restore_tab:
+    st.write("Replaces **all** current data with an export. The archive is checked completely first; "
+             "the current data is saved as an archive in the backups folder before it is replaced.")  # fmt: skip
+    upload = st.file_uploader("An export made by skintrack (.zip)", type=["zip"], max_upload_size=RESTORE_LIMIT_MB)
+    if upload is not None:
+        try:
+            info = archive.inspect(settings, upload.getvalue())
+        except store.StoreError as exc:
+            st.error(f"This archive cannot be restored: {exc}. Nothing was changed.")
+        else:
+            st.success(f"A valid export from {info.created}: {info.entries} entries, {info.images} photos, "
+                       f"{info.rows.get('lifestyle', 0)} logged days (schema version {info.schema_version}).")  # fmt: skip
+            sure = st.checkbox("Replace all my current data with this archive")
+            if st.button("Restore", type="primary", disabled=not sure):
+                try:
+                    with st.spinner("Restoring..."):
+                        archive.restore(settings, upload.getvalue())
+                except store.StoreError as exc:
+                    st.error(f"Not restored: {exc}. Nothing was changed.")
+                else:
+                    appstate.data_changed()
+                    st.success(f"Restored {info.entries} entries. The previous data is in `{settings.backups_dir}`.")
+
+with delete_tab:
+    what = st.radio("Delete", ["One entry", "One day", "A date range", "Everything"], horizontal=True)
+    entries = store.entries(settings)
+    if what == "One entry":
+        if entries.empty:
+            st.info("There are no entries.")
+        entry_id = st.selectbox("Entry", entries["id"].tolist()[::-1], disabled=entries.empty,
+                                format_func=lambda i: f"#{i}, {entries.set_index('id').at[i, 'taken_at']:%Y-%m-%d %H:%M}")  # fmt: skip
+    elif what == "One day":
+        day = st.date_input("Day", value=date.today(), max_value=date.today())
+    elif what == "A date range":
+        span = st.date_input("From - to", value=(date.today(), date.today()), max_value=date.today())
+    keep_log = what in ("One day", "A date range") and st.checkbox("Keep the lifestyle log of those days")
+    purge = what != "Everything" and st.checkbox("Also delete the backups (they hold older copies of this data)")
+    if what == "Everything":
+        st.warning("This deletes every photo, score, log, product and backup. Export first if you may want them back.")
+        sure = st.text_input("Type DELETE to confirm") == "DELETE"
+    else:
+        sure = st.checkbox("Yes, delete it; this cannot be undone")
+    if st.button("Delete", type="primary", disabled=not sure, icon=":material/delete_forever:"):
+        try:
+            if what == "One entry":
+                done = store.delete_entry(settings, entry_id)
+            elif what == "One day":
+                done = store.delete_span(settings, day, day, include_log=not keep_log)
+            elif what == "A date range":
+                if len(span) != 2:
+                    raise store.StoreError("pick the first and the last day of the range")
+                done = store.delete_span(settings, span[0], span[1], include_log=not keep_log)
+            else:
+                done = store.delete_everything(settings)
+            if purge:
+                backup.remove_all(settings)
+        except store.StoreError as exc:
+            st.error(str(exc))
+        else:
+            appstate.data_changed()
+            st.session_state.pop("export_zip", None)
+            st.success(f"Deleted {done.entries} entries, {done.files} photo files and {done.days_logged} logged days.")
+
+with backups_tab:
+    st.write(f"The database is copied here before every schema upgrade and when you ask; the newest "
+             f"{backup.KEEP} of each kind are kept. Photos are not copied: the export is the complete copy.")  # fmt: skip
+    if st.button("Back up now", icon=":material/backup:"):
+        try:
+            made = backup.create(settings)
+        except store.StoreError as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"Backed up to `{made.name}`.")
+    backups = backup.table(settings)
+    if backups.empty:
+        st.info("No backups yet.")
+    else:
+        st.dataframe(backups, hide_index=True, use_container_width=True)
+        st.caption(f"Folder: `{settings.backups_dir}`")
+
+with model_tab:
+    model = appstate.classifier()
+    if model is None:
+        st.info("No trained acne model is installed, so no acne grade or lesion count is shown. "
+                "The measurements (redness, tone, texture...) need no model.")  # fmt: skip
+    else:
+        st.subheader(f"Installed model: `{model.source}`")
+        st.json(model.card, expanded=False)
+    card = PROJECT_ROOT / "models" / "README.md"
+    if card.is_file():
+        with st.expander("Model card (models/README.md)", expanded=model is not None):
+            st.markdown(card.read_text())
