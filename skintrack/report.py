@@ -200,8 +200,8 @@ def products_used(settings: Settings, start: date, end: date) -> pd.DataFrame:
     """Products logged as used in the period: product, when (AM/PM), first and last day, days."""
     with store.connect(settings) as con:
         return con.execute(
-            "SELECT p.name AS product, u.time_of_day AS \"when\", min(u.day) AS first_day,"
-            " max(u.day) AS last_day, count(*) AS days"
+            "SELECT p.name AS product, u.time_of_day AS \"when\", strftime(min(u.day), '%Y-%m-%d') AS first_day,"
+            " strftime(max(u.day), '%Y-%m-%d') AS last_day, count(*) AS days"
             " FROM product_use u JOIN products p ON p.id = u.product_id"
             " WHERE u.day BETWEEN ? AND ? GROUP BY p.name, u.time_of_day ORDER BY min(u.day), p.name",
             [start, end],

@@ -42,6 +42,7 @@ if CHROMIUM is None:
     pytest.skip("no Chromium at /usr/bin/chromium: install it with `apt-get install -y chromium` (make chromium)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements-dev.txt)")
 expect = sync_api.expect
+expect.set_options(timeout=30_000)  # 2 cores shared with other work: Streamlit can take seconds to answer
 
 
 def free_port() -> int:
@@ -283,6 +284,7 @@ def test_report_and_reminder(app, page, browser):
         page.get_by_text("Download HTML").click()
     document = Path(info.value.path()).read_text(encoding="utf-8")
     assert "Skin report" in document and document.count("data:image/jpeg;base64,") == 2
+    assert "data:image/png;base64," in document  # kaleido drew the charts with this Chromium
     pdf_button = page.get_by_text("Download PDF")
     if pdf_button.count():
         with page.expect_download() as info:

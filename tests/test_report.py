@@ -87,3 +87,17 @@ def test_chart_images_and_pdf_with_chromium(filled):
 def test_default_period_ends_at_the_latest_check_in(filled):
     start, end = report.default_period(store.scores(filled), days=30)
     assert end == date(2026, 3, 20) and (end - start).days == 29
+
+
+def test_app_opens_on_welcome_then_report_page_offers_the_reminder(home):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert at.title[0].value == "Welcome to skintrack"  # an empty home opens on the welcome page
+    at.switch_page("pages/report.py").run()
+    assert not at.exception
+    assert "No check-ins yet" in at.info[0].value
+    assert at.time_input[0].value.strftime("%H:%M") == "08:00"
