@@ -181,12 +181,14 @@ def get_args_parser() -> argparse.ArgumentParser:
 # Commands whose code lives in their own module: (command, module, help). Each module
 # has ``add_arguments(parser)`` and ``run(args) -> int``; ``args.settings`` is the home's Settings.
 EXTENSIONS: list[tuple[str, str, str]] = [
+    ("repeatability", "repeatability", "measure how much each score moves when only the photo changes"),
     ("export", "datacli", "write every table and photo to a zip (with a manifest and checksums)"),
     ("restore", "datacli", "replace all data with an exported zip, after checking it (all or nothing)"),
     ("delete", "datacli", "delete one entry, a day, a date range, or everything"),
     ("backup", "datacli", "copy the database into the backups folder now (--list to see them)"),
     ("insights", "insights", "what goes with better or worse skin, with confidence intervals"),
     ("demo", "demo", "fill a separate, clearly marked demo home with generated history"),
+    ("bench", "bench", "time a check-in, a cold start, an import and the Trends page on this machine"),
 ]
 
 
