@@ -1,0 +1,119 @@
+"""ONNX Runtime serving: the export reproduces torch, is cached by checkpoint id, and the
+served model has the torch classifier's API. A real ResNet-50 AcneNet on a 64 px input."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import photo_bytes
+
+from skintrack import classifier as clf
+from skintrack import pipeline, serving
+
+SIZE = 64  # a tiny model input keeps the export and the runs fast; the graph is the same
+
+
+def calibrated_model(seed: int = 0) -> clf.AcneNet:
+    """Random weights with batch-norm statistics fitted to random inputs, so activations
+    have trained-like scales and a numerical comparison means something."""
+    torch.manual_seed(seed)
+    model = clf.AcneNet("resnet50")
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            torch.nn.init.uniform_(m.weight, 0.5, 1.0)
+            m.momentum = None
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(4, 3, SIZE, SIZE))
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def ckpt():
+    metrics = {"accuracy": 0.5, "balanced_accuracy": 0.5, "n": 3}  # a made-up card: never shown
+    return clf.make_checkpoint(calibrated_model(), pre=clf.Preprocess(size=SIZE), metrics=metrics)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx")
+
+
+@pytest.fixture(scope="module")
+def served(ckpt, cache):
+    return serving.from_checkpoint(ckpt, cache_dir=cache)
+
+
+@pytest.fixture(scope="module")
+def reference(ckpt):
+    return clf.Classifier(clf.build(ckpt), ckpt)
+
+
+@pytest.fixture(scope="module")
+def faces():
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (512, 512, 3), dtype=np.uint8) for _ in range(3)]
+
+
+def test_onnx_outputs_match_torch(served, reference, faces):
+    x = torch.stack([reference.preprocess(f) for f in faces])
+    expected = reference.forward_batch(x)
+    logits, count = served.forward_batch(x.numpy())
+    assert logits.shape == (3, 4) and count.shape == (3,)
+    assert np.abs(expected["logits"].numpy()).max() > 0.1  # not a degenerate all-zero network
+    np.testing.assert_allclose(logits, expected["logits"].numpy(), atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(count, expected["count"].numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_predict_api_matches_the_torch_classifier(served, reference, faces):
+    got, want = served.predict_batch(faces, batch_size=2), reference.predict_batch(faces)
+    assert len(got) == 3 and isinstance(got[0], clf.Prediction)
+    for g, w in zip(got, want, strict=True):
+        assert g.grade == w.grade
+        np.testing.assert_allclose(g.probs, w.probs, atol=1e-5)
+        assert abs(g.lesions - w.lesions) < 1e-4 and abs(sum(g.probs) - 1) < 1e-6
+    one = served.predict(faces[0])
+    assert one.scores()[0][0] == "acne_grade" and one.grade == got[0].grade
+    # Same weights, same outputs: the scores keep the checkpoint's own source.
+    assert served.source == reference.source == f"resnet50-acne@{served.id}"
+    assert served.card["metrics"] == reference.card["metrics"]
+    assert served.card["serving"].startswith("onnxruntime")
+    with pytest.raises(ValueError, match=r"\(512, 512, 3\)"):
+        served.predict(np.zeros((100, 100, 3), np.uint8))
+
+
+def test_export_is_cached_by_checkpoint_id(ckpt, cache, served):
+    path = serving.ensure_export(ckpt, cache_dir=cache)
+    assert ckpt["id"] in path.name and path.is_file()
+    stamp = path.stat().st_mtime_ns
+    again = serving.from_checkpoint(ckpt, cache_dir=cache)
+    assert path.stat().st_mtime_ns == stamp  # reused, not exported again
+    assert again.session.get_inputs()[0].shape[1:] == [3, SIZE, SIZE]
+    with pytest.raises(ValueError, match="unknown precision 'fp8'"):
+        serving.ensure_export(ckpt, "fp8", cache_dir=cache)
+
+
+def test_int8_is_smaller_close_and_labelled(ckpt, cache, served, faces):
+    int8 = serving.from_checkpoint(ckpt, "int8", cache_dir=cache)
+    fp32_size = serving.ensure_export(ckpt, cache_dir=cache).stat().st_size
+    assert serving.ensure_export(ckpt, "int8", cache_dir=cache).stat().st_size < fp32_size / 2
+    assert int8.source == served.source + "+int8"  # a different model: never mixed with fp32 scores
+    agree = serving.agreement(served, int8, faces)
+    assert agree["n"] == 3 and agree["max_prob_diff"] < 0.1
+
+
+def test_load_refuses_an_unmeasured_checkpoint(ckpt, cache, tmp_path):
+    unmeasured = {**ckpt, "metrics": None}
+    path = clf.save(unmeasured, tmp_path / "unmeasured.pt")
+    with pytest.raises(ValueError, match="no measured held-out metrics"):
+        serving.load(path, cache_dir=cache)
+
+
+def test_a_check_in_scores_through_onnx_and_gradcam_uses_torch(ckpt, cache, tmp_path, settings):
+    path = clf.save(ckpt, tmp_path / "model.pt")
+    model = serving.load(path, cache_dir=cache)
+    analysis = pipeline.analyse(photo_bytes("obama-720p.jpg"), settings, model)
+    rows = [r for r in analysis.scores() if r[0] == model.source]
+    assert {c for _, c, _, _ in rows} >= {"acne_grade", "lesion_count", "acne_confidence"}
+    assert analysis.timings_ms["classifier"] > 0
+    heat = model.gradcam(analysis.aligned.image)
+    assert heat.shape == (512, 512) and 0.0 <= heat.min() and heat.max() <= 1.0
