@@ -3,7 +3,7 @@
 import streamlit as st
 
 import appstate
-from skintrack import guidance
+from skintrack import demo, guidance
 
 settings = appstate.settings()
 st.title("Welcome to skintrack")
@@ -23,19 +23,19 @@ st.subheader("How to take a good photo")
 st.markdown(guidance.capture_tips_markdown())
 st.caption("The same light, distance and time each day is what makes one day comparable with the next.")
 
-own, demo = st.columns(2)
+own, explore = st.columns(2)
 with own:
     st.subheader("Start your own")
     st.write("Take or upload today's photo on the Check-in page. One photo a day is enough.")
     if st.button("Take my first photo", type="primary", icon=":material/photo_camera:"):
         st.switch_page("pages/checkin.py")
-with demo:
+with explore:
     st.subheader("Explore a demo first")
     st.write(
         "A demo home holds four months of generated history (not anyone's real photos), so you can try the "
         "charts and insights before you have data. It lives in its own folder; your data is not touched."
     )
-    st.code(".venv/bin/python -m skintrack demo\nSKINTRACK_HOME=~/.skintrack-demo make run", language="bash")
+    st.code(f".venv/bin/python -m skintrack demo\nSKINTRACK_HOME={demo.default_home()} make run", language="bash")
     st.caption("Stop this app first (Ctrl+C in its terminal): both use port 8501. Plain `make run` brings you back to your own data.")
 
 st.info(guidance.DISCLAIMER, icon=":material/medical_information:")

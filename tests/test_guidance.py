@@ -63,3 +63,20 @@ def test_no_acne_scores_no_prompt():
     assert guidance.dermatologist_referral(scores[scores["condition"] == "redness"]) is None
     assert guidance.dermatologist_referral(scores.iloc[0:0]) is None
     assert guidance.entry_grades(scores.iloc[0:0]).empty
+
+
+def test_the_app_prompts_a_dermatologist_after_two_severe_weeks(settings):
+    """Two real check-ins 15 days apart, both graded severe by a model: every page says so."""
+    from streamlit.testing.v1 import AppTest
+
+    from skintrack import pipeline, store
+    from tests.conftest import ROOT, photo_bytes
+
+    rows = []
+    for photo, day in (("obama-720p.jpg", datetime(2026, 3, 1, 8)), ("biden.jpg", datetime(2026, 3, 16, 8))):
+        entry_id, _ = pipeline.checkin(settings, photo_bytes(photo), day)
+        rows += [(entry_id, "acne-test@1", f"acne_grade_p{k}", "face", p) for k, p in enumerate([0.05, 0.15, 0.6, 0.2])]
+    store.add_scores(settings, rows)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert any("see a dermatologist" in w.value and "1 March 2026" in w.value for w in at.warning)
