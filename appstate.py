@@ -32,12 +32,19 @@ def mesh() -> face.FaceMesh:
 
 @st.cache_resource(show_spinner="Loading the acne model...")
 def classifier():
-    """The installed trained classifier, or None: without one, no acne scores are shown."""
+    """The installed trained classifier, or None: without one, no acne scores are shown.
+
+    Served through ONNX Runtime (``skintrack.serving``: the same scores, about twice as fast
+    as torch on a CPU); the torch model where the export cannot be made or run here."""
     try:
         module = importlib.import_module("skintrack.classifier")
     except ImportError:
         return None
-    return module.load_default()
+    try:
+        serving = importlib.import_module("skintrack.serving")
+        return serving.load_default()
+    except (ImportError, OSError):
+        return module.load_default()
 
 
 @st.cache_data(show_spinner=False)
