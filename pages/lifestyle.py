@@ -38,10 +38,11 @@ with log_tab:
 
     def _num(name: str, step: float = 1.0):
         spec = lifestyle.NUMERIC_FIELDS[name]
+        kind = int if spec.integer else float  # whole numbers show as whole numbers
         value = start.get(name)
         return st.number_input(
-            f"{spec.label} ({spec.unit})", min_value=float(spec.low), max_value=float(spec.high),
-            value=None if value is None else float(value), step=step, key=f"{name}-{version}",
+            f"{spec.label} ({spec.unit})", min_value=kind(spec.low), max_value=kind(spec.high),
+            value=None if value is None else kind(value), step=kind(step), key=f"{name}-{version}",
         )  # fmt: skip
 
     with st.form(f"log-{version}"):

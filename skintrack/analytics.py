@@ -331,14 +331,14 @@ def lagged_effects(daily: pd.DataFrame, factors: pd.DataFrame, config: InsightCo
                 baseline = float(y[x == 0].mean())
                 idx = _block_indices(n, config.block, config.n_boot, rng)
                 bm1, bm0 = _group_means(x[idx], r[idx])
-                _, base_boot = _group_means(x[idx], y[idx])
                 boot = bm1 - bm0
                 df = max(-(-n // config.block) - 1, 1)
                 p, low, high = _interval(effect, float(np.nanstd(boot, ddof=1)), df, 1 - config.alpha)
                 rel = rel_low = rel_high = np.nan
                 if positive and baseline > 0:
-                    rel = effect / baseline
-                    _, rel_low, rel_high = _interval(rel, float(np.nanstd(boot / base_boot, ddof=1)), df, 1 - config.alpha)
+                    # Relative to the mean without the factor, which rests on most of the days:
+                    # the same interval, rescaled, so that the two always tell the same story.
+                    rel, rel_low, rel_high = effect / baseline, low / baseline, high / baseline
                 row.update(baseline=baseline, effect=effect, low=low, high=high, relative=rel,
                            rel_low=rel_low, rel_high=rel_high, df=df, p=p)  # fmt: skip
                 rows.append(row)
@@ -536,11 +536,14 @@ def recent_changes(daily: pd.DataFrame, bands: pd.DataFrame, days: int = 7, min_
 
 
 def selected_day(points: list[dict]) -> date | None:
-    """The day of the first point selected on a trend chart (its customdata, else its x)."""
+    """The day of the first point selected on a trend chart: the daily points carry it as
+    customdata; another trace's point gives its x when that is a date string."""
     for point in points or []:
-        value = point.get("customdata") or point.get("x")
+        value = point.get("customdata")
         if isinstance(value, list | tuple):
             value = value[0] if value else None
+        if not isinstance(value, str):
+            value = point.get("x") if isinstance(point.get("x"), str) else None
         if value:
             try:
                 return pd.Timestamp(value).date()

@@ -106,7 +106,7 @@ def lagged_sentence(row, words: str) -> str:
     size, interval = _size(row, unit)
     when = f"On {words}" if row["lag"] == 0 else f"{row['lag']} day{'s' if row['lag'] > 1 else ''} after {words}"
     return (
-        f"{when}, {label} on {_where(row['region'])} was {size} than otherwise "
+        f"{when}, {label} on {_where(row['region'])} averaged {size} than otherwise "
         f"(95% CI {interval}, adjusted for {row['tests']} comparisons; {row['n_days']} days of data, "
         f"{row['n_exposed']} of them after such days)."
     )
@@ -120,7 +120,7 @@ def product_sentence(row, config: InsightConfig) -> str:
     size, interval = _size(row, unit)
     others = f" {row['others']} also started or stopped around then, so this cannot be pinned on {row['product']} alone." if row["others"] else ""
     return (
-        f"Once {row['product']} had settled in ({config.settle_days} days), {label} on {_where(row['region'])} was "
+        f"Once {row['product']} had settled in ({config.settle_days} days), {label} on {_where(row['region'])} averaged "
         f"{size} than in the {config.window_days} days before it started (95% CI {interval}, adjusted; "
         f"{row['n_before']} and {row['n_after']} days of check-ins). A before/after comparison cannot rule out "
         f"other changes at the same time.{others}"

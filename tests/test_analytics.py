@@ -169,3 +169,7 @@ def test_entry_days_and_entries_on():
     entries = pd.DataFrame({"id": [1, 2, 3], "taken_at": pd.to_datetime(["2026-01-02 20:00", "2026-01-01 08:00", "2026-01-02 08:00"])})
     assert [d.isoformat() for d in analytics.entry_days(entries)] == ["2026-01-01", "2026-01-02"]
     assert list(analytics.entries_on(entries, pd.Timestamp("2026-01-02").date())["id"]) == [3, 1]
+
+
+def test_selected_day_ignores_numbers_and_bad_strings():
+    assert analytics.selected_day([{"x": 1767225600000}, {"customdata": ["not a day"]}, {"customdata": ["2026-02-01"]}]).isoformat() == "2026-02-01"

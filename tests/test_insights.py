@@ -29,7 +29,7 @@ def test_insights_json_recovers_the_planted_effects(tmp_path, capsys):
 
     assert main(["insights", "--home", str(home), "--bootstrap", "200"]) == 0
     text = capsys.readouterr().out
-    assert "1 day after nights under 6 h of sleep, redness on the whole face was" in text
+    assert "1 day after nights under 6 h of sleep, redness on the whole face averaged" in text
     assert "not proof of cause" in text
 
 
@@ -43,7 +43,7 @@ def test_sentence_for_a_lag_zero_finding_in_the_unit():
                      "relative": float("nan"), "rel_low": float("nan"), "rel_high": float("nan"),
                      "tests": 96, "n_days": 50, "n_exposed": 12})  # fmt: skip
     text = insights.lagged_sentence(row, "days with dairy")
-    assert text.startswith("On days with dairy, skin tone on the nose was 1.5 degrees lower than otherwise")
+    assert text.startswith("On days with dairy, skin tone on the nose averaged 1.5 degrees lower than otherwise")
     assert "95% CI 0.5-2.5 degrees" in text and "96 comparisons" in text
 
 
