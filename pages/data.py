@@ -34,7 +34,7 @@ with restore_tab:
     upload = st.file_uploader("An export made by skintrack (.zip)", type=["zip"], max_upload_size=RESTORE_LIMIT_MB)
     if upload is not None:
         try:
-            info = archive.inspect(settings, upload.getvalue())
+            info = archive.check(settings, upload.getvalue())
         except store.StoreError as exc:
             st.error(f"This archive cannot be restored: {exc}. Nothing was changed.")
         else:

@@ -417,7 +417,7 @@ def _info(manifest: dict) -> ArchiveInfo:
     )
 
 
-def inspect(settings: Settings, source: Source) -> ArchiveInfo:
+def check(settings: Settings, source: Source) -> ArchiveInfo:
     """Check an archive completely without touching any data; ``ArchiveError`` says what is wrong."""
     with _open_zip(source) as zf:
         manifest, _ = _validated(zf, settings)
@@ -427,11 +427,8 @@ def inspect(settings: Settings, source: Source) -> ArchiveInfo:
 # ---------------------------------------------------------------- restore
 
 
-def _has_data(settings: Settings) -> bool:
-    if not settings.db_path.exists():
-        return False
-    with store.connect(settings) as con:
-        return any(con.execute(f"SELECT count(*) FROM {_quoted(t)}").fetchone()[0] for t in _tables(con))
+def _has_rows(con: duckdb.DuckDBPyConnection) -> bool:
+    return any(con.execute(f"SELECT count(*) FROM {_quoted(t)}").fetchone()[0] for t in _tables(con))
 
 
 def _write_images(zf: zipfile.ZipFile, settings: Settings, files: dict[str, dict]) -> None:
@@ -458,12 +455,13 @@ def restore(settings: Settings, source: Source) -> ArchiveInfo:
         staged = _staged_path(settings, "restore")
         try:
             _build(staged, manifest["schema_version"], tables, manifest.get("sequences", {}))
-            if _has_data(settings):
-                stamp = datetime.now().strftime("%Y%m%dT%H%M%S%f")
-                export(settings, settings.backups_dir / f"before-restore-{stamp}.zip")
-                backup.prune(settings.backups_dir)
-            _write_images(zf, settings, manifest["files"])
+            # Held from the saved copy to the swap, so nothing written in between goes unsaved.
             with store.connect(settings) as con:
+                if _has_rows(con):
+                    stamp = datetime.now().strftime("%Y%m%dT%H%M%S%f")
+                    export(settings, settings.backups_dir / f"before-restore-{stamp}.zip")
+                    backup.prune(settings.backups_dir)
+                _write_images(zf, settings, manifest["files"])
                 _swap_in(con, staged, settings)
         finally:
             _discard(staged)

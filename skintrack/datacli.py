@@ -49,7 +49,7 @@ def _run_restore(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise FileNotFoundError(f"no archive {path}")
     if args.check:
-        info = archive.inspect(args.settings, path)
+        info = archive.check(args.settings, path)
         print(f"{path} is a valid export: {info.entries} entries, {info.images} images, schema version "
               f"{info.schema_version}, made {info.created}")  # fmt: skip
         return 0

@@ -258,7 +258,7 @@ def test_cli_export_restore_and_check(tmp_path, settings, exported):
     assert main(["restore", str(path), "--home", str(settings.home)]) == 0
     out = tmp_path / "again.zip"
     assert main(["export", str(out), "--home", str(settings.home)]) == 0
-    assert archive.inspect(settings, out).entries == 4
+    assert archive.check(settings, out).entries == 4
     broken = tmp_path / "broken.zip"
     broken.write_bytes(exported[:1000])
     assert main(["restore", str(broken), "--home", str(settings.home)]) == 2
