@@ -70,7 +70,8 @@ with delete_tab:
         sure = st.text_input("Type DELETE to confirm") == "DELETE"
     else:
         sure = st.checkbox("Yes, delete it; this cannot be undone")
-    if st.button("Delete", type="primary", disabled=not sure, icon=":material/delete_forever:"):
+    nothing = what == "One entry" and entries.empty
+    if st.button("Delete", type="primary", disabled=not sure or nothing, icon=":material/delete_forever:"):
         try:
             if what == "One entry":
                 done = store.delete_entry(settings, entry_id)

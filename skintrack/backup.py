@@ -100,9 +100,24 @@ def table(settings: Settings) -> pd.DataFrame:
     )
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def prune(backups_dir: Path, keep: int = KEEP) -> list[Path]:
     """Delete all but the ``keep`` newest backups of each kind; return what was deleted."""
     removed = []
+    for tmp in backups_dir.glob(".*.tmp"):  # a copy whose process was killed half-way
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
     for pattern in (DB_GLOB, ARCHIVE_GLOB):
         files = sorted(backups_dir.glob(pattern), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
         for path in files[keep:]:

@@ -295,3 +295,72 @@ def test_notes_and_product_names_are_stored_as_typed_or_refused(tmp_path_factory
     assert got["note"] == (note or None) and got["stress"] == 3
     assert sorted(got["products"]) == sorted(products)
     assert files_under(settings.home).keys() <= {"skintrack.duckdb", "skintrack.duckdb.wal"}
+
+
+# ---------------------------------------------------------------- where a user types or names files
+
+
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        (["--stress", "9"], "stress 9.0 is out of range: 1-5"),
+        (["--sleep-hours", "-1"], "out of range: 0-24"),
+        (["--sleep-hours", "nan"], "out of range"),
+        (["--water", "inf"], "out of range"),
+        (["--cycle-day", "2.5"], "whole number"),
+        (["--note", "x" * 2001], "at most 2000"),
+        (["--product", "Serum:NOON"], "must be one of AM, PM"),
+        (["--product", ":AM"], "empty"),
+        (["--product", "p" * 121], "longer than 120"),
+    ],
+    ids=["stress", "negative-sleep", "nan", "inf", "fraction", "long-note", "time-of-day", "empty-product", "long-product"],
+)
+def test_the_log_command_refuses_bad_values_in_one_line(settings, capsys, args, reason):
+    from skintrack.__main__ import main
+
+    assert main(["log", "2026-03-01", *args, "--home", str(settings.home)]) == 2
+    err = capsys.readouterr().err
+    assert reason in err and err.count("\n") == 1, err
+    assert store.get_day(settings, date(2026, 3, 1)) is None
+
+
+def test_the_log_command_stores_quotes_sql_html_and_emoji_as_typed(settings):
+    from skintrack.__main__ import main
+
+    note = "it's \"fine\"'); DROP TABLE lifestyle; -- <script>alert(1)</script> 😀"
+    products = "Robert'); DROP TABLE products;--:AM,<b>SPF</b> 50 😀:PM"
+    assert main(["log", "2026-03-01", "--note", note, "--product", products, "--home", str(settings.home)]) == 0
+    got = store.get_day(settings, date(2026, 3, 1))
+    assert got["note"] == note
+    assert sorted(got["products"]) == [("<b>SPF</b> 50 😀", "PM"), ("Robert'); DROP TABLE products;--", "AM")]
+
+
+def test_an_upload_named_with_dot_dots_is_stored_by_its_hash_only(home, settings):
+    from conftest import ROOT
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()
+    app.switch_page("pages/checkin.py").run()
+    app.file_uploader[0].set_value(("../../../../tmp/evil\"name'.jpg", photo_bytes("biden.jpg"), "image/jpeg"))
+    app.run()
+    assert not app.exception
+    next(b for b in app.button if b.label == "Save check-in").click().run()
+    assert not app.exception
+    (row,) = store.entries(settings).to_dict("records")
+    assert set(files_under(settings.home)) == {"skintrack.duckdb", f"images/{row['image_path']}", f"images/{row['aligned_path']}"}
+    assert not any("evil" in p.name for p in home.parent.rglob("*"))
+
+
+def test_import_copes_with_odd_file_names(tmp_path, settings, capsys):
+    from skintrack.__main__ import main
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "it's \"me\" 😀; rm -rf ~.jpg").write_bytes(photo_bytes("biden.jpg"))
+    (folder / "..jpg").write_bytes(b"text renamed .jpg")
+    (folder / "-rf.png").write_bytes(b"")
+    assert main(["import", str(folder), "--home", str(settings.home)]) == 0
+    out = capsys.readouterr().out
+    assert "stored 1, skipped 0 duplicates, refused 2 of 3 photos" in out
+    assert "..jpg: this is not an image" in out and "-rf.png: the file is empty" in out
+    assert len(store.entries(settings)) == 1

@@ -21,14 +21,14 @@ import pytest
 from conftest import ROOT
 from datakit import add_entry, files_under, fill, state
 
-from skintrack import archive, store
+from skintrack import archive, backup, store
 from skintrack.config import Settings
 
 CHILD = """
 import inspect, sys, time
 sys.path.insert(0, {tests!r})
 from datetime import datetime
-from skintrack import archive, store
+from skintrack import archive, backup, store
 from skintrack.config import Settings
 from datakit import add_entry, variant
 
@@ -198,3 +198,11 @@ def test_a_compaction_killed_before_the_swap_keeps_the_database(settings):
     assert not list((settings.images_dir / ".staging").glob("*"))
     buf = io.BytesIO()
     assert archive.export(settings, buf).entries == 2  # still whole and readable
+
+
+def test_a_backup_killed_half_way_is_cleared_by_the_next(settings):
+    fill(settings, days=1)
+    _kill_at(backup.copy_database, "os.replace(tmp, dest)", lambda: backup.create(settings))
+    assert [p.name for p in settings.backups_dir.iterdir() if p.name.endswith(".tmp")]  # the partial copy
+    backup.create(settings)
+    assert [p.suffix for p in settings.backups_dir.iterdir()] == [".duckdb"]
