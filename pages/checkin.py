@@ -20,7 +20,8 @@ with upload_tab:
     uploaded = st.file_uploader("Your selfie (JPEG, PNG, WebP or HEIC)", type=["jpg", "jpeg", "png", "webp", "heic", "heif"])
 with camera_tab:
     st.caption(guidance.capture_tips_line())
-    shot = st.camera_input("Look straight at the camera")
+    st.html(f"<style>{guidance.CAMERA_GUIDE_CSS}</style>")  # an oval to frame the face on the live view
+    shot = st.camera_input(guidance.CAMERA_GUIDE)
 photo = uploaded or shot
 if photo is None:
     st.info(GUIDE)

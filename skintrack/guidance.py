@@ -50,6 +50,18 @@ _FIXES = (
 )
 _GENERIC_FIX = "retake the photo facing a window, at arm's length, looking straight at the camera"
 
+# A face-shaped oval over the live camera view (Streamlit's webcam box), so each day's photo
+# is framed alike. Pure CSS: it draws over the video and never touches the captured photo.
+CAMERA_GUIDE = "Fit your face inside the oval, eyes level, at arm's length."
+CAMERA_GUIDE_CSS = """
+[data-testid="stCameraInputWebcamStyledBox"] { position: relative; }
+[data-testid="stCameraInputWebcamStyledBox"]::after {
+  content: ""; position: absolute; left: 50%; top: 50%; height: 76%; aspect-ratio: 3 / 4;
+  transform: translate(-50%, -50%); border-radius: 50%; pointer-events: none;
+  border: 3px dashed rgba(255, 255, 255, 0.95); box-shadow: 0 0 0 2px rgba(0, 114, 178, 0.85);
+}
+"""
+
 SEVERE_GRADE = 2  # Hayashi grades 0 mild, 1 moderate, 2 severe, 3 very severe
 REFERRAL_DAYS = 14
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA, OUTPUT, ROOT, jpeg_bytes, no_face
+from tests.conftest import DATA, OUTPUT, ROOT, jpeg_bytes, no_face, rgb_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -91,16 +91,20 @@ def app(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(tmp_path_factory):
+    """Chromium with a fresh temporary profile and a fake camera that films a real portrait."""
+    camera = tmp_path_factory.mktemp("camera") / "portrait.mjpeg"  # Motion JPEG: one frame, looped
+    camera.write_bytes(jpeg_bytes(rgb_of("obama-720p.jpg")))
+    fake_camera = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={camera}"]
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)  # a fresh temporary profile
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_camera)
         yield b
         b.close()
 
 
 @pytest.fixture(scope="module")
 def page(browser):
-    context = browser.new_context(viewport=LAPTOP, accept_downloads=True)
+    context = browser.new_context(viewport=LAPTOP, accept_downloads=True, permissions=["camera"])
     pg = context.new_page()
     pg.set_default_timeout(60_000)
     yield pg
@@ -200,8 +204,26 @@ def test_first_run_welcomes(app, page, browser):
     phone_shot(browser, url, "01-welcome-phone", wait_for="text=Take my first photo")
 
 
-def test_check_in_a_real_portrait(app, page, browser, history, tmp_path):
+def test_camera_view_has_a_face_guide_and_takes_a_photo(page):
     go(page, "Check-in")
+    page.get_by_role("tab", name="Take a photo").click()
+    box = page.get_by_test_id("stCameraInputWebcamStyledBox")
+    expect(box.locator("video")).to_be_visible()
+    oval = box.evaluate("el => getComputedStyle(el, '::after').borderRadius")
+    assert oval == "50%"  # the face-shaped guide is drawn over the live view
+    page.wait_for_timeout(1500)  # let the fake camera deliver frames
+    shot(page, "02-checkin-camera")
+    page.get_by_test_id("stCameraInputButton").click()
+    expect(page.get_by_text("Aligned face with the measured regions")).to_be_visible(timeout=SLOW_MS)
+    expect(page.get_by_text("Good photo").first).to_be_visible()
+    settle(page)
+    shot(page, "02-checkin-camera-taken")
+    page.get_by_role("button", name="Clear photo").click()  # not saved: the uploads below are the day's check-in
+    settle(page)
+
+
+def test_check_in_a_real_portrait(app, page, browser, history, tmp_path):
+    page.get_by_role("tab", name="Upload a photo").click()
     cat = tmp_path / "cat.jpg"
     cat.write_bytes(jpeg_bytes(no_face()))
     page.locator("input[type=file]").first.set_input_files(str(cat))
