@@ -96,7 +96,8 @@ CONDITIONS: dict[str, Condition] = {
     "red_spots": Condition(
         "Red spots", "count", True,
         "Number of small red bumps (2-6 mm, clearly redder than the skin around them): an estimate of inflamed "
-        "acne lesions, not a diagnosis.",
+        "acne lesions, not a diagnosis. The whole-face count leaves out the nose, whose creases and natural "
+        "redness read as spots.",
         "Scale-space blob detection on a* (Lindeberg 1998); checked against ACNE04 lesion counts (Wu et al., ICCV 2019).",
     ),
 }  # fmt: skip
@@ -399,7 +400,8 @@ def measure(
             d = detail[inner]
             out.append(Measurement("evenness", region, float(1.4826 * np.median(np.abs(d - np.median(d))))))
             out.append(Measurement("texture", region, float(np.sqrt(np.mean(band[inner] ** 2)))))
-        out.append(Measurement("red_spots", region, float(spot_mask[mask].sum())))
+        counted = mask & ~regions["nose"] if region == WHOLE_FACE and "nose" in regions else mask
+        out.append(Measurement("red_spots", region, float(spot_mask[counted].sum())))
     t_zone = np.logical_or.reduce([regions[r] for r in T_ZONE if r in regions]) if any(r in regions for r in T_ZONE) else None
     for region, mask in [(r, regions[r]) for r in T_ZONE if r in regions] + [(WHOLE_FACE, t_zone)]:
         if mask is not None and (mask & maps.skin).sum() >= MIN_PIXELS:
@@ -478,7 +480,7 @@ def heatmap(
 ) -> np.ndarray:
     """The aligned face with one measurement drawn over its skin as a colour map (RGB uint8).
 
-    redness and red_area: a* (white-balanced); evenness: L* detail; texture: band energy;
+    redness and red_area: a* (white-balanced) from 8 below to 8 above the face's median; evenness: L* detail; texture: band energy;
     shine: the highlights; dark_circles: L* below the cheek's; red_spots: circles on the spots.
     """
     maps = skin_maps(aligned_rgb, masks, landmarks)
@@ -489,7 +491,8 @@ def heatmap(
             cv2.circle(out, (int(c), int(r)), 7, (255, 230, 0), 2, lineType=cv2.LINE_AA)
         return out
     if condition in ("redness", "red_area"):
-        field, lo, hi, where = lab[..., 1], 0.0, 30.0, clean
+        mid = float(np.median(lab[..., 1][clean])) if clean.any() else 15.0
+        field, lo, hi, where = lab[..., 1], mid - 8.0, mid + 8.0, clean  # redder or paler than this face
     elif condition == "evenness":
         field = np.abs(_smooth(lab[..., 0], clean, 1.5) - _smooth(lab[..., 0], clean, SHADING_SIGMA))
         lo, hi, where = 0.0, 8.0, clean

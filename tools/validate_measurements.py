@@ -107,7 +107,7 @@ def acne(data: Path, cache: Path) -> dict:
         aligned, masks, pose = aligned_of(p, lm)
         ms = measure.measure(aligned.image, masks, aligned.landmarks)
         maps = measure.skin_maps(aligned.image, masks)
-        spots = {t: len(measure.red_spots(maps.lab, maps.clean, t)) for t in (2.0, 3.0, 4.0, 5.0)}
+        spots = {t: len(measure.red_spots(maps.lab, maps.clean & ~masks["nose"], t)) for t in (2.5, 3.5)}
         records.append({
             "split": r["split"], "lesions": int(r["n_lesions"]), "grade": int(r["severity_grade"]),
             "red_spots": measure.value(ms, "red_spots"), "yaw": pose[0],
@@ -121,7 +121,7 @@ def acne(data: Path, cache: Path) -> dict:
         "measured_train": len(train), "measured_valid": len(valid),
         "photos_train": sum(r["split"] == "train" for r in rows), "photos_valid": sum(r["split"] == "valid" for r in rows),
     }  # fmt: skip
-    for key in ["red_spots", "spots_2.0", "spots_3.0", "spots_4.0", "spots_5.0", "red_area"]:
+    for key in ["red_spots", "spots_2.5", "spots_3.5", "red_area"]:
         xt = np.array([x[key] for x in train], float)
         yt = np.array([x["lesions"] for x in train], float)
         xv = np.array([x[key] for x in valid], float)
@@ -216,7 +216,7 @@ def utk(data: Path, cache: Path, chart: Path | None) -> dict:
 
         order = [r for r in ("White", "Asian", "Indian", "Others", "Black") if r in per]
         fig, ax = plt.subplots(figsize=(6.5, 3.6), dpi=110)
-        ax.boxplot([per[r] for r in order], labels=[f"{r}\n(n={len(per[r])})" for r in order], showfliers=True)
+        ax.boxplot([per[r] for r in order], tick_labels=[f"{r}\n(n={len(per[r])})" for r in order], showfliers=True)
         for bound, name in measure.ITA_GROUPS[:-1]:
             ax.axhline(bound, color="0.8", lw=0.8, zorder=0)
             ax.text(len(order) + 0.55, bound + 1, name, fontsize=7, color="0.45")
