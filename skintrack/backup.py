@@ -50,14 +50,17 @@ def _stamp() -> str:
 def copy_database(con: duckdb.DuckDBPyConnection, backups_dir: Path, reason: str) -> Path:
     """Checkpoint ``con``'s database and copy its file to ``backups_dir``; return the copy."""
     con.execute("CHECKPOINT")  # everything in the main file, nothing left in the WAL
-    backups_dir.mkdir(parents=True, exist_ok=True)
     dest = backups_dir / f"skintrack-{_stamp()}-{reason}.duckdb"
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     try:
+        backups_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(_database_path(con), tmp)
         os.replace(tmp, dest)
+    except OSError as exc:  # a full or read-only disk: say so rather than go on without a copy
+        raise store.StoreError(f"cannot copy the database to {backups_dir}: {exc.strerror or exc}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp.is_file():
+            tmp.unlink()
     prune(backups_dir)
     return dest
 

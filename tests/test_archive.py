@@ -264,3 +264,12 @@ def test_cli_export_restore_and_check(tmp_path, settings, exported):
     assert main(["restore", str(broken), "--home", str(settings.home)]) == 2
     shutil.rmtree(settings.images_dir)
     assert main(["export", str(tmp_path / "x.zip"), "--home", str(settings.home)]) == 2
+
+
+def test_a_backup_that_cannot_be_written_says_why(settings):
+    fill(settings, days=1)
+    settings.backups_dir.parent.mkdir(parents=True, exist_ok=True)
+    settings.backups_dir.write_text("a file where the backups folder should be")
+    with pytest.raises(store.StoreError, match="cannot copy the database"):
+        backup.create(settings)
+    assert len(store.entries(settings)) == 1
