@@ -41,7 +41,8 @@ changes = analytics.compare_days(daily, day_a, day_b, bands)
 if changes.empty:
     st.info("These two days have no scores in common.")
 else:
-    conditions = list(dict.fromkeys(changes["condition"]))
+    order = list(measure.CONDITIONS)
+    conditions = sorted(set(changes["condition"]), key=lambda c: (order.index(c) if c in order else len(order), c))
     condition = st.selectbox("Measurement", conditions, format_func=lambda c: measure.CONDITIONS[c].label if c in measure.CONDITIONS else c.replace("_", " "))
     unit = measure.CONDITIONS[condition].unit if condition in measure.CONDITIONS else ""
     one = changes[changes["condition"] == condition]

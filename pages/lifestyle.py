@@ -35,6 +35,8 @@ with log_tab:
             st.session_state["carried"] = (day, previous)
             st.rerun()
     version = f"{day}-{'carried' if carried else 'saved'}"
+    track_cycle = st.toggle("Track my menstrual cycle", value=analytics.logged_any(appstate.lifestyle(home), "cycle_day"),
+                            help="Opt in: adds a cycle-day field; nothing about the cycle is asked otherwise.")  # fmt: skip
 
     def _num(name: str, step: float = 1.0):
         spec = lifestyle.NUMERIC_FIELDS[name]
@@ -57,8 +59,7 @@ with log_tab:
             alcohol = _num("alcohol_units", 0.5)
         with c3:
             sun = _num("sun_min", 5.0)
-            cycle_day = _num("cycle_day")
-            st.caption("Cycle day only if you choose to track it.")
+            cycle_day = _num("cycle_day") if track_cycle else start.get("cycle_day")
         known_tags = sorted(set(lifestyle.DIET_TAGS) | set(start.get("diet") or []))
         diet = st.multiselect("Diet", known_tags, default=start.get("diet") or [], accept_new_options=True)
         used = start.get("products") or []
@@ -135,7 +136,9 @@ with products_tab:
 
     st.subheader("Catalogue")
     if not catalogue.empty:
-        st.dataframe(catalogue.drop(columns=["id"]), hide_index=True, width="stretch")
+        st.dataframe(catalogue.drop(columns=["id"]), hide_index=True, width="stretch",
+                     column_config={"in_use_since": st.column_config.DateColumn("in use since"),
+                                    "days_logged": st.column_config.NumberColumn("days logged")})  # fmt: skip
     editing = st.selectbox("Edit a product", [None, *catalogue["name"]], format_func=lambda n: "a new product" if n is None else n)
     current = catalogue[catalogue["name"] == editing].iloc[0].to_dict() if editing else {}
     with st.form(f"product-{editing}"):

@@ -95,7 +95,7 @@ def catalogue(settings: Settings) -> pd.DataFrame:
         return con.execute(
             "SELECT p.id, p.name, p.brand, p.kind, p.ingredients, p.notes,"
             " min(r.start_day) FILTER (WHERE r.stop_day IS NULL) AS in_use_since,"
-            " (SELECT count(*) FROM product_use u WHERE u.product_id = p.id) AS days_logged"
+            " (SELECT count(DISTINCT u.day) FROM product_use u WHERE u.product_id = p.id) AS days_logged"
             " FROM products p LEFT JOIN routine r ON r.product_id = p.id"
             " GROUP BY p.id, p.name, p.brand, p.kind, p.ingredients, p.notes ORDER BY lower(p.name)"
         ).df()

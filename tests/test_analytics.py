@@ -173,3 +173,9 @@ def test_entry_days_and_entries_on():
 
 def test_selected_day_ignores_numbers_and_bad_strings():
     assert analytics.selected_day([{"x": 1767225600000}, {"customdata": ["not a day"]}, {"customdata": ["2026-02-01"]}]).isoformat() == "2026-02-01"
+
+
+def test_logged_any():
+    log = pd.DataFrame({"day": pd.to_datetime(["2026-01-01"]), "cycle_day": [np.nan], "stress": [2]})
+    assert not analytics.logged_any(log, "cycle_day") and analytics.logged_any(log, "stress")
+    assert not analytics.logged_any(log.iloc[0:0], "stress")

@@ -107,3 +107,11 @@ def test_compare_with_one_day_says_what_it_needs(home):
     at.switch_page("pages/compare.py").run()
     assert not at.exception
     assert any("at least two days" in i.value for i in at.info)
+
+
+def test_cycle_day_is_asked_only_after_opting_in(demo_app):
+    demo_app.switch_page("pages/lifestyle.py").run()
+    assert not any(n.label.startswith("Cycle day") for n in demo_app.number_input)
+    next(t for t in demo_app.toggle if t.label == "Track my menstrual cycle").set_value(True).run()
+    assert not demo_app.exception
+    assert any(n.label.startswith("Cycle day") for n in demo_app.number_input)
