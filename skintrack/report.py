@@ -69,7 +69,7 @@ class Report:
     is_demo: bool
     checkins: int
     days_logged: int
-    summary: pd.DataFrame  # measurement, unit, days, first, last, mean (daily values)
+    summary: pd.DataFrame  # measurement, unit, days, first, last, change, noise band, beyond noise, mean
     charts: list[Chart] = field(default_factory=list)
     first_photo: Photo | None = None
     last_photo: Photo | None = None
@@ -148,7 +148,10 @@ def trend_charts(scores: pd.DataFrame) -> list[Chart]:
 
 
 def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per condition (whole face): days with a value, the first and last day's value, the mean."""
+    """Per condition (whole face): days with a value, the first and last day's value, the change,
+    the mean, and whether the change is beyond the measurement's noise band (when one was measured)."""
+    columns = ["measurement", "unit", "days", "first", "last", "change", "noise band", "beyond noise", "mean"]
+    band_of = getattr(measure, "noise_band", None)
     rows = []
     for condition in chart_conditions(scores):
         label, unit = _label_unit(condition)
@@ -156,11 +159,20 @@ def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
         if series.empty:
             continue
         values = series["value"].astype(float)
+        change = values.iloc[-1] - values.iloc[0]
+        band = band_of(condition, measure.WHOLE_FACE) if band_of and condition in measure.CONDITIONS else None
+        if band is None or len(series) < 2:
+            beyond = ""
+        else:
+            beyond = "no" if abs(change) <= band else ("yes, higher" if change > 0 else "yes, lower")
         rows.append({
             "measurement": label, "unit": unit, "days": len(series),
-            "first": round(values.iloc[0], 2), "last": round(values.iloc[-1], 2), "mean": round(values.mean(), 2),
+            "first": round(values.iloc[0], 2), "last": round(values.iloc[-1], 2),
+            "change": f"{change:+.2f}" if len(series) > 1 else "",
+            "noise band": "" if band is None else f"± {band:.2g}", "beyond noise": beyond,
+            "mean": round(values.mean(), 2),
         })  # fmt: skip
-    return pd.DataFrame(rows, columns=["measurement", "unit", "days", "first", "last", "mean"])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def acne_table(scores: pd.DataFrame) -> pd.DataFrame:
@@ -328,7 +340,9 @@ def to_html(report: Report, images: list[bytes] | None = None) -> str:
 
     parts.append("<h2>Measurements, whole face</h2>")
     parts.append(_table(report.summary, "No measurements in this period."))
-    parts.append("<p class='small'>Daily values (the mean of a day's check-ins): the first and last day of the period and the period mean.</p>")
+    parts.append("<p class='small'>Daily values (the mean of a day's check-ins): the first and last day of the period, the change "
+                 "between them, and the period mean. The noise band is the smallest change between two photos that is more "
+                 "than the noise of photo-taking (measured on repeated photos); a change inside it is not a change.</p>")
 
     if report.charts:
         parts.append("<h2>Trends</h2><p class='small'>Points are daily values; the line is the 7-day mean with its spread.</p>")

@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 import pytest
 
-from skintrack import pipeline, report, store
+from skintrack import measure, pipeline, report, store
 from tests.conftest import photo_bytes
 
 
@@ -46,6 +46,16 @@ def test_build_gathers_the_period(filled):
     redness = rep.summary.set_index("measurement").loc["Redness (a*)"]
     assert redness["days"] == 2
     assert redness["mean"] == pytest.approx((redness["first"] + redness["last"]) / 2, abs=0.01)
+    assert float(redness["change"]) == pytest.approx(redness["last"] - redness["first"], abs=0.011)
+    band = measure.noise_band("redness")
+    if band is None:
+        assert redness["noise band"] == "" and redness["beyond noise"] == ""
+    else:
+        assert redness["noise band"] == f"± {band:.2g}"
+        assert redness["beyond noise"] == ("no" if abs(float(redness["change"])) <= band else
+                                           "yes, higher" if float(redness["change"]) > 0 else "yes, lower")  # fmt: skip
+    grade = rep.summary.set_index("measurement").loc[report.MODEL_CHARTS["acne_grade"][0]]
+    assert grade["noise band"] == "" and grade["days"] == 2  # no band is claimed for a model output
     assert rep.referral is None
 
 
