@@ -374,6 +374,11 @@ def _validated(zf: zipfile.ZipFile, settings: Settings) -> tuple[dict, dict[str,
         raise ArchiveError(f"{extra[0]} is in the archive but not in its manifest")
     for name in files:
         _check_name(name)
+        folder, _, rest = name.partition("/")
+        if folder == "images" and not IMAGE_PATH.fullmatch(rest):
+            raise ArchiveError(f"{name!r} is not a stored-photo path (aa/<sha256>[.aligned].jpg)")
+        if folder == "tables" and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}\.(parquet|csv)", rest):
+            raise ArchiveError(f"{name!r} is not a table file (tables/<name>.parquet or .csv)")
     total = sum(m["size"] for m in files.values())
     free = shutil.disk_usage(settings.home).free
     if total * 2 > free:  # the photos, plus the before-restore copy of the current data

@@ -137,6 +137,8 @@ def _bad_archives(data: bytes) -> dict[str, tuple[bytes, str]]:
         "missing-table": (rewrite(data, {"tables/products.parquet": None}, lambda m: m["tables"].pop("products")), "do not match schema"),
         "duplicate-ids": (rewrite(data, {"tables/entries.parquet": _entries_with(data, "id", 2)}), "cannot be loaded"),
         "manifest-not-json": (_with_manifest(data, b"{not json"), "not valid JSON"),
+        "odd-photo-name": (rewrite(data, {"images/.staging/evil.duckdb": b"x"}), "not a stored-photo path"),
+        "odd-table-name": (rewrite(data, {"tables/Robert'); DROP TABLE x;--.csv": b"x"}), "not a table file"),
     }  # fmt: skip
 
 
@@ -161,7 +163,7 @@ BAD = [
     "empty", "text", "truncated", "flipped-byte", "foreign-zip", "no-manifest", "other-format", "newer-schema",
     "bad-checksum", "size-lie", "missing-file", "unlisted-file", "dot-dot", "absolute", "backslash",
     "entry-path-escape", "entry-photo-absent", "rows-lie", "not-parquet", "missing-table", "duplicate-ids",
-    "manifest-not-json",
+    "manifest-not-json", "odd-photo-name", "odd-table-name",
 ]  # fmt: skip
 
 

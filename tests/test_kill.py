@@ -206,3 +206,11 @@ def test_a_backup_killed_half_way_is_cleared_by_the_next(settings):
     assert [p.name for p in settings.backups_dir.iterdir() if p.name.endswith(".tmp")]  # the partial copy
     backup.create(settings)
     assert [p.suffix for p in settings.backups_dir.iterdir()] == [".duckdb"]
+
+
+def test_deleting_everything_killed_before_the_photos_go_leaves_nothing(settings):
+    fill(settings, days=2)
+    _kill_at(store.delete_everything, "shutil.rmtree(settings.images_dir)", lambda: store.delete_everything(settings))
+    assert len(files_under(settings.images_dir)) == 4  # the database is empty, the photos not yet deleted
+    store.remove_orphan_files(settings)
+    assert files_under(settings.images_dir) == {} and store.entries(settings).empty and store.lifestyle(settings).empty
