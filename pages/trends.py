@@ -16,10 +16,10 @@ if scores.empty:
     st.stop()
 
 
-@st.cache_data(show_spinner="Looking for patterns...")
-def _report(scores: pd.DataFrame, log: pd.DataFrame, routine: pd.DataFrame, uses: pd.DataFrame) -> insights.Report:
-    # Keyed on the frames themselves, so any new check-in or log recomputes it.
-    return insights.compute(scores, log, routine, uses)
+@st.cache_data(show_spinner="Looking for patterns...", max_entries=4)
+def _report(key: str, _scores: pd.DataFrame, _log: pd.DataFrame, _routine: pd.DataFrame, _uses: pd.DataFrame) -> insights.Report:
+    # Keyed on a digest of the frames, so any new check-in, log or routine change recomputes it.
+    return insights.compute(_scores, _log, _routine, _uses)
 
 
 available = analytics.catalogue(scores)
@@ -60,7 +60,7 @@ if day is not None:
             st.image(photos, width=256, caption=[f"{t:%A %d %B %Y, %H:%M}" for t in shown["taken_at"]])
 
 st.header("Insights")
-report = _report(scores, log, routine, uses)
+report = _report(insights.fingerprint(scores, log, routine, uses), scores, log, routine, uses)
 st.markdown("\n".join(f"- {line}" for line in insights.sentences(report, log)))
 st.caption(insights.CAVEAT)
 if not report.findings.empty:

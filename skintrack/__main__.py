@@ -189,6 +189,7 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("insights", "insights", "what goes with better or worse skin, with confidence intervals"),
     ("demo", "demo", "fill a separate, clearly marked demo home with generated history"),
     ("bench", "bench", "time a check-in, a cold start, an import and the Trends page on this machine"),
+    ("routine", "products", "list the product routine, or start or stop a product"),
 ]
 
 

@@ -70,6 +70,20 @@ def report(settings: Settings, config: InsightConfig = InsightConfig(), regions:
     return compute(store.scores(settings), store.lifestyle(settings), products.routine(settings), products.uses(settings), config, regions)
 
 
+def fingerprint(*frames: pd.DataFrame) -> str:
+    """A short digest of the frames' contents: a cache key that changes with any new row or edit."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for frame in frames:
+        digest.update(str(frame.shape).encode())
+        if not frame.empty:
+            lists = frame.select_dtypes("object").columns  # e.g. diet tags: arrays do not hash
+            plain = frame.assign(**{c: frame[c].astype(str) for c in lists})
+            digest.update(pd.util.hash_pandas_object(plain, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 # ---------------------------------------------------------------- plain words
 
 

@@ -187,3 +187,35 @@ def active_on(settings: Settings, day: date) -> list[tuple[str, str]]:
     return sorted(
         (name, t) for name, times in zip(on["product"], on["time_of_day"], strict=True) for t in times.split("+")
     )  # fmt: skip
+
+
+# ---------------------------------------------------------------- command line: python -m skintrack routine
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("action", choices=("list", "start", "stop"), help="list the routine, or start or stop a product")
+    parser.add_argument("name", nargs="?", help="the product (start and stop)")
+    parser.add_argument("--on", default="today", help="the first (start) or last (stop) day: YYYY-MM-DD, today or yesterday")
+    parser.add_argument("--when", default="AM+PM", choices=ROUTINE_TIMES, help="time of day (start; default AM+PM)")
+
+
+def run(args) -> int:
+    settings = args.settings
+    if args.action == "list":
+        periods = routine(settings)
+        if periods.empty:
+            print("no products in the routine")
+        for p in periods.itertuples(index=False):
+            until = "now" if pd.isna(p.stop) else f"{p.stop:%Y-%m-%d}"
+            print(f"{p.product} ({p.time_of_day}): {p.start:%Y-%m-%d} to {until}")
+        return 0
+    if not args.name:
+        raise ValueError(f"routine {args.action} needs a product name")
+    day = parse_day(args.on)
+    if args.action == "start":
+        start(settings, args.name, day, args.when)
+        print(f"started {clean_name(args.name)} ({args.when}) on {day.isoformat()}")
+    else:
+        stop(settings, args.name, day)
+        print(f"stopped {clean_name(args.name)} after {day.isoformat()}")
+    return 0

@@ -50,3 +50,12 @@ def test_sentence_for_a_lag_zero_finding_in_the_unit():
 def test_bad_bootstrap_is_refused(settings, capsys):
     assert main(["insights", "--home", str(settings.home), "--bootstrap", "5"]) == 2
     assert "--bootstrap 5 is out of range" in capsys.readouterr().err
+
+
+def test_fingerprint_changes_with_any_edit():
+    h = demo.generate(30, seed=2)
+    key = insights.fingerprint(h.scores, h.log, h.routine, h.uses)
+    assert key == insights.fingerprint(h.scores.copy(), h.log.copy(), h.routine, h.uses)
+    edited = h.log.copy()
+    edited.at[0, "diet"] = ["chocolate"]
+    assert insights.fingerprint(h.scores, edited, h.routine, h.uses) != key

@@ -54,3 +54,16 @@ def test_delete_product_removes_its_history(settings):
     products.delete_product(settings, pid)
     assert products.catalogue(settings).empty and products.routine(settings).empty and products.uses(settings).empty
     assert store.get_day(settings, date(2026, 1, 2))["products"] == []
+
+
+def test_routine_command(settings, capsys):
+    from skintrack.__main__ import main
+
+    home = str(settings.home)
+    assert main(["routine", "start", "Retinol serum", "--on", "2026-01-10", "--when", "PM", "--home", home]) == 0
+    assert main(["routine", "stop", "Retinol serum", "--on", "2026-01-01", "--home", home]) == 2
+    assert "cannot stop Retinol serum on 2026-01-01: it started on 2026-01-10" in capsys.readouterr().err
+    assert main(["routine", "stop", "Retinol serum", "--on", "2026-02-01", "--home", home]) == 0
+    assert main(["routine", "list", "--home", home]) == 0
+    assert "Retinol serum (PM): 2026-01-10 to 2026-02-01" in capsys.readouterr().out
+    assert main(["routine", "start", "--home", home]) == 2
