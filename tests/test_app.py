@@ -15,7 +15,8 @@ TIMEOUT = 60
 @pytest.fixture
 def app(home):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    return at.run()
+    at.run()  # an empty home opens once on the welcome page
+    return at.switch_page("pages/checkin.py").run()
 
 
 def test_checkin_page_guides_before_a_photo(app):
