@@ -476,5 +476,6 @@ figcaption { font-size: 0.9em; color: #555; }
 table { border-collapse: collapse; font-size: 0.92em; }
 th, td { border-bottom: 1px solid #e3e3e3; padding: 4px 10px; text-align: left; }
 th { background: #f6f6f6; }
+@media (max-width: 500px) { body { padding: 10px; } table { font-size: 0.8em; } th, td { padding: 3px 6px; } }
 @media print { body { max-width: none; } h2 { break-after: avoid; } }
 """
