@@ -59,3 +59,12 @@ def test_fingerprint_changes_with_any_edit():
     edited = h.log.copy()
     edited.at[0, "diet"] = ["chocolate"]
     assert insights.fingerprint(h.scores, edited, h.routine, h.uses) != key
+
+
+def test_a_short_history_says_not_enough_data_yet():
+    h = demo.generate(20, seed=5)
+    rep = insights.compute(h.scores, h.log, h.routine, h.uses, insights.InsightConfig(n_boot=100))
+    lines = insights.sentences(rep, h.log)
+    assert rep.findings.empty and rep.product_findings.empty
+    assert any(line.startswith("Not enough data yet for lifestyle effects: a factor needs 28 days") for line in lines)
+    assert any("not enough data yet to judge it" in line for line in lines)
