@@ -574,3 +574,31 @@ def log_days(settings: Settings, days: list[tuple[date, dict, list[tuple[str, st
         except BaseException:
             con.execute("ROLLBACK")
             raise
+
+
+# ---------------------------------------------------------------- Trends queries (aggregated in DuckDB)
+
+
+def score_catalogue(settings: Settings) -> pd.DataFrame:
+    """Each stored (condition, region) with its number of entries, without loading the scores."""
+    with connect(settings) as con:
+        return con.execute(
+            "SELECT condition, region, count(DISTINCT entry_id) AS n FROM scores"
+            " GROUP BY condition, region ORDER BY condition, region"
+        ).df()
+
+
+def daily_scores(settings: Settings, condition: str, region: str) -> pd.DataFrame:
+    """One measurement by day from its latest source, the day's check-ins averaged in DuckDB:
+    day (midnight Timestamp), value, n. What ``analytics.daily_series`` computes from the
+    whole scores table, read as a few thousand rows instead of hundreds of thousands."""
+    with connect(settings) as con:
+        return con.execute(
+            "WITH latest AS (SELECT s.source FROM scores s JOIN entries e ON e.id = s.entry_id"
+            "  WHERE s.condition = ? ORDER BY e.taken_at DESC, s.entry_id DESC LIMIT 1)"
+            " SELECT date_trunc('day', e.taken_at) AS day, avg(s.value) AS value, count(*) AS n"
+            " FROM scores s JOIN entries e ON e.id = s.entry_id"
+            " WHERE s.condition = ? AND s.region = ? AND s.source = (SELECT source FROM latest)"
+            " GROUP BY 1 ORDER BY 1",
+            [condition, condition, region],
+        ).df()

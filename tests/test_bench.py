@@ -57,3 +57,19 @@ def test_summary_and_verdicts():
     assert v["checkin_over_reference"]["met"] is False and v["cold_start_s"]["met"] is True
     assert v["trends_10y_ms"]["met"] is True and v["insights_10y_ms"]["met"] is None
     assert v["import_photos_per_s"]["met"] is True and v["app_peak_rss_gib"]["value"] is None
+
+
+def test_duckdb_daily_scores_match_the_pandas_series(settings):
+    template = [("measure@2", "redness", "face", 10.0), ("measure@2", "redness", "nose", 12.0),
+                ("measure@2", "ita", "face", 40.0)]  # fmt: skip
+    bench.generate_history(settings, 40, template)
+    from skintrack import analytics
+
+    want = analytics.daily_series(store.scores(settings), "redness", "nose")
+    got = analytics.rolling(store.daily_scores(settings, "redness", "nose"))
+    assert len(got) == len(want) == 40
+    assert (got["day"].to_numpy() == want["day"].to_numpy()).all()
+    for column in ("value", "n", "rolling", "low", "high"):
+        assert abs(got[column].astype(float) - want[column].astype(float)).max() < 1e-9, column
+    catalogue = store.score_catalogue(settings)
+    assert list(catalogue["n"]) == [40, 40, 40] and set(catalogue["condition"]) == {"redness", "ita"}
