@@ -3,7 +3,7 @@
 import streamlit as st
 
 import appstate
-from skintrack import demo, guidance
+from skintrack import demo, guidance, store
 
 settings = appstate.settings()
 st.title("Welcome to skintrack")
@@ -35,7 +35,16 @@ with explore:
         "A demo home holds four months of generated history (not anyone's real photos), so you can try the "
         "charts and insights before you have data. It lives in its own folder; your data is not touched."
     )
-    st.code(f".venv/bin/python -m skintrack demo\nSKINTRACK_HOME={demo.default_home()} make run", language="bash")
+    demo_home = demo.default_home()
+    if st.button("Make the demo home", icon=":material/science:"):
+        try:
+            with st.spinner("Generating four months of demo history (about half a minute)..."):
+                demo.build(demo_home)
+        except (ValueError, store.StoreError) as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"Demo home ready in `{demo_home}`. Open it with the second line below.")
+    st.code(f".venv/bin/python -m skintrack demo   # or the button above\nSKINTRACK_HOME={demo_home} make run", language="bash")
     st.caption("Stop this app first (Ctrl+C in its terminal): both use port 8501. Plain `make run` brings you back to your own data.")
 
 st.info(guidance.DISCLAIMER, icon=":material/medical_information:")

@@ -111,3 +111,21 @@ def test_app_opens_on_welcome_then_report_page_offers_the_reminder(home):
     assert not at.exception
     assert "No check-ins yet" in at.info[0].value
     assert at.time_input[0].value.strftime("%H:%M") == "08:00"
+
+
+def test_welcome_makes_the_demo_home_beside_the_real_one(home, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from skintrack import demo
+    from skintrack.config import Settings
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))  # demo.default_home() is under the user's home
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    at.switch_page("pages/welcome.py").run()  # AppTest reruns its current page, not the one switched to
+    next(b for b in at.button if b.label == "Make the demo home").click().run()
+    assert not at.exception
+    assert any(str(demo.default_home()) in s.value for s in at.success), [e.value for e in at.error] + [t.value for t in at.title]
+    assert Settings.for_home(demo.default_home()).is_demo
+    assert not store.scores(Settings.for_home(demo.default_home())).empty
+    assert store.scores(Settings.for_home(home)).empty  # the real home is untouched
