@@ -572,3 +572,20 @@ def entry_days(entries: pd.DataFrame) -> list[date]:
 def logged_any(log: pd.DataFrame, field: str) -> bool:
     """Whether any logged day has a value for ``field`` (e.g. the opt-in cycle day)."""
     return bool(not log.empty and field in log and log[field].notna().any())
+
+
+def companions(factors: pd.DataFrame, factor: str, threshold: float = 0.3, min_days: int = 14) -> list[str]:
+    """Other factors that tend to come on the same days as ``factor`` (|phi| >= ``threshold``
+    over days where both are logged): an effect of one cannot be told apart from the other."""
+    if factor not in factors:
+        return []
+    out = []
+    for other in factors.columns:
+        if other == factor:
+            continue
+        both = factors[[factor, other]].dropna()
+        if len(both) < min_days or both[factor].nunique() < 2 or both[other].nunique() < 2:
+            continue
+        if abs(np.corrcoef(both[factor], both[other])[0, 1]) >= threshold:
+            out.append(other)
+    return out

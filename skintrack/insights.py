@@ -114,16 +114,20 @@ def _size(row, unit: str) -> tuple[str, str]:
     return f"{_amount(row['effect'], unit)} {direction}", f"{lo:.2g}-{hi:.2g} {unit}".strip()
 
 
-def lagged_sentence(row, words: str) -> str:
-    """One lagged finding in words, e.g. '1 day after nights under 6 h of sleep, redness ...'."""
+def lagged_sentence(row, words: str, along: list[str] = ()) -> str:
+    """One lagged finding in words, e.g. '1 day after nights under 6 h of sleep, redness ...';
+    ``along`` holds the words of factors that often came on the same days."""
     label, unit = _label(row["condition"])
     size, interval = _size(row, unit)
     when = f"On {words}" if row["lag"] == 0 else f"{row['lag']} day{'s' if row['lag'] > 1 else ''} after {words}"
-    return (
+    text = (
         f"{when}, {label} on {_where(row['region'])} averaged {size} than otherwise "
         f"(95% CI {interval}, adjusted for {row['tests']} comparisons; {row['n_days']} days of data, "
         f"{row['n_exposed']} of them after such days)."
     )
+    if along:
+        text += f" Such days often came with {' and '.join(along)} too, so their effects cannot be told apart."
+    return text
 
 
 def product_sentence(row, config: InsightConfig) -> str:
@@ -155,8 +159,12 @@ def sentences(rep: Report, log: pd.DataFrame | None = None) -> list[str]:
     """Every reported finding in words, most certain first; then the products without enough data."""
     if rep.days_with_checkins == 0:
         return ["No check-ins yet: insights need a few weeks of daily photos and lifestyle logs."]
-    _, words = analytics.exposures(log) if log is not None else ({}, {})
-    out = [lagged_sentence(r, words.get(r["factor"], r["factor"])) for _, r in rep.findings.iterrows()]
+    factors, words = analytics.exposures(log) if log is not None else (pd.DataFrame(), {})
+    out = [
+        lagged_sentence(r, words.get(r["factor"], r["factor"]),
+                        [words.get(c, c) for c in analytics.companions(factors, r["factor"])])
+        for _, r in rep.findings.iterrows()
+    ]  # fmt: skip
     out += [product_sentence(r, rep.config) for _, r in rep.product_findings.iterrows()]
     out += [change_sentence(r) for _, r in rep.changes.iterrows() if r["verdict"] in ("higher", "lower")]
     tested = rep.lagged["status"].isin(["tested", "reported"]).any()

@@ -179,3 +179,11 @@ def test_logged_any():
     log = pd.DataFrame({"day": pd.to_datetime(["2026-01-01"]), "cycle_day": [np.nan], "stress": [2]})
     assert not analytics.logged_any(log, "cycle_day") and analytics.logged_any(log, "stress")
     assert not analytics.logged_any(log.iloc[0:0], "stress")
+
+
+def test_companions_name_factors_that_come_on_the_same_days():
+    days = pd.date_range("2026-01-01", periods=30)
+    late = np.tile([1.0, 0.0, 0.0], 10)
+    factors = pd.DataFrame({"short sleep": late, "alcohol": late, "sun": np.tile([1.0, 0.0], 15)}, index=days)
+    assert analytics.companions(factors, "short sleep") == ["alcohol"]
+    assert analytics.companions(factors, "sun") == []

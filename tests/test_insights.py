@@ -68,3 +68,11 @@ def test_a_short_history_says_not_enough_data_yet():
     assert rep.findings.empty and rep.product_findings.empty
     assert any(line.startswith("Not enough data yet for lifestyle effects: a factor needs 28 days") for line in lines)
     assert any("not enough data yet to judge it" in line for line in lines)
+
+
+def test_sentence_names_a_factor_that_travels_with_it():
+    row = pd.Series({"condition": "redness", "region": "face", "lag": 1, "effect": 1.0, "low": 0.5, "high": 1.5,
+                     "relative": 0.1, "rel_low": 0.05, "rel_high": 0.15, "tests": 10, "n_days": 40, "n_exposed": 10})  # fmt: skip
+    text = insights.lagged_sentence(row, "nights under 6 h of sleep", ["days with 2+ units of alcohol"])
+    assert text.startswith("1 day after nights under 6 h of sleep, redness on the whole face averaged 10% higher")
+    assert text.endswith("Such days often came with days with 2+ units of alcohol too, so their effects cannot be told apart.")
