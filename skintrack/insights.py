@@ -194,7 +194,7 @@ def finding_labels(rep: Report, log: pd.DataFrame) -> list[str]:
 
 def to_json(rep: Report, log: pd.DataFrame | None = None) -> dict:
     """The report as plain data: each finding with its factor, lag, score, region, effect and interval."""
-    _, words = analytics.exposures(log) if log is not None else ({}, {})
+    factors, words = analytics.exposures(log) if log is not None else (pd.DataFrame(), {})
 
     def clean(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
         out = []
@@ -211,6 +211,7 @@ def to_json(rep: Report, log: pd.DataFrame | None = None) -> dict:
     findings = clean(rep.findings, lag_cols)
     for item in findings:
         item["words"] = words.get(item["factor"], item["factor"])
+        item["comes_with"] = analytics.companions(factors, item["factor"])
     pending = rep.products[rep.products["status"] == "not enough data"].drop_duplicates("product")
     return {
         "days_with_checkins": rep.days_with_checkins,

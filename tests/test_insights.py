@@ -21,6 +21,7 @@ def test_insights_json_recovers_the_planted_effects(tmp_path, capsys):
     assert [f["lag"] for f in sleep] == [1]
     assert sleep[0]["low"] <= demo.PLANTED[0].effect <= sleep[0]["high"]
     assert {"factor", "lag", "condition", "region", "effect", "low", "high", "n_days", "words"} <= set(sleep[0])
+    assert sleep[0]["comes_with"] == []  # the demo's habits are independent
     assert not [f for f in out["findings"] if f["factor"] in demo.NOT_PLANTED]
     treated = [p for p in out["products"] if p["product"] == demo.TREATMENT and p["condition"] == "redness"]
     assert treated and treated[0]["low"] <= demo.TREATMENT_EFFECT <= treated[0]["high"] < 0
