@@ -77,17 +77,22 @@ def validate(values: dict) -> dict:
             spec = NUMERIC_FIELDS[name]
             try:
                 number = float(value)
-            except (TypeError, ValueError):
-                raise InvalidLog(f"{spec.label.lower()} must be a number, not {value!r}") from None
+            except (TypeError, ValueError, OverflowError):
+                raise InvalidLog(f"{spec.label.lower()} must be a number, not {str(value)[:20]!r}") from None
             if not spec.low <= number <= spec.high or number != number:
                 raise InvalidLog(
-                    f"{spec.label.lower()} {value} is out of range: {spec.low:g}-{spec.high:g} {spec.unit}"
+                    f"{spec.label.lower()} {str(value)[:20]} is out of range: {spec.low:g}-{spec.high:g} {spec.unit}"
                 )
             if spec.integer and number != int(number):
                 raise InvalidLog(f"{spec.label.lower()} must be a whole number, not {value}")
             out[name] = int(number) if spec.integer else number
         elif name == "diet":
-            tags = [value] if isinstance(value, str) else list(value)
+            if isinstance(value, str):
+                tags = [value]
+            elif isinstance(value, (list, tuple, set)):
+                tags = list(value)
+            else:
+                raise InvalidLog(f"diet must be a list of tags, not {type(value).__name__}")
             tags = [str(t).strip().lower() for t in tags if str(t).strip()]
             if any(len(t) > MAX_NAME for t in tags):
                 raise InvalidLog(f"a diet tag is longer than {MAX_NAME} characters")
