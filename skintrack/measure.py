@@ -118,10 +118,10 @@ SPOT_SIGMAS = (2.0, 8.0)  # px: the lesion scale against its surroundings
 SPOT_MIN_CONTRAST = 3.0  # a* units above the surroundings
 SPOT_MIN_DISTANCE = 5  # px between two spots
 # Skin locus: skin's log-chroma coordinate along the colour-temperature direction is on average
-# SKIN_LOCUS[0] + SKIN_LOCUS[1] * (coordinate across it) + SKIN_LOCUS[2] * L* (297 faces_utk
+# SKIN_LOCUS[0] + SKIN_LOCUS[1] * (coordinate across it) + SKIN_LOCUS[2] * L* (296 faces_utk
 # portraits of five race groups; residual SD 0.29, mostly the web photos' own colour casts).
 SKIN_LOCUS = (-1.5136, -0.0632, 0.0125)
-MAX_LOCUS_SHIFT = 0.6  # about 3000 K to 20000 K: larger casts are left alone
+MAX_LOCUS_SHIFT = 0.6  # about the shift from 6500 K to 4300 K: a stronger cast is only partly undone
 T_ZONE = ("forehead", "nose")
 DARK_CIRCLE_SHARE = 1 / 3  # the darkest third of the under-eye region
 LUMA = np.array([0.2126, 0.7152, 0.0722])  # linear sRGB -> relative luminance Y
