@@ -125,6 +125,9 @@ MAX_LOCUS_SHIFT = 0.6  # about the shift from 6500 K to 4300 K: a stronger cast 
 T_ZONE = ("forehead", "nose")
 DARK_CIRCLE_SHARE = 1 / 3  # the darkest third of the under-eye region
 LUMA = np.array([0.2126, 0.7152, 0.0722])  # linear sRGB -> relative luminance Y
+# The smallest band ``noise_band`` gives, where the repeatability photos never varied (no spot
+# or highlight in a region): one spot, and a fifth of a percent of the area.
+NOISE_FLOOR = {"red_spots": 1.0, "shine": 0.2, "red_area": 0.2}
 
 
 @dataclass(frozen=True)
@@ -431,18 +434,22 @@ def value(measurements: list[Measurement], condition: str, region: str = WHOLE_F
 # ---------------------------------------------------------------- repeatability and display
 
 
-@functools.cache
-def _repeatability(path: str) -> dict:
-    p = Path(path)
-    return json.loads(p.read_text()) if p.is_file() else {}
+@functools.lru_cache(maxsize=8)
+def _read_json(path: str, mtime_ns: int) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def _repeatability(path: Path) -> dict:
+    """The repeatability results, read again when the file changes."""
+    return _read_json(str(path), path.stat().st_mtime_ns) if path.is_file() else {}
 
 
 def noise_band(condition: str, region: str = WHOLE_FACE, path: Path | None = None) -> float | None:
     """The smallest real change of a measurement (same unit): a smaller change between two
     photos is within the noise of photo-taking (``repeatability.json``, see README)."""
-    table = _repeatability(str(path or REPEATABILITY_PATH)).get("measurements", {})
+    table = _repeatability(Path(path or REPEATABILITY_PATH)).get("measurements", {})
     row = table.get(condition, {}).get(region)
-    return None if row is None else float(row["smallest_change"])
+    return None if row is None else max(float(row["smallest_change"]), NOISE_FLOOR.get(condition, 0.0))
 
 
 def describe(measurements: list[Measurement], repeatability: Path | None = None) -> pd.DataFrame:

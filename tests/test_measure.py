@@ -222,6 +222,9 @@ def test_describe_and_noise_band(tmp_path, portrait):
     path.write_text(json.dumps(table))
     assert measure.noise_band("redness", path=path) == 0.8
     assert measure.noise_band("ita", path=path) is None
+    still = tmp_path / "still.json"
+    still.write_text(json.dumps({"measurements": {"red_spots": {"nose": {"smallest_change": 0.0}}}}))
+    assert measure.noise_band("red_spots", "nose", path=still) == 1.0  # never less than one spot
     df = measure.describe(measure.measure(image, masks), path)
     assert list(df.columns) == ["measurement", "region", "value", "unit", "band", "meaning"]
     row = df[(df.measurement == "Redness (a*)") & (df.region == "face")].iloc[0]
