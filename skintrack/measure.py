@@ -508,7 +508,9 @@ def heatmap(
     elif condition == "shine":
         field, lo, hi, where = maps.specular.astype(np.float32), 0.0, 1.0, maps.specular
     elif condition == "dark_circles":
-        cheeks = np.logical_or.reduce([m for k, m in masks.items() if k.endswith("cheek")])
+        cheeks = np.zeros_like(clean)
+        for k, m in masks.items():
+            cheeks |= m.astype(bool) & k.endswith("cheek")
         ref = float(np.median(lab[..., 0][cheeks & clean])) if (cheeks & clean).any() else 0.0
         field, lo, hi, where = ref - lab[..., 0], 0.0, 15.0, clean
     else:
