@@ -42,7 +42,12 @@ analysis: pipeline.Analysis = st.session_state["analysis"]
 
 left, right = st.columns([1, 1])
 with left:
-    st.image(face.draw_regions(analysis.aligned.image, analysis.masks), caption="Aligned face with the measured regions", width="stretch")
+    view = st.selectbox("Show on the face", ["regions", *measure.HEATMAP_CONDITIONS], format_func=lambda c: c if c == "regions" else measure.CONDITIONS[c].label)
+    if view == "regions":
+        st.image(face.draw_regions(analysis.aligned.image, analysis.masks), caption="Aligned face with the measured regions", width="stretch")
+    else:
+        overlay = measure.heatmap(analysis.aligned.image, analysis.masks, view, analysis.aligned.landmarks)
+        st.image(overlay, caption=f"{measure.CONDITIONS[view].label} over the skin", width="stretch")
     st.caption(guidance.AFTER_TIPS[0])
 with right:
     st.subheader("Photo quality")

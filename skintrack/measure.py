@@ -478,6 +478,10 @@ def describe(measurements: list[Measurement], repeatability: Path | None = None)
     return pd.DataFrame(rows, columns=columns)
 
 
+# The measurements ``heatmap`` can draw over the face.
+HEATMAP_CONDITIONS = ("redness", "red_spots", "evenness", "texture", "shine", "dark_circles")
+
+
 def heatmap(
     aligned_rgb: np.ndarray,
     masks: dict[str, np.ndarray],

@@ -73,3 +73,14 @@ def _values(data) -> list[float]:
     if isinstance(data, dict):
         return np.frombuffer(base64.b64decode(data["bdata"]), dtype=np.dtype(data["dtype"])).tolist()
     return list(data)
+
+
+def test_checkin_page_draws_a_measurement_over_the_face(app):
+    app.file_uploader[0].set_value(("me.jpg", photo_bytes("obama-1080p.jpg"), "image/jpeg"))
+    app.run()
+    view = next(s for s in app.selectbox if s.label == "Show on the face")
+    regions = app.image[0].proto.imgs[0].url
+    view.set_value("redness").run()
+    assert not app.exception
+    assert "Redness" in app.image[0].proto.imgs[0].caption
+    assert app.image[0].proto.imgs[0].url != regions
