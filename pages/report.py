@@ -26,12 +26,14 @@ else:
         "computer; nothing is uploaded."
     )
     if len(period) == 2 and st.button("Make the report", type="primary"):
+        bar = st.progress(0.0, "Making the report...")
         try:
-            with st.spinner("Drawing the charts and printing the PDF..."):
-                rendered = report.make(settings, period[0], period[1])
+            rendered = report.make(settings, period[0], period[1], progress=lambda f, what: bar.progress(f, what))
         except report.EmptyPeriod as exc:
+            bar.empty()
             st.info(f"{str(exc).capitalize()}.")
         else:
+            bar.empty()
             st.session_state["report"] = rendered
             st.toast("Report ready", icon=":material/check:")
     rendered = st.session_state.get("report")

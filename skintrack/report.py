@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -284,8 +285,12 @@ def find_chromium() -> str | None:
     return None
 
 
-def chart_images(figures: list[go.Figure], chromium: str | None = None, timeout: float = 60.0) -> list[bytes] | None:
-    """PNG bytes of each figure from one kaleido session, or None when no Chromium can render."""
+def chart_images(
+    figures: list[go.Figure], chromium: str | None = None, timeout: float = 60.0, on_chart: Callable[[int], None] | None = None
+) -> list[bytes] | None:
+    """PNG bytes of each figure from one kaleido session, or None when no Chromium can render.
+
+    ``on_chart(i)`` is called after figure ``i`` is drawn (for a progress bar)."""
     if not figures:
         return []
     chromium = chromium or find_chromium()
@@ -298,7 +303,12 @@ def chart_images(figures: list[go.Figure], chromium: str | None = None, timeout:
 
     async def render() -> list[bytes]:
         async with kaleido.Kaleido(n=1, timeout=timeout, mathjax=False, path=chromium) as k:
-            return [await k.calc_fig(fig, opts={"format": "png", **CHART_SIZE}) for fig in figures]
+            out = []
+            for i, fig in enumerate(figures):
+                out.append(await k.calc_fig(fig, opts={"format": "png", **CHART_SIZE}))
+                if on_chart:
+                    on_chart(i)
+            return out
 
     try:
         return asyncio.run(render())
@@ -410,12 +420,22 @@ class Rendered:
     note: str | None  # why something is missing (no Chromium, PDF failed), else None
 
 
-def make(settings: Settings, start: date, end: date, pdf: bool = True) -> Rendered:
-    """Build, render and (when asked and possible) print the report of ``start``..``end``."""
+def make(
+    settings: Settings, start: date, end: date, pdf: bool = True, progress: Callable[[float, str], None] | None = None
+) -> Rendered:
+    """Build, render and (when asked and possible) print the report of ``start``..``end``.
+
+    ``progress(fraction, what)`` hears of each step, so a page can show a progress bar."""
+    say = progress or (lambda fraction, what: None)
+    say(0.0, "Gathering the period's check-ins, logs and insights")
     rep = build(settings, start, end)
     chromium = find_chromium()
-    images = chart_images([c.figure for c in rep.charts], chromium)
+    n = max(len(rep.charts), 1)
+    say(0.15, f"Drawing {len(rep.charts)} charts")
+    images = chart_images([c.figure for c in rep.charts], chromium,
+                          on_chart=lambda i: say(0.15 + 0.65 * (i + 1) / n, f"Drew chart {i + 1} of {len(rep.charts)}"))  # fmt: skip
     document = to_html(rep, images)
+    say(0.85, "Printing the PDF" if pdf and chromium else "Writing the HTML")
     note, printed = None, None
     if chromium is None:
         note = "No Chromium on this computer: the charts are interactive HTML and there is no PDF (apt-get install chromium)."
@@ -426,6 +446,7 @@ def make(settings: Settings, start: date, end: date, pdf: bool = True) -> Render
             printed = to_pdf(document, chromium)
         except ReportError as exc:
             note = str(exc)
+    say(1.0, "Report ready")
     return Rendered(rep, document.encode("utf-8"), printed, images is not None, note)
 
 

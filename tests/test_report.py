@@ -94,6 +94,16 @@ def test_chart_images_and_pdf_with_chromium(filled):
     assert pdf.startswith(b"%PDF") and len(pdf) > 20_000
 
 
+def test_make_reports_its_progress(filled):
+    heard = []
+    rendered = report.make(filled, date(2026, 3, 1), date(2026, 3, 31), pdf=False, progress=lambda f, what: heard.append((f, what)))
+    fractions = [f for f, _ in heard]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert rendered.pdf is None and rendered.html.startswith(b"<!doctype html>")
+    if rendered.chart_images:  # one step per chart drawn by kaleido
+        assert sum(what.startswith("Drew chart") for _, what in heard) == len(rendered.report.charts)
+
+
 def test_default_period_ends_at_the_latest_check_in(filled):
     start, end = report.default_period(store.scores(filled), days=30)
     assert end == date(2026, 3, 20) and (end - start).days == 29
