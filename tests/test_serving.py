@@ -81,6 +81,14 @@ def test_predict_api_matches_the_torch_classifier(served, reference, faces):
         served.predict(np.zeros((100, 100, 3), np.uint8))
 
 
+def test_numpy_preprocessing_equals_the_torch_definition(faces):
+    pre = clf.Preprocess(size=SIZE, crop=(40, 20, 472, 452))
+    for f in faces:
+        got = serving.preprocess(f, pre)
+        assert got.dtype == np.float32 and got.shape == (3, SIZE, SIZE)
+        np.testing.assert_array_equal(got, clf.preprocess(f, pre).numpy())
+
+
 def test_export_is_cached_by_checkpoint_id(ckpt, cache, served):
     path = serving.ensure_export(ckpt, cache_dir=cache)
     assert ckpt["id"] in path.name and path.is_file()
