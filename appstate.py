@@ -47,17 +47,32 @@ def classifier():
         return module.load_default()
 
 
-@st.cache_data(show_spinner=False)
-def scores(home: str) -> pd.DataFrame:
+def data_version(home: str) -> tuple[int, ...]:
+    """Changes whenever the database file does, whichever process wrote it (the command
+    line may check in while the app is open), so cached query results never go stale."""
+    db = Settings.for_home(home).db_path
+    return tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in (db, db.with_name(db.name + ".wal")))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _scores(home: str, version: tuple[int, ...]) -> pd.DataFrame:
     return store.scores(Settings.for_home(home))
 
 
-@st.cache_data(show_spinner=False)
-def lifestyle(home: str) -> pd.DataFrame:
+@st.cache_data(show_spinner=False, max_entries=8)
+def _lifestyle(home: str, version: tuple[int, ...]) -> pd.DataFrame:
     return store.lifestyle(Settings.for_home(home))
+
+
+def scores(home: str) -> pd.DataFrame:
+    return _scores(home, data_version(home))
+
+
+def lifestyle(home: str) -> pd.DataFrame:
+    return _lifestyle(home, data_version(home))
 
 
 def data_changed() -> None:
     """Forget cached query results after anything is written."""
-    scores.clear()
-    lifestyle.clear()
+    _scores.clear()
+    _lifestyle.clear()

@@ -188,7 +188,7 @@ def exposures(log: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
             column = exp.applies(log[exp.field].to_numpy(dtype=float))
             if np.nansum(column) > 0:
                 out[exp.name], words[exp.name] = column, exp.words
-    diets = [list(d) if d is not None and not isinstance(d, float) else [] for d in log.get("diet", [])]
+    diets = [[] if d is None or pd.api.types.is_scalar(d) else list(d) for d in log.get("diet", [])]
     for tag in sorted({t for tags in diets for t in tags}):
         out[f"diet: {tag}"] = np.array([float(tag in tags) for tags in diets])
         words[f"diet: {tag}"] = f"days with {tag}"

@@ -187,3 +187,15 @@ def test_companions_name_factors_that_come_on_the_same_days():
     factors = pd.DataFrame({"short sleep": late, "alcohol": late, "sun": np.tile([1.0, 0.0], 15)}, index=days)
     assert analytics.companions(factors, "short sleep") == ["alcohol"]
     assert analytics.companions(factors, "sun") == []
+
+
+def test_exposures_accept_days_logged_without_diet(settings):
+    """A day logged without diet tags reads back as NULL: no crash, and no diet factor that day."""
+    from datetime import date
+
+    from skintrack import store
+
+    store.log_day(settings, date(2026, 3, 1), {"sleep_hours": 5.0})
+    store.log_day(settings, date(2026, 3, 2), {"sleep_hours": 8.0, "diet": ["dairy"]})
+    factors, _ = analytics.exposures(store.lifestyle(settings))
+    assert list(factors["diet: dairy"]) == [0.0, 1.0]

@@ -2,7 +2,7 @@
 
 import base64
 import json
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import pytest
@@ -84,3 +84,16 @@ def test_checkin_page_draws_a_measurement_over_the_face(app):
     assert not app.exception
     assert "Redness" in app.image[0].proto.imgs[0].caption
     assert app.image[0].proto.imgs[0].url != regions
+
+
+def test_trends_sees_checkins_made_outside_the_app(app, settings):
+    """The command line may check in while the app is open: cached queries must notice."""
+    from skintrack import pipeline
+
+    pipeline.checkin(settings, photo_bytes("obama-1080p.jpg"), datetime(2026, 3, 1, 8))
+    app.switch_page("pages/trends.py").run()
+    assert any("1 days with check-ins" in c.value for c in app.caption)
+    pipeline.checkin(settings, photo_bytes("biden.jpg"), datetime(2026, 3, 2, 8))  # no cache clearing
+    app.run()
+    assert not app.exception
+    assert any("2 days with check-ins" in c.value for c in app.caption)
