@@ -66,7 +66,7 @@ POINTS = [
     ("temp file written", store._write_atomic, "os.replace(tmp, path)", 1, False),
     ("first photo written", store.add_entry, "written.append(path)", 1, False),
     ("both photos written", store.add_entry, 'con.execute("BEGIN TRANSACTION")', 2, False),
-    ("entry row inserted", store.add_entry, "if entry.scores:", 2, False),
+    ("entry row inserted", store.add_entry, "_insert_scores(con,", 2, False),
     ("before commit", store.add_entry, 'con.execute("COMMIT")', 2, False),
     ("after commit", store.add_entry, "return entry_id", 0, True),
 ]
