@@ -68,12 +68,13 @@ class BenchConfig:
     # Time an untrained stand-in at this input size even where a trained model is installed,
     # exported into the scratch folder (the quick mode: checks the bench, not the machine).
     standin_size: int | None = None
+    torch_threads: int | None = None  # None: torch's default (one per core)
     insights_repeat: int = 3  # the insights take seconds, not milliseconds, for now: fewer runs, no warm-up
 
     @classmethod
     def quick(cls) -> BenchConfig:
         return cls(repeat=2, warmup=1, years=(1,), import_photos=2, cold_runs=1, browser=False,
-                   standin_size=64, insights_repeat=0)  # fmt: skip
+                   standin_size=64, insights_repeat=0, torch_threads=1)  # fmt: skip
 
 
 def summary(ms: list[float]) -> dict:
@@ -119,8 +120,7 @@ def standin_model(seed: int = 0) -> clf.AcneNet:
             m.momentum = None  # a plain average over the calibration batches
     model.train()
     with torch.no_grad():
-        for _ in range(2):
-            model(torch.randn(4, 3, 64, 64))
+        model(torch.randn(4, 3, 48, 48))
     return model.eval()
 
 
@@ -572,24 +572,38 @@ def verdicts(report: dict) -> dict:
 
 def run_bench(cfg: BenchConfig) -> dict:
     scratch = Path(tempfile.mkdtemp(prefix="skintrack-bench-"))
+    took: dict[str, float] = {}  # seconds each section of the bench itself took
+
+    def section(name: str, fn: Callable[[], object]):
+        t = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            took[name] = round(time.perf_counter() - t, 1)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.torch_threads or threads)
     try:
-        ckpt, ckpt_path, trained = model_under_test(scratch, cfg.standin_size)
+        ckpt, ckpt_path, trained = section("model", lambda: model_under_test(scratch, cfg.standin_size))
         export_dir = scratch / "onnx" if cfg.standin_size else None
         report: dict = {"machine": _machine(), "model": {"checkpoint": ckpt["id"], "trained": trained}}
-        sections, template = bench_checkin(cfg, ckpt, scratch / "checkin", export_dir)
+        sections, template = section("checkin", lambda: bench_checkin(cfg, ckpt, scratch / "checkin", export_dir))
         report["checkin"] = sections["checkin"]
         report["model"].update(sections["model"])
-        if cfg.accuracy and trained and (PROJECT_ROOT / "cache" / "acne04_aligned" / "index.json").is_file():
-            report["model"]["accuracy_valid"] = bench_accuracy(ckpt, PROJECT_ROOT / "cache" / "acne04_aligned")
-        report["trends"], longest = bench_trends(cfg, template, scratch)
-        report["import"] = bench_import(cfg, ckpt, scratch, export_dir)
-        report["cold_start"] = bench_cold(cfg, ckpt_path, scratch, export_dir)
-        report["app"] = bench_app(cfg, longest) if cfg.app else None
+        valid = PROJECT_ROOT / "cache" / "acne04_aligned"
+        if cfg.accuracy and trained and (valid / "index.json").is_file():
+            report["model"]["accuracy_valid"] = section("accuracy", lambda: bench_accuracy(ckpt, valid))
+        report["trends"], longest = section("trends", lambda: bench_trends(cfg, template, scratch))
+        report["import"] = section("import", lambda: bench_import(cfg, ckpt, scratch, export_dir))
+        report["cold_start"] = section("cold_start", lambda: bench_cold(cfg, ckpt_path, scratch, export_dir))
+        report["app"] = section("app", lambda: bench_app(cfg, longest)) if cfg.app else None
         report["memory"] = {"bench_process_peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}
         report["machine"]["load_1min_end"] = round(os.getloadavg()[0], 2)
+        report["machine"]["bench_sections_s"] = took
         report["targets"] = verdicts(report)
         return report
     finally:
+        torch.set_num_threads(threads)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
