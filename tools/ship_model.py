@@ -22,6 +22,26 @@ from skintrack import classifier as clf  # noqa: E402
 from skintrack import evaluate as ev  # noqa: E402
 
 
+def markdown(result: dict, title: str) -> str:
+    """The metrics as the model card's tables."""
+    names = ev.clf.GRADE_NAMES
+    m = result
+    lines = [f"### {title}", "",
+             "| n | accuracy | balanced accuracy | macro-F1 | lesion MAE | grade from count (Hayashi rule) | ECE (10 bins) | MAE of expected grade |",
+             "|---|---|---|---|---|---|---|---|",
+             f"| {m['n']} | {m['accuracy']:.3f} | {m['balanced_accuracy']:.3f} | {m['macro_f1']:.3f} | {m.get('mae_lesions', float('nan')):.2f} "
+             f"| {m.get('accuracy_from_count', float('nan')):.3f} | {m['ece']:.3f} | {m['mae_grade']:.3f} |",
+             "", "Confusion matrix (rows: true grade, columns: predicted):", "",
+             "| true \\ predicted | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    lines += [f"| {names[i]} | " + " | ".join(str(v) for v in row) + " |" for i, row in enumerate(m["confusion"])]
+    lines += ["", "By skin-tone group (ITA measured on each aligned photo; 'no face found': whole-photo fallback, tone not measured):", "",
+              "| group | n | accuracy | balanced accuracy | macro-F1 | lesion MAE | ECE |", "|---|---|---|---|---|---|---|"]
+    for g, gm in m["by_group"].items():
+        lines.append(f"| {g} | {gm['n']} | {gm['accuracy']:.3f} | {gm['balanced_accuracy']:.3f} | {gm['macro_f1']:.3f} "
+                     f"| {gm.get('mae_lesions', float('nan')):.2f} | {gm['ece']:.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path)
@@ -41,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"majority-class baseline accuracy {majority:.3f}")
     if args.report:
         args.report.write_text(json.dumps(result, indent=2))
+        args.report.with_suffix(".md").write_text(markdown(result, f"{ckpt['arch']} @ {ckpt['id']}") + "\n")
     if result["accuracy"] <= majority:
         print(f"not shipped: accuracy {result['accuracy']:.3f} does not beat the majority class ({majority:.3f})")
         return 1
