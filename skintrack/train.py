@@ -23,9 +23,9 @@ import math
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -412,7 +412,7 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.time()
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{args.epochs}", mininterval=30, file=sys.stderr)
 
-        def progress(step, n, terms):
+        def progress(step, n, terms, bar=bar):
             bar.set_postfix(loss=f"{terms['loss']:.3f}", refresh=False)
             bar.update(1)
 

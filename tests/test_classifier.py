@@ -70,7 +70,7 @@ def test_checkpoint_saves_half_precision_and_loads_to_identical_outputs(model, t
     rounded = clf.AcneNet("resnet50")
     rounded.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
     ref = clf.Classifier(rounded, ckpt).predict_batch(imgs)
-    for p, q in zip(pa, ref):
+    for p, q in zip(pa, ref, strict=True):
         np.testing.assert_allclose(p.probs, q.probs, atol=1e-6)
         assert p.lesions == pytest.approx(q.lesions, rel=1e-5)
     # one image alone gives what it gives in a batch (eval-mode BatchNorm)
