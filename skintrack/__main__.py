@@ -190,6 +190,9 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("demo", "demo", "fill a separate, clearly marked demo home with generated history"),
     ("bench", "bench", "time a check-in, a cold start, an import and the Trends page on this machine"),
     ("routine", "products", "list the product routine, or start or stop a product"),
+    ("train", "train", "train an acne model on a labelled folder (labels.csv as in acne04)"),
+    ("evaluate", "evaluate", "measure an acne model on a labelled folder, per skin-tone group"),
+    ("rescore", "rescore", "score the whole history again with a new acne model, keeping old scores"),
 ]
 
 

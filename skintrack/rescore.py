@@ -1,0 +1,56 @@
+"""``python -m skintrack rescore``: score the whole history again with a (new) acne model.
+
+Old scores stay: each model writes under its own ``source`` (``resnet50-acne@<id>``), so a
+history can be compared across models. Entries already scored by this model are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from . import classifier as clf
+from . import store
+from .config import Settings
+
+
+def rescore(settings: Settings, model, batch_size: int = 16, progress=None) -> int:
+    """Score every entry not yet scored by ``model``; returns how many were scored."""
+    entries = store.entries(settings)
+    done = set(store.scores(settings).query("source == @model.source")["entry_id"])
+    todo = entries[~entries["id"].isin(done)]
+    scored = 0
+    for start in range(0, len(todo), batch_size):
+        batch = todo.iloc[start : start + batch_size]
+        faces = [np.asarray(Image.open(io.BytesIO(store.read_image(settings, p))).convert("RGB")) for p in batch["aligned_path"]]
+        predictions = model.predict_batch(faces)
+        rows = [
+            (int(entry_id), model.source, condition, region, value)
+            for entry_id, prediction in zip(batch["id"], predictions, strict=True)
+            for condition, region, value in prediction.scores()
+        ]
+        store.add_scores(settings, rows)
+        scored += len(batch)
+        if progress is not None:
+            progress(len(batch))
+    return scored
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="checkpoint to score with (default: the installed model)")
+
+
+def run(args: argparse.Namespace) -> int:
+    model = clf.load(args.model) if args.model else clf.load_default()
+    if model is None:
+        raise ValueError("no trained acne model is installed under models/; give one with --model PATH")
+    total = len(store.entries(args.settings))
+    with tqdm(total=total, desc="rescoring", unit="photo", file=sys.stderr) as bar:
+        scored = rescore(args.settings, model, progress=bar.update)
+    print(f"scored {scored} of {total} entries with {model.source} (earlier scores kept)")
+    return 0
