@@ -5,12 +5,10 @@ Pages import this module; the core (``skintrack/``) never imports streamlit.
 
 from __future__ import annotations
 
-import importlib
-
 import pandas as pd
 import streamlit as st
 
-from skintrack import face, store
+from skintrack import face, serving, store
 from skintrack.config import Settings
 
 
@@ -32,19 +30,8 @@ def mesh() -> face.FaceMesh:
 
 @st.cache_resource(show_spinner="Loading the acne model...")
 def classifier():
-    """The installed trained classifier, or None: without one, no acne scores are shown.
-
-    Served through ONNX Runtime (``skintrack.serving``: the same scores, about twice as fast
-    as torch on a CPU); the torch model where the export cannot be made or run here."""
-    try:
-        module = importlib.import_module("skintrack.classifier")
-    except ImportError:
-        return None
-    try:
-        serving = importlib.import_module("skintrack.serving")
-        return serving.load_default()
-    except (ImportError, OSError):
-        return module.load_default()
+    """The installed trained classifier (see ``serving.installed``), or None."""
+    return serving.installed()
 
 
 def data_version(home: str) -> tuple[int, ...]:

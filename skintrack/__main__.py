@@ -33,11 +33,9 @@ REFUSALS = (
 
 def _classifier():
     """The installed trained classifier, or None when no trained model is installed."""
-    try:
-        classifier = importlib.import_module("skintrack.classifier")
-    except ImportError:
-        return None
-    return classifier.load_default()
+    from . import serving  # imports torch: only when a command needs the model
+
+    return serving.installed()
 
 
 def _parse_at(text: str) -> datetime:
