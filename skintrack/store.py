@@ -240,31 +240,42 @@ def read_image(settings: Settings, rel_path: str) -> bytes:
 
 def add_entry(settings: Settings, entry: NewEntry) -> int:
     """Store one check-in atomically: both images and every row, or nothing at all."""
-    original_rel, aligned_rel = image_paths(entry.image_sha256)
+    return add_entries(settings, [entry])[0]
+
+
+def add_entries(settings: Settings, new: list[NewEntry]) -> list[int]:
+    """Store check-ins in one transaction (one, or many for the demo and imports); all or nothing.
+
+    Refuses a photo already stored before writing anything: the files of a duplicate have the
+    same names as the stored ones, and cleaning up after a failed insert would delete those.
+    """
     written: list[Path] = []
+    ids: list[int] = []
     with connect(settings) as con:
-        found = con.execute(
-            "SELECT id FROM entries WHERE image_sha256 = ?", [entry.image_sha256]
-        ).fetchone()
-        if found:
-            raise DuplicatePhoto(f"this photo is already stored as entry {found[0]}")
+        for item in new:
+            found = con.execute("SELECT id FROM entries WHERE image_sha256 = ?", [item.image_sha256]).fetchone()
+            if found:
+                raise DuplicatePhoto(f"this photo is already stored as entry {found[0]}")
         try:
-            for rel, data in ((original_rel, entry.original_jpeg), (aligned_rel, entry.aligned_jpeg)):
-                path = settings.images_dir / rel
-                _write_atomic(path, data)
-                written.append(path)
+            for item in new:
+                for rel, data in zip(image_paths(item.image_sha256), (item.original_jpeg, item.aligned_jpeg), strict=True):
+                    path = settings.images_dir / rel
+                    _write_atomic(path, data)
+                    written.append(path)
             con.execute("BEGIN TRANSACTION")
-            entry_id = con.execute(
-                "INSERT INTO entries (taken_at, image_sha256, image_path, aligned_path, width,"
-                " height, quality, alignment_rms, yaw, pitch, roll)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                [
-                    entry.taken_at, entry.image_sha256, original_rel, aligned_rel, entry.width,
-                    entry.height, json.dumps(entry.quality), entry.alignment_rms,
-                    entry.yaw, entry.pitch, entry.roll,
-                ],
-            ).fetchone()[0]
-            _insert_scores(con, [(entry_id, s, c, r, float(v)) for s, c, r, v in entry.scores])
+            for item in new:
+                original_rel, aligned_rel = image_paths(item.image_sha256)
+                entry_id = con.execute(
+                    "INSERT INTO entries (taken_at, image_sha256, image_path, aligned_path, width,"
+                    " height, quality, alignment_rms, yaw, pitch, roll)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    [
+                        item.taken_at, item.image_sha256, original_rel, aligned_rel, item.width,
+                        item.height, json.dumps(item.quality), item.alignment_rms, item.yaw, item.pitch, item.roll,
+                    ],
+                ).fetchone()[0]
+                _insert_scores(con, [(entry_id, s, c, r, float(v)) for s, c, r, v in item.scores])
+                ids.append(entry_id)
             con.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(duckdb.Error):
@@ -272,7 +283,7 @@ def add_entry(settings: Settings, entry: NewEntry) -> int:
             for path in written:
                 path.unlink(missing_ok=True)
             raise
-    return entry_id
+    return ids
 
 
 def add_scores(settings: Settings, rows: list[tuple[int, str, str, str, float]]) -> None:
@@ -508,39 +519,6 @@ def delete_everything(settings: Settings) -> Deleted:
         shutil.rmtree(settings.images_dir)
     backup.remove_all(settings)
     return Deleted(entries_count, files, days)
-
-
-def add_entries(settings: Settings, new: list[NewEntry]) -> list[int]:
-    """Store many check-ins in one transaction (the demo and bulk imports); all or nothing."""
-    written: list[Path] = []
-    ids = []
-    with connect(settings) as con:
-        try:
-            con.execute("BEGIN TRANSACTION")
-            for item in new:
-                original_rel, aligned_rel = image_paths(item.image_sha256)
-                for rel, data in ((original_rel, item.original_jpeg), (aligned_rel, item.aligned_jpeg)):
-                    _write_atomic(settings.images_dir / rel, data)
-                    written.append(settings.images_dir / rel)
-                entry_id = con.execute(
-                    "INSERT INTO entries (taken_at, image_sha256, image_path, aligned_path, width,"
-                    " height, quality, alignment_rms, yaw, pitch, roll)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    [
-                        item.taken_at, item.image_sha256, original_rel, aligned_rel, item.width,
-                        item.height, json.dumps(item.quality), item.alignment_rms, item.yaw, item.pitch, item.roll,
-                    ],
-                ).fetchone()[0]
-                _insert_scores(con, [(entry_id, s, c, r, float(v)) for s, c, r, v in item.scores])
-                ids.append(entry_id)
-            con.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                con.execute("ROLLBACK")
-            for path in written:
-                path.unlink(missing_ok=True)
-            raise
-    return ids
 
 
 def log_days(settings: Settings, days: list[tuple[date, dict, list[tuple[str, str]]]]) -> None:

@@ -64,11 +64,11 @@ def _checkin(settings: Settings) -> None:
 # (name, function, text of the line to stop at, files left before clean-up, entry survives)
 POINTS = [
     ("temp file written", store._write_atomic, "os.replace(tmp, path)", 1, False),
-    ("first photo written", store.add_entry, "written.append(path)", 1, False),
-    ("both photos written", store.add_entry, 'con.execute("BEGIN TRANSACTION")', 2, False),
-    ("entry row inserted", store.add_entry, "_insert_scores(con,", 2, False),
-    ("before commit", store.add_entry, 'con.execute("COMMIT")', 2, False),
-    ("after commit", store.add_entry, "return entry_id", 0, True),
+    ("first photo written", store.add_entries, "written.append(path)", 1, False),
+    ("both photos written", store.add_entries, 'con.execute("BEGIN TRANSACTION")', 2, False),
+    ("entry row inserted", store.add_entries, "_insert_scores(con,", 2, False),
+    ("before commit", store.add_entries, 'con.execute("COMMIT")', 2, False),
+    ("after commit", store.add_entries, "return ids", 0, True),
 ]
 
 
@@ -133,7 +133,7 @@ def test_a_checkin_killed_half_way_leaves_nothing_after_the_next_start(settings,
 
 
 def test_a_real_checkin_killed_before_commit_leaves_nothing(settings):
-    code = CHILD.format(tests=str(ROOT / "tests"), home=str(settings.home), func="store.add_entry",
+    code = CHILD.format(tests=str(ROOT / "tests"), home=str(settings.home), func="store.add_entries",
                         text='con.execute("COMMIT")', nth=1, action=REAL_CHECKIN)  # fmt: skip
     env = {**os.environ, "GLOG_minloglevel": "3", "PYTHONPATH": str(ROOT)}
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
