@@ -7,15 +7,12 @@ The corpus is generated here (nothing binary is committed). ``tests/test_images.
 
 from __future__ import annotations
 
-import io
 import math
-import struct
-import zlib
 from datetime import date, datetime
 
 import numpy as np
 import pytest
-from conftest import no_face, photo_bytes, rgb_of, two_faces
+from conftest import encode, no_face, photo_bytes, png_declaring, rgb_of, two_faces
 from datakit import files_under, table_rows
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
@@ -28,18 +25,8 @@ from skintrack.config import Settings
 REFUSED = (images.ImageRejected, face.FaceRejected, pipeline.CheckinRefused, store.StoreError)
 
 
-def _save(img: Image.Image, fmt: str, **kw) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **kw)
-    return buf.getvalue()
 
 
-def _png_declaring(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
 
 
 def _face() -> Image.Image:
@@ -56,23 +43,23 @@ def _oriented(orientation: int) -> bytes:
         img = img.transpose(op)
     exif = Image.Exif()
     exif[0x0112] = orientation
-    return _save(img, "JPEG", quality=90, exif=exif)
+    return encode(img, "JPEG", quality=90, exif=exif)
 
 
 def _cropped(rows: slice, cols: slice) -> bytes:
     """The 1080p portrait (face at x 877-1116, y 125-423) cropped."""
-    return _save(Image.fromarray(np.ascontiguousarray(rgb_of("obama-1080p.jpg")[rows, cols])), "JPEG")
+    return encode(Image.fromarray(np.ascontiguousarray(rgb_of("obama-1080p.jpg")[rows, cols])), "JPEG")
 
 
 def _tiny_face() -> bytes:
     canvas = Image.new("RGB", (1600, 1200), (200, 190, 180))
     canvas.paste(Image.fromarray(rgb_of("obama-240p.jpg")).resize((140, 80)), (700, 560))
-    return _save(canvas, "JPEG")
+    return encode(canvas, "JPEG")
 
 
 def _animated() -> bytes:
     frames = [_face().resize((320, 180)).convert("P"), Image.new("P", (320, 180))]
-    return _save(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
 
 
 def corpus() -> dict[str, bytes]:
@@ -88,21 +75,21 @@ def corpus() -> dict[str, bytes]:
         "html": b"<html><script>alert('x')</script></html>",
         "svg": b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
         "pdf": b"%PDF-1.7\n1 0 obj<<>>endobj\n",
-        "zip": _save(Image.new("RGB", (8, 8)), "PNG")[:0] + b"PK\x03\x04" + b"\x00" * 40,
+        "zip": encode(Image.new("RGB", (8, 8)), "PNG")[:0] + b"PK\x03\x04" + b"\x00" * 40,
         "nul-bytes": b"\x00" * 4096,
         "jpeg-magic-then-junk": b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8,
-        "png-bad-crc": _save(base.resize((200, 120)), "PNG")[:40] + b"\x00\x00\x00\x00" + _save(base.resize((200, 120)), "PNG")[44:],
-        "bomb-png": _png_declaring(40_000, 40_000),
-        "20000px": _png_declaring(20_000, 1_000),
+        "png-bad-crc": encode(base.resize((200, 120)), "PNG")[:40] + b"\x00\x00\x00\x00" + encode(base.resize((200, 120)), "PNG")[44:],
+        "bomb-png": png_declaring(40_000, 40_000),
+        "20000px": png_declaring(20_000, 1_000),
         "animated-gif": _animated(),
-        "cmyk-jpeg": _save(base.convert("CMYK"), "JPEG"),
-        "16-bit-png": _save(grey16, "PNG"),
-        "palette-png": _save(base.convert("P", palette=Image.Palette.ADAPTIVE), "PNG"),
-        "alpha-png": _save(rgba, "PNG"),
-        "greyscale-jpeg": _save(base.convert("L"), "JPEG"),
-        "heic": _save(base, "HEIF"),
-        "no-face": _save(Image.fromarray(no_face()), "JPEG"),
-        "two-faces": _save(Image.fromarray(two_faces()), "JPEG"),
+        "cmyk-jpeg": encode(base.convert("CMYK"), "JPEG"),
+        "16-bit-png": encode(grey16, "PNG"),
+        "palette-png": encode(base.convert("P", palette=Image.Palette.ADAPTIVE), "PNG"),
+        "alpha-png": encode(rgba, "PNG"),
+        "greyscale-jpeg": encode(base.convert("L"), "JPEG"),
+        "heic": encode(base, "HEIF"),
+        "no-face": encode(Image.fromarray(no_face()), "JPEG"),
+        "two-faces": encode(Image.fromarray(two_faces()), "JPEG"),
         "face-cut-by-edge": _cropped(slice(None), slice(0, 1080)),
         "face-cut-at-the-chin": _cropped(slice(0, 380), slice(None)),
         "half-a-face": _cropped(slice(None), slice(0, 900)),
@@ -177,7 +164,7 @@ def test_any_bytes_are_an_image_or_a_reason(data):
 
 
 _SEEDS = {
-    fmt: _save(Image.fromarray(rgb_of("obama-240p.jpg")).resize((96, 64)), fmt)
+    fmt: encode(Image.fromarray(rgb_of("obama-240p.jpg")).resize((96, 64)), fmt)
     for fmt in ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 }
 
@@ -218,7 +205,7 @@ def test_any_mode_and_size_decodes_upright_to_8_bit_rgb(width, height, mode, fmt
     elif mode in ("I;16", "1"):
         img = img.convert(mode) if mode == "1" else Image.fromarray(np.asarray(img).astype(np.uint16) * 257, "I;16")
     try:
-        data = _save(img, fmt)
+        data = encode(img, fmt)
     except (OSError, ValueError, KeyError):
         return  # this format cannot hold this mode: nothing to upload
     loaded = images.load(data)

@@ -1,31 +1,14 @@
 """images.load: every kind of bad upload is refused with a reason; odd modes become RGB."""
 
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
-from conftest import photo_bytes, rgb_of
+from conftest import encode, photo_bytes, png_declaring, rgb_of
 from PIL import Image
 
 from skintrack import images
 from skintrack.config import Settings
-
-
-def _save(img: Image.Image, fmt: str, **kw) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **kw)
-    return buf.getvalue()
-
-
-def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG that declares width x height but carries almost no data (a decompression bomb)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
 
 
 @pytest.mark.parametrize(
@@ -34,9 +17,9 @@ def _png_header_only(width: int, height: int) -> bytes:
         (b"", "empty"),
         (b"hello, this is text renamed .jpg", "not an image"),
         (photo_bytes("obama-480p.jpg")[:20000], "truncated"),
-        (_png_header_only(30000, 30000), "pixels"),
-        (_png_header_only(20000, 100), "20000x100"),
-        (_save(Image.new("RGB", (32, 32)), "PNG"), "32x32"),
+        (png_declaring(30000, 30000), "pixels"),
+        (png_declaring(20000, 100), "20000x100"),
+        (encode(Image.new("RGB", (32, 32)), "PNG"), "32x32"),
         (b"%PDF-1.4\n" + b"0" * 100, "not an image"),
     ],
     ids=["empty", "text", "truncated-jpeg", "bomb", "absurd-width", "tiny", "pdf"],
@@ -53,7 +36,7 @@ def test_upload_size_limit():
 
 def test_animated_gif_is_refused():
     frames = [Image.new("RGB", (100, 100), c) for c in ("red", "blue")]
-    data = _save(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
     with pytest.raises(images.ImageRejected, match="animated"):
         images.load(data)
 
@@ -67,13 +50,13 @@ def _modes():
     alpha[:20, :20] = 0  # a transparent corner: composited onto white
     rgba.putalpha(Image.fromarray(alpha))
     return {
-        "cmyk-jpeg": _save(base.convert("CMYK"), "JPEG"),
-        "16-bit-png": _save(grey16, "PNG"),
-        "alpha-png": _save(rgba, "PNG"),
-        "palette-png": _save(base.convert("P", palette=Image.Palette.ADAPTIVE), "PNG"),
-        "greyscale-jpeg": _save(base.convert("L"), "JPEG"),
-        "webp": _save(base, "WEBP"),
-        "heic": _save(base, "HEIF"),
+        "cmyk-jpeg": encode(base.convert("CMYK"), "JPEG"),
+        "16-bit-png": encode(grey16, "PNG"),
+        "alpha-png": encode(rgba, "PNG"),
+        "palette-png": encode(base.convert("P", palette=Image.Palette.ADAPTIVE), "PNG"),
+        "greyscale-jpeg": encode(base.convert("L"), "JPEG"),
+        "webp": encode(base, "WEBP"),
+        "heic": encode(base, "HEIF"),
     }
 
 
@@ -94,7 +77,7 @@ def test_exif_orientation_is_applied(orientation):
     arr[:, 100:] = 255
     exif = Image.Exif()
     exif[0x0112] = orientation
-    loaded = images.load(_save(Image.fromarray(arr), "JPEG", exif=exif))
+    loaded = images.load(encode(Image.fromarray(arr), "JPEG", exif=exif))
     rotated = orientation >= 5
     assert loaded.rgb.shape[:2] == ((200, 100) if rotated else (100, 200))
 
@@ -105,7 +88,7 @@ def test_stored_copy_carries_no_metadata():
     exif[0xA431] = "SERIAL-123456"  # body serial number
     exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0)}  # GPS
     exif.get_ifd(0x8769)[36867] = "2025:03:04 08:09:10"
-    data = _save(Image.fromarray(rgb_of("obama-240p.jpg")), "JPEG", exif=exif)
+    data = encode(Image.fromarray(rgb_of("obama-240p.jpg")), "JPEG", exif=exif)
     loaded = images.load(data)
     assert loaded.taken_at.isoformat() == "2025-03-04T08:09:10"
     stored = images.encode_jpeg(loaded.rgb)
