@@ -16,15 +16,15 @@ def main() -> None:
     referral = guidance.dermatologist_referral(scores)
     if referral is not None:
         st.warning(referral.message, icon=":material/medical_information:")
-    welcome = st.Page("pages/welcome.py", title="Welcome", icon=":material/waving_hand:")
+    welcome = st.Page("views/welcome.py", title="Welcome", icon=":material/waving_hand:")
     pages = [
         welcome,
-        st.Page("pages/checkin.py", title="Check-in", icon=":material/photo_camera:", default=True),
-        st.Page("pages/lifestyle.py", title="Lifestyle", icon=":material/edit_note:"),
-        st.Page("pages/trends.py", title="Trends", icon=":material/monitoring:"),
-        st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
-        st.Page("pages/report.py", title="Report", icon=":material/description:"),
-        st.Page("pages/data.py", title="Data", icon=":material/folder_managed:"),
+        st.Page("views/checkin.py", title="Check-in", icon=":material/photo_camera:", default=True),
+        st.Page("views/lifestyle.py", title="Lifestyle", icon=":material/edit_note:"),
+        st.Page("views/trends.py", title="Trends", icon=":material/monitoring:"),
+        st.Page("views/compare.py", title="Compare", icon=":material/compare:"),
+        st.Page("views/report.py", title="Report", icon=":material/description:"),
+        st.Page("views/data.py", title="Data", icon=":material/folder_managed:"),
     ]
     page = st.navigation(pages)
     if scores.empty and page.url_path == "" and not st.session_state.get("welcomed"):

@@ -16,7 +16,7 @@ TIMEOUT = 60
 def app(home):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     at.run()  # an empty home opens once on the welcome page
-    return at.switch_page("pages/checkin.py").run()
+    return at.switch_page("views/checkin.py").run()
 
 
 def test_checkin_page_guides_before_a_photo(app):
@@ -46,7 +46,7 @@ def test_checkin_log_and_trend(app, home):
     assert any("Saved as entry 1" in s.value for s in app.success)
 
     # Log today on the Lifestyle page.
-    app.switch_page("pages/lifestyle.py").run()
+    app.switch_page("views/lifestyle.py").run()
     assert not app.exception
     sleep = next(n for n in app.number_input if n.label.startswith("Sleep ("))
     sleep.set_value(5.5)
@@ -55,7 +55,7 @@ def test_checkin_log_and_trend(app, home):
     assert any("Saved the log" in s.value for s in app.success)
 
     # Both reach the Trends chart.
-    app.switch_page("pages/trends.py").run()
+    app.switch_page("views/trends.py").run()
     assert not app.exception
     next(s for s in app.selectbox if s.label == "Lifestyle overlay").set_value("sleep_hours").run()
     assert not app.exception
@@ -91,7 +91,7 @@ def test_trends_sees_checkins_made_outside_the_app(app, settings):
     from skintrack import pipeline
 
     pipeline.checkin(settings, photo_bytes("obama-1080p.jpg"), datetime(2026, 3, 1, 8))
-    app.switch_page("pages/trends.py").run()
+    app.switch_page("views/trends.py").run()
     assert any("1 days with check-ins" in c.value for c in app.caption)
     pipeline.checkin(settings, photo_bytes("biden.jpg"), datetime(2026, 3, 2, 8))  # no cache clearing
     app.run()

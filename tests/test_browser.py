@@ -191,6 +191,21 @@ def history(app):
     return wait
 
 
+def test_a_bookmarked_page_opened_first_gets_the_apps_navigation(app, browser):
+    """The very first request to a fresh server is for /trends (a bookmark, a reload after a
+    restart). Streamlit treats a folder named pages/ beside app.py as the old multipage
+    layout until st.navigation has run once: the sidebar then listed file names and the page
+    ran without app.py. The pages live in views/ so this cannot happen; keep this test first."""
+    url, _ = app
+    context = browser.new_context(viewport=LAPTOP)
+    pg = context.new_page()
+    pg.goto(f"{url}/trends")
+    settle(pg)
+    expect(nav_link(pg, "Check-in")).to_have_count(1)
+    expect(pg.get_by_test_id("stSidebarNav")).not_to_contain_text("checkin")
+    context.close()
+
+
 def test_first_run_welcomes(app, page, browser):
     url, _ = app
     page.goto(url)

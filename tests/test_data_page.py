@@ -17,7 +17,7 @@ TIMEOUT = 90
 @pytest.fixture
 def page(home):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    at.switch_page("pages/data.py").run()
+    at.switch_page("views/data.py").run()
     assert not at.exception
     return at
 

@@ -325,7 +325,7 @@ def test_an_upload_named_with_dot_dots_is_stored_by_its_hash_only(home, settings
     from streamlit.testing.v1 import AppTest
 
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()
-    app.switch_page("pages/checkin.py").run()
+    app.switch_page("views/checkin.py").run()
     app.file_uploader[0].set_value(("../../../../tmp/evil\"name'.jpg", photo_bytes("biden.jpg"), "image/jpeg"))
     app.run()
     assert not app.exception

@@ -26,7 +26,7 @@ def demo_app(home):
 
 def test_demo_banner_and_trends_with_insights(demo_app):
     assert any("Demo home" in w.value for w in demo_app.warning)
-    demo_app.switch_page("pages/trends.py").run()
+    demo_app.switch_page("views/trends.py").run()
     assert not demo_app.exception
     figure = json.loads(demo_app.get("plotly_chart")[0].proto.spec)
     names = [t.get("name") for t in figure["data"]]
@@ -46,7 +46,7 @@ def test_lifestyle_carry_forward_edit_delete_and_routine(demo_app, home):
     settings = Settings.for_home(home)
     today = date.today()
     store.delete_day(settings, today)
-    demo_app.switch_page("pages/lifestyle.py").run()
+    demo_app.switch_page("views/lifestyle.py").run()
     assert not demo_app.exception
     carry = next(b for b in demo_app.button if b.label.startswith("Carry "))
     carry.click().run()
@@ -74,7 +74,7 @@ def test_lifestyle_carry_forward_edit_delete_and_routine(demo_app, home):
 
 
 def test_starting_a_product_twice_is_refused_with_the_reason(demo_app):
-    demo_app.switch_page("pages/lifestyle.py").run()
+    demo_app.switch_page("views/lifestyle.py").run()
     start = next(s for s in demo_app.selectbox if s.label == "Product")
     start.set_value(demo.TREATMENT)
     next(b for b in demo_app.button if b.label == "Start").click().run()
@@ -83,7 +83,7 @@ def test_starting_a_product_twice_is_refused_with_the_reason(demo_app):
 
 
 def test_compare_page_with_demo_photos_and_timelapse(demo_app):
-    demo_app.switch_page("pages/compare.py").run()
+    demo_app.switch_page("views/compare.py").run()
     assert not demo_app.exception
     assert len(demo_app.get("imgs")) >= 3 or len(demo_app.image) >= 3
     assert not demo_app.dataframe[0].value.empty
@@ -104,13 +104,13 @@ def test_compare_with_one_day_says_what_it_needs(home):
     assert store.entries(settings)["taken_at"].dt.date.nunique() == 1
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     at.run()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     assert not at.exception
     assert any("at least two days" in i.value for i in at.info)
 
 
 def test_cycle_day_is_asked_only_after_opting_in(demo_app):
-    demo_app.switch_page("pages/lifestyle.py").run()
+    demo_app.switch_page("views/lifestyle.py").run()
     assert not any(n.label.startswith("Cycle day") for n in demo_app.number_input)
     next(t for t in demo_app.toggle if t.label == "Track my menstrual cycle").set_value(True).run()
     assert not demo_app.exception

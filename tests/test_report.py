@@ -117,7 +117,7 @@ def test_app_opens_on_welcome_then_report_page_offers_the_reminder(home):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception
     assert at.title[0].value == "Welcome to skintrack"  # an empty home opens on the welcome page
-    at.switch_page("pages/report.py").run()
+    at.switch_page("views/report.py").run()
     assert not at.exception
     assert "No check-ins yet" in at.info[0].value
     assert at.time_input[0].value.strftime("%H:%M") == "08:00"
@@ -132,7 +132,7 @@ def test_welcome_makes_the_demo_home_beside_the_real_one(home, tmp_path, monkeyp
 
     monkeypatch.setenv("HOME", str(tmp_path / "user"))  # demo.default_home() is under the user's home
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
-    at.switch_page("pages/welcome.py").run()  # AppTest reruns its current page, not the one switched to
+    at.switch_page("views/welcome.py").run()  # AppTest reruns its current page, not the one switched to
     next(b for b in at.button if b.label == "Make the demo home").click().run()
     assert not at.exception
     assert any(str(demo.default_home()) in s.value for s in at.success), [e.value for e in at.error] + [t.value for t in at.title]

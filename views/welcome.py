@@ -28,7 +28,7 @@ with own:
     st.subheader("Start your own")
     st.write("Take or upload today's photo on the Check-in page. One photo a day is enough.")
     if st.button("Take my first photo", type="primary", icon=":material/photo_camera:"):
-        st.switch_page("pages/checkin.py")
+        st.switch_page("views/checkin.py")
 with explore:
     st.subheader("Explore a demo first")
     st.write(
