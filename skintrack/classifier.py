@@ -326,6 +326,7 @@ def save(ckpt: dict, path: str | os.PathLike) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(ckpt, f)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a shipped model is an ordinary repository file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
