@@ -19,7 +19,9 @@ import cv2
 import numpy as np
 
 from skintrack import classifier as clf
-from skintrack import face, measure
+
+# skintrack.face and skintrack.measure (MediaPipe) are imported where photos are aligned or
+# measured, so that training from a prepared cache runs where MediaPipe is not installed.
 
 NO_FACE_GROUP = "no face found"
 N_GRADES = len(clf.GRADE_NAMES)
@@ -66,12 +68,14 @@ def lesion_centres(data_dir: Path, image: str, width: int, height: int) -> np.nd
     return np.array(pts, np.float64).reshape(-1, 2)
 
 
-def align_or_resize(rgb: np.ndarray, size: int = face.ALIGNED_SIZE) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def align_or_resize(rgb: np.ndarray, size: int = 512) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(aligned image, 2x3 photo->frame matrix, landmarks or None).
 
     The largest face found is aligned as the app aligns a selfie; with no face, the whole
     photo is resized into the frame (centred, aspect kept) and landmarks are None.
     """
+    from skintrack import face
+
     found = face.default_mesh().landmarks(rgb)
     if found:
         yaw, pitch, roll = face.head_pose(found[0])
@@ -88,6 +92,8 @@ def skin_tone(aligned_rgb: np.ndarray, landmarks: np.ndarray | None) -> tuple[fl
     """(ITA in degrees, ITA group) measured on the face skin, or (None, NO_FACE_GROUP)."""
     if landmarks is None:
         return None, NO_FACE_GROUP
+    from skintrack import face, measure
+
     for m in measure.measure(aligned_rgb, face.region_masks(landmarks)):
         if m.condition == "ita" and m.region == measure.WHOLE_FACE:
             return m.value, measure.ita_group(m.value)
@@ -182,6 +188,8 @@ def evaluate_model(classifier: clf.Classifier, data_dir: str | Path, split: str 
     result["model"] = classifier.source
     result["data"] = str(data_dir)
     result["split"] = split
+    from skintrack import measure
+
     by_group = {}
     order = [name for _, name in measure.ITA_GROUPS] + [NO_FACE_GROUP]
     for g in order:

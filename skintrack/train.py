@@ -18,6 +18,7 @@ holds the full state for ``--resume``.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import random
@@ -82,54 +83,125 @@ def load_examples(data: Path, split: str | None, pre: clf.Preprocess, cache: Pat
     return out
 
 
-def augment(ex: Example, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Random resized crop, rotation (+-10 deg), flip and colour jitter; points follow."""
-    zoom = rng.uniform(0.85, 1.2)  # >1 zooms in (the crop covers less of the face)
-    aspect = math.exp(rng.uniform(-0.07, 0.07))
-    angle = math.radians(rng.uniform(-10, 10))
-    shift = rng.uniform(-0.06, 0.06, 2) * size
-    c = size / 2
-    cos, sin = math.cos(angle), math.sin(angle)
+def _stack_points(examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, K, 2) lesion points padded to the longest list, and the (N, K) mask of real ones."""
+    k = max([len(ex.points) for ex in examples] + [1])
+    pts = torch.zeros(len(examples), k, 2)
+    valid = torch.zeros(len(examples), k, dtype=torch.bool)
+    for i, ex in enumerate(examples):
+        n = len(ex.points)
+        if n:
+            pts[i, :n] = torch.as_tensor(np.asarray(ex.points, np.float32))
+            valid[i, :n] = True
+    return pts, valid
+
+
+@dataclass
+class Tensors:
+    """A split as tensors on one device: uint8 images, padded lesion points, label distributions."""
+
+    images: torch.Tensor  # (N, 3, S, S) uint8
+    points: torch.Tensor  # (N, K, 2) model-input pixels, (x, y), pixel i spans [i, i + 1)
+    valid: torch.Tensor  # (N, K) bool
+    grade: torch.Tensor  # (N,) int64
+    dist: torch.Tensor  # (N, 4) target label distribution
+    n_lesions: torch.Tensor  # (N,) labelled lesion count, nan where unknown
+
+    @classmethod
+    def of(cls, examples: list[Example], ldl_mix: float, device: str | torch.device = "cpu") -> Tensors:
+        images = torch.from_numpy(np.stack([ex.image for ex in examples])).permute(0, 3, 1, 2).contiguous()
+        pts, valid = _stack_points(examples)
+        dist = torch.from_numpy(np.stack([label_distribution(ex.grade, ex.n_lesions, ldl_mix) for ex in examples]))
+        n = torch.tensor([ex.n_lesions for ex in examples], dtype=torch.float32)
+        return cls(images, pts, valid, torch.tensor([ex.grade for ex in examples]), dist.float(), n).to(device)
+
+    def _fields(self) -> tuple[torch.Tensor, ...]:
+        return self.images, self.points, self.valid, self.grade, self.dist, self.n_lesions
+
+    def to(self, device: str | torch.device) -> Tensors:
+        return Tensors(*(v.to(device) for v in self._fields()))
+
+    def take(self, idx: torch.Tensor | slice) -> Tensors:
+        return Tensors(*(v[idx] for v in self._fields()))
+
+    def __len__(self) -> int:
+        return len(self.grade)
+
+
+def augment(images: torch.Tensor, points: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random resized crop (zoom 0.85-1.2, aspect +-7%, shift +-6%), rotation (+-10 deg),
+    horizontal flip and colour jitter (brightness, contrast, saturation +-25%, hue +-8 deg)
+    of a uint8 batch on any device; returns float images in [0, 1] and the moved points.
+
+    Random numbers come from ``gen`` (a CPU generator), so a seed gives the same run on
+    any device."""
+    b, _, h, w = images.shape
+    dev = images.device
+
+    def uniform(lo: float, hi: float) -> torch.Tensor:
+        return (lo + (hi - lo) * torch.rand(b, generator=gen, dtype=torch.float64)).to(dev)
+
+    zoom, aspect = uniform(0.85, 1.2), torch.exp(uniform(-0.07, 0.07))
+    angle = torch.deg2rad(uniform(-10, 10))
+    flip = torch.where(uniform(0, 1) < 0.5, -1.0, 1.0)
+    shift = torch.stack([uniform(-0.06, 0.06) * w, uniform(-0.06, 0.06) * h], 1)  # (B, 2) pixels
     sx, sy = zoom * aspect, zoom / aspect
-    a = np.array([[sx * cos, -sy * sin], [sx * sin, sy * cos]])
-    if rng.random() < 0.5:
-        a = a @ np.array([[-1.0, 0.0], [0.0, 1.0]])
-    t = np.array([c, c]) + shift - a @ np.array([c, c])
-    m = np.hstack([a, t[:, None]])
-    img = cv2.warpAffine(ex.image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-    pts = ex.points @ a.T + t if len(ex.points) else ex.points
-    # colour: brightness, contrast, saturation, hue
-    f = img.astype(np.float32)
-    f *= rng.uniform(0.75, 1.25)
-    mean = f.mean()
-    f = (f - mean) * rng.uniform(0.75, 1.25) + mean
-    grey = f.mean(axis=2, keepdims=True)
-    f = (f - grey) * rng.uniform(0.75, 1.25) + grey
-    img = np.clip(f, 0, 255).astype(np.uint8)
-    hue = rng.uniform(-4, 4)  # OpenCV hue units (0-180), so about +-8 degrees
-    if abs(hue) > 0.5:
-        hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
-        hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + round(hue)) % 180).astype(np.uint8)
-        img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-    return img, pts
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # forward map in pixels: q = A (p - c) + c + shift; A = R(angle) S(sx, sy) F(flip)
+    a = torch.stack([torch.stack([sx * cos * flip, -sy * sin], 1), torch.stack([sx * sin * flip, sy * cos], 1)], 1)
+    inv = torch.linalg.inv(a)
+    size = torch.tensor([w, h], dtype=torch.float64, device=dev)
+    # the same map in grid_sample's normalised coordinates, output -> input (align_corners=False)
+    theta = torch.cat([inv, -(inv @ (2 * shift / size)[:, :, None])], 2).float()
+    grid = F.affine_grid(theta, [b, 3, h, w], align_corners=False)
+    x = F.grid_sample(images.float().div_(255.0), grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    centre = size / 2
+    moved = ((points.double() - centre) @ a.transpose(1, 2) + centre + shift[:, None, :]).float()
+
+    def factor(lo: float, hi: float) -> torch.Tensor:
+        return uniform(lo, hi).float().view(b, 1, 1, 1)
+
+    x = x * factor(0.75, 1.25)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * factor(0.75, 1.25) + mean
+    grey = x.mean(dim=1, keepdim=True)
+    x = (x - grey) * factor(0.75, 1.25) + grey
+    x = _rotate_hue(x.clamp(0, 1), torch.deg2rad(uniform(-8, 8)).float())
+    return x.clamp_(0, 1), moved
 
 
-def density_target(points: np.ndarray, size: int, stride: int = clf.DENSITY_STRIDE, sigma: float = 1.0) -> np.ndarray:
-    """Gaussian blobs (sum one each) at the points inside the image, on the stride grid."""
+def _rotate_hue(x: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """Rotate the chroma of RGB images by ``angle`` (radians, one per image) in YIQ space."""
+    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], device=x.device)
+    from_yiq = torch.linalg.inv(to_yiq)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    one, zero = torch.ones_like(cos), torch.zeros_like(cos)
+    rot = torch.stack([torch.stack([one, zero, zero], 1), torch.stack([zero, cos, -sin], 1),
+                       torch.stack([zero, sin, cos], 1)], 1)  # fmt: skip
+    m = from_yiq @ rot @ to_yiq  # (B, 3, 3)
+    return torch.einsum("bij,bjhw->bihw", m, x)
+
+
+def density_targets(points: torch.Tensor, valid: torch.Tensor, size: int, stride: int = clf.DENSITY_STRIDE,
+                    sigma: float = 1.0) -> torch.Tensor:  # fmt: skip
+    """(B, size/stride, size/stride) maps: a Gaussian blob summing to one at each real point
+    inside the image, on the stride grid."""
     g = size // stride
-    out = np.zeros((g, g), np.float32)
-    if len(points) == 0:
-        return out
-    inside = (points[:, 0] >= 0) & (points[:, 0] < size) & (points[:, 1] >= 0) & (points[:, 1] < size)
-    p = points[inside] / stride - 0.5
-    if len(p) == 0:
-        return out
-    cells = np.arange(g, dtype=np.float64)
-    gx = np.exp(-((cells[None, :] - p[:, :1]) ** 2) / (2 * sigma**2))
-    gy = np.exp(-((cells[None, :] - p[:, 1:]) ** 2) / (2 * sigma**2))
-    gx /= gx.sum(1, keepdims=True)
-    gy /= gy.sum(1, keepdims=True)
-    return (gy.T @ gx).astype(np.float32)
+    inside = valid & (points >= 0).all(-1) & (points < size).all(-1)
+    p = points / stride - 0.5
+    cells = torch.arange(g, dtype=torch.float32, device=points.device)
+    gx = torch.exp(-((cells - p[..., :1]) ** 2) / (2 * sigma**2))  # (B, K, g)
+    gy = torch.exp(-((cells - p[..., 1:]) ** 2) / (2 * sigma**2))
+    gx = gx / gx.sum(-1, keepdim=True) * inside[..., None]
+    gy = gy / gy.sum(-1, keepdim=True)
+    return torch.einsum("bki,bkj->bij", gy, gx)
+
+
+def normalise_batch(x: torch.Tensor, pre: clf.Preprocess) -> torch.Tensor:
+    """Float [0, 1] images (B, 3, H, W) -> ImageNet-normalised, channels-last."""
+    mean = torch.tensor(pre.mean, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(pre.std, device=x.device).view(1, 3, 1, 1)
+    return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
 
 
 def label_distribution(grade: int, count: float, mix: float = 0.4) -> np.ndarray:
@@ -144,21 +216,15 @@ def label_distribution(grade: int, count: float, mix: float = 0.4) -> np.ndarray
     return (1 - mix) * onehot + mix * ldl / ldl.sum()
 
 
-def make_batch(examples: list[Example], pre: clf.Preprocess, rng: np.random.Generator | None, ldl_mix: float) -> dict:
-    """A training (rng given: augmented) or evaluation batch."""
-    imgs, dens, dist = [], [], []
-    for ex in examples:
-        img, pts = augment(ex, rng, pre.size) if rng is not None else (ex.image, ex.points)
-        imgs.append(clf.normalise(img, pre))
-        dens.append(torch.from_numpy(density_target(pts, pre.size)))
-        dist.append(torch.from_numpy(label_distribution(ex.grade, ex.n_lesions, ldl_mix)).float())
-    return {
-        "x": torch.stack(imgs).contiguous(memory_format=torch.channels_last),
-        "density": torch.stack(dens),
-        "dist": torch.stack(dist),
-        "grade": torch.tensor([ex.grade for ex in examples]),
-        "count": torch.stack(dens).sum(dim=(1, 2)),
-    }
+def make_batch(data: Tensors, pre: clf.Preprocess, gen: torch.Generator | None) -> dict:
+    """A training (``gen`` given: augmented) or evaluation batch, on the data's device."""
+    if gen is not None:
+        x, pts = augment(data.images, data.points, gen)
+    else:
+        x, pts = data.images.float() / 255.0, data.points
+    density = density_targets(pts, data.valid, pre.size)
+    return {"x": normalise_batch(x, pre), "density": density, "dist": data.dist, "grade": data.grade,
+            "count": density.sum(dim=(1, 2))}  # fmt: skip
 
 
 # ---------------------------------------------------------------- training
@@ -182,51 +248,77 @@ def loss_terms(out: dict, batch: dict, weights: torch.Tensor, w_density: float =
     return {"loss": total, "severity": severity, "density": density, "count": count}
 
 
-def train_one_epoch(model, examples: list[Example], optimizer, scheduler, *, pre: clf.Preprocess, batch_size: int,
-                    rng: np.random.Generator, weights: torch.Tensor, ldl_mix: float = 0.4,
-                    callback: Callable[[int, int, dict], None] | None = None) -> dict:  # fmt: skip
-    """One pass over ``examples`` in random order; returns the mean loss terms."""
+class EMA:
+    """An exponential moving average of a model's weights (BatchNorm statistics included),
+    with the usual warm-up (decay min(d, (1 + t) / (10 + t))) so early steps are not frozen in."""
+
+    def __init__(self, model: clf.AcneNet, decay: float) -> None:
+        self.decay, self.steps = decay, 0
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: clf.AcneNet) -> None:
+        self.steps += 1
+        d = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        for e, m in zip(self.model.state_dict().values(), model.state_dict().values(), strict=True):
+            if e.is_floating_point():
+                e.lerp_(m, 1 - d)
+            else:
+                e.copy_(m)
+
+
+def train_one_epoch(model, data: Tensors, optimizer, scheduler, *, pre: clf.Preprocess, batch_size: int,
+                    rng: np.random.Generator, gen: torch.Generator, weights: torch.Tensor, ema: EMA | None = None,
+                    amp: bool = False, callback: Callable[[int, int, dict], None] | None = None) -> dict:  # fmt: skip
+    """One pass over ``data`` in random order; returns the mean loss terms.
+
+    ``amp``: bfloat16 autocast (on a GPU); the loss is computed in float32."""
     model.train()
-    order = rng.permutation(len(examples))
+    order = torch.from_numpy(rng.permutation(len(data))).to(data.grade.device)
     n_steps = len(order) // batch_size  # drop the ragged last batch (BatchNorm on 1-2 images is noise)
-    sums: dict[str, float] = {}
+    sums: dict[str, torch.Tensor] = {}
     done = 0
     for step in range(n_steps):
-        batch = make_batch([examples[i] for i in order[step * batch_size : (step + 1) * batch_size]], pre, rng, ldl_mix)
-        out = model(batch["x"])
-        terms = loss_terms(out, batch, weights)
+        batch = make_batch(data.take(order[step * batch_size : (step + 1) * batch_size]), pre, gen)
+        with torch.autocast(batch["x"].device.type, dtype=torch.bfloat16, enabled=amp):
+            out = model(batch["x"])
+        terms = loss_terms({k: v.float() for k, v in out.items() if k != "features"}, batch, weights)
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
+        if ema is not None:
+            ema.update(model)
         done += 1
         for k, v in terms.items():
-            sums[k] = sums.get(k, 0.0) + float(v.detach())
+            sums[k] = sums.get(k, 0.0) + v.detach()
         if callback is not None:
             callback(step + 1, n_steps, {k: float(v.detach()) for k, v in terms.items()})
         if scheduler is not None:
             scheduler.step()
             if getattr(scheduler, "finished", False):
                 break  # time budget spent: stop mid-epoch, the learning rate is already near zero
-    return {k: v / max(1, done) for k, v in sums.items()}
+    return {k: float(v) / max(1, done) for k, v in sums.items()}
 
 
 @torch.inference_mode()
-def evaluate(model, examples: list[Example], *, pre: clf.Preprocess, batch_size: int = 32,
+def evaluate(model, data: Tensors, *, pre: clf.Preprocess, batch_size: int = 32,
              callback: Callable[[int, int], None] | None = None) -> dict:  # fmt: skip
-    """Metrics on unaugmented examples (see ``evaluate.grade_metrics``)."""
+    """Metrics on unaugmented data (see ``evaluate.grade_metrics``)."""
     model.eval()
     probs, counts = [], []
-    for i in range(0, len(examples), batch_size):
-        batch = make_batch(examples[i : i + batch_size], pre, None, 0.0)
+    for i in range(0, len(data), batch_size):
+        batch = make_batch(data.take(slice(i, i + batch_size)), pre, None)
         out = model(batch["x"])
-        probs.append(torch.softmax(out["logits"].float(), 1))
-        counts.append(out["count"].float())
+        probs.append(torch.softmax(out["logits"].float(), 1).cpu())
+        counts.append(out["count"].float().cpu())
         if callback is not None:
-            callback(min(i + batch_size, len(examples)), len(examples))
+            callback(min(i + batch_size, len(data)), len(data))
     p = torch.cat(probs).numpy()
     c = torch.cat(counts).numpy()
-    return ev.grade_metrics([e.grade for e in examples], p, [e.n_lesions for e in examples], c)
+    return ev.grade_metrics(data.grade.cpu().tolist(), p, data.n_lesions.cpu().tolist(), c)
 
 
 class Schedule:
@@ -346,12 +438,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="minutes of training: the learning-rate schedule runs on whichever of steps and "
                         "time is further along, and training stops when it is spent (0: no limit)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    parser.add_argument("--warmup-epochs", type=int, default=1, help="linear learning-rate warm-up")
+    parser.add_argument("--save-every", type=int, default=1, help="write OUT/last.pt (for --resume) every N epochs")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda (bfloat16 autocast on a GPU)")
+    parser.add_argument("--ema", type=float, default=0.0,
+                        help="keep an exponential moving average of the weights with this decay (e.g. 0.998) and "
+                        "evaluate and save it instead of the raw weights (0: off)")
 
 
 def _check(args) -> None:
     if args.arch not in clf.ARCHITECTURES:
         raise ValueError(f"--arch {args.arch!r}: allowed {', '.join(clf.ARCHITECTURES)}")
-    for name in ("epochs", "batch_size", "size"):
+    for name in ("epochs", "batch_size", "size", "save_every"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} {getattr(args, name)}: must be at least 1")
     if args.size % 32:
@@ -360,6 +458,10 @@ def _check(args) -> None:
         raise ValueError(f"--ldl-mix {args.ldl_mix}: must be in [0, 1]")
     if not args.data.is_dir():
         raise ValueError(f"--data {args.data}: not a folder")
+    if not 0 <= args.ema < 1:
+        raise ValueError(f"--ema {args.ema}: must be in [0, 1)")
+    if args.device not in ("cpu", "cuda") or (args.device == "cuda" and not torch.cuda.is_available()):
+        raise ValueError(f"--device {args.device}: use cpu, or cuda where a GPU is available")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -377,30 +479,43 @@ def run(args: argparse.Namespace) -> int:
         print(line, file=log, flush=True)
         print(line, file=sys.stderr, flush=True)
 
-    train = load_examples(args.data, args.train_split, pre, args.cache, args.limit)
-    valid = load_examples(args.data, args.valid_split, pre, args.cache, args.limit)
-    if len(train) < args.batch_size:
-        raise ValueError(f"--batch-size {args.batch_size}: larger than the {len(train)} training examples")
-    say(f"train {len(train)} valid {len(valid)} examples; args {vars(args)}")
+    train_ex = load_examples(args.data, args.train_split, pre, args.cache, args.limit)
+    valid_ex = load_examples(args.data, args.valid_split, pre, args.cache, args.limit)
+    if len(train_ex) < args.batch_size:
+        raise ValueError(f"--batch-size {args.batch_size}: larger than the {len(train_ex)} training examples")
+    say(f"train {len(train_ex)} valid {len(valid_ex)} examples; args {vars(args)}")
+    device, amp = torch.device(args.device), args.device == "cuda"
+    if amp:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    train = Tensors.of(train_ex, args.ldl_mix, device)
+    valid = Tensors.of(valid_ex, 0.0, device)
+    gen = torch.Generator().manual_seed(args.seed)
 
-    model = clf.AcneNet(args.arch).to(memory_format=torch.channels_last)
+    model = clf.AcneNet(args.arch)
     init_weights(model, args.init)
+    model = model.to(device, memory_format=torch.channels_last)
+    ema = EMA(model, args.ema) if args.ema else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = len(train) // args.batch_size
-    schedule = Schedule(optimizer, args.lr, steps_per_epoch * args.epochs, warmup=steps_per_epoch,
+    schedule = Schedule(optimizer, args.lr, steps_per_epoch * args.epochs, warmup=steps_per_epoch * args.warmup_epochs,
                         budget_s=60.0 * args.time_budget)  # fmt: skip
-    weights = class_weights([e.grade for e in train])
+    weights = class_weights([e.grade for e in train_ex]).to(device)
     start, best, history = 0, None, []
-    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    last_path, best_path, final_path = out_dir / "last.pt", out_dir / "best.pt", out_dir / "final.pt"
     if args.resume and last_path.is_file():
-        state = torch.load(last_path, map_location="cpu", weights_only=False)
+        state = torch.load(last_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
+        if ema is not None and state.get("ema") is not None:
+            ema.model.load_state_dict(state["ema"])
+            ema.steps = state["ema_steps"]
         start, best, history = state["epoch"], state["best"], state["history"]
         rng = np.random.default_rng()
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
+        gen.set_state(state.get("gen", gen.get_state()))
         say(f"resumed after epoch {start}")
 
     train_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
@@ -408,6 +523,13 @@ def run(args: argparse.Namespace) -> int:
                  "n_train": len(train), "n_valid": len(valid)}  # fmt: skip
     from tqdm import tqdm
 
+    def checkpoint(metrics: dict, epoch: int, selection: str) -> dict:
+        net = ema.model if ema is not None else model
+        return clf.make_checkpoint(net, pre=pre, metrics={**metrics, "split": args.valid_split},
+                                   train_args=train_args, data=data_info, epoch=epoch,
+                                   extra={"selection": selection})  # fmt: skip
+
+    metrics, done = None, start
     for epoch in range(start, args.epochs):
         t0 = time.time()
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{args.epochs}", mininterval=30, file=sys.stderr)
@@ -420,20 +542,22 @@ def run(args: argparse.Namespace) -> int:
             say(f"time budget of {args.time_budget} min spent after epoch {epoch}: stopping")
             break
         losses = train_one_epoch(model, train, optimizer, schedule, pre=pre, batch_size=args.batch_size, rng=rng,
-                                 weights=weights, ldl_mix=args.ldl_mix, callback=progress)  # fmt: skip
+                                 gen=gen, weights=weights, ema=ema, amp=amp, callback=progress)  # fmt: skip
         bar.close()
-        metrics = evaluate(model, valid, pre=pre)
+        metrics = evaluate(ema.model if ema is not None else model, valid, pre=pre)
         record = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1), "lr": optimizer.param_groups[0]["lr"],
                   "train": losses, "valid": metrics}  # fmt: skip
         history.append(record)
+        done = epoch + 1
         improved = better(metrics, best)
         if improved:
             best = metrics
-            clf.save(clf.make_checkpoint(model, pre=pre, metrics={**metrics, "split": args.valid_split},
-                                         train_args=train_args, data=data_info, epoch=epoch + 1), best_path)  # fmt: skip
-        clf.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                  "epoch": epoch + 1, "best": best, "history": history, "rng": rng.bit_generator.state,
-                  "torch_rng": torch.get_rng_state()}, last_path)  # fmt: skip
+            clf.save(checkpoint(metrics, epoch + 1, "best epoch on the valid split"), best_path)
+        if done % args.save_every == 0 or schedule.finished or done == args.epochs:
+            clf.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                      "ema": ema.model.state_dict() if ema is not None else None, "ema_steps": ema.steps if ema else 0,
+                      "epoch": epoch + 1, "best": best, "history": history, "rng": rng.bit_generator.state,
+                      "torch_rng": torch.get_rng_state(), "gen": gen.get_state()}, last_path)  # fmt: skip
         with (out_dir / "metrics.jsonl").open("a") as f:
             f.write(json.dumps(record) + "\n")
         say(f"epoch {epoch + 1} {record['seconds']}s loss {losses['loss']:.3f} (sev {losses['severity']:.3f} "
@@ -441,6 +565,9 @@ def run(args: argparse.Namespace) -> int:
             f"bal {metrics['balanced_accuracy']:.3f} f1 {metrics['macro_f1']:.3f} mae {metrics.get('mae_lesions', math.nan):.2f} "
             f"acc_from_count {metrics.get('accuracy_from_count', math.nan):.3f} ece {metrics['ece']:.3f}"
             + (" *best*" if improved else ""))  # fmt: skip
+    if metrics is not None:
+        # the weights the schedule ended on, chosen by no look at the valid split
+        clf.save(checkpoint(metrics, done, "last epoch (no selection on the valid split)"), final_path)
     say(f"done; best valid accuracy {best['accuracy']:.3f} in {best_path}")
     return 0
 

@@ -13,7 +13,7 @@ import torch
 
 from skintrack import classifier as clf
 from skintrack import evaluate as ev
-from skintrack import train
+from skintrack import measure, train
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -36,12 +36,14 @@ def real_examples(pre: clf.Preprocess) -> list[train.Example]:
 
 
 def test_density_target_sums_to_the_points_inside():
-    pts = np.array([[10.0, 10.0], [30.0, 40.0], [63.0, 1.0], [-5.0, 3.0], [70.0, 20.0]])
-    d = train.density_target(pts, 64)
+    pts = torch.tensor([[[10.0, 10.0], [30.0, 40.0], [63.0, 1.0], [-5.0, 3.0], [70.0, 20.0], [20.0, 20.0]]])
+    valid = torch.tensor([[True, True, True, True, True, False]])  # the last is padding
+    d = train.density_targets(pts, valid, 64)[0].numpy()
     assert d.shape == (8, 8)
     assert d.sum() == pytest.approx(3.0, abs=1e-5)
     assert np.unravel_index(d.argmax(), d.shape) in {(1, 1), (4, 3), (0, 7)}
-    assert train.density_target(np.zeros((0, 2)), 64).sum() == 0
+    assert d[1, 1] > d[2, 2]  # row y, column x: the blob at (10, 10) is in cell (1, 1)
+    assert train.density_targets(pts, torch.zeros_like(valid), 64).sum() == 0
 
 
 def test_label_distribution_respects_the_order_of_grades():
@@ -53,14 +55,18 @@ def test_label_distribution_respects_the_order_of_grades():
 
 def test_augmentation_moves_points_with_the_pixels():
     img = np.zeros((64, 64, 3), np.uint8)
-    cv2.circle(img, (20, 30), 2, (255, 255, 255), -1)
-    ex = train.Example(img, np.array([[20.0, 30.0]]), 0, 1.0, "x")
-    rng = np.random.default_rng(3)
-    for _ in range(10):
-        out, pts = train.augment(ex, rng, 64)
-        grey = out.astype(float).sum(2)
+    cv2.circle(img, (20, 30), 2, (255, 255, 255), -1)  # pixel (20, 30) spans [20, 21) x [30, 31)
+    images = torch.from_numpy(img).permute(2, 0, 1)[None].repeat(10, 1, 1, 1)
+    points = torch.tensor([[[20.5, 30.5]]]).repeat(10, 1, 1)
+    out, pts = train.augment(images, points, torch.Generator().manual_seed(3))
+    assert out.shape == (10, 3, 64, 64) and 0 <= float(out.min()) and float(out.max()) <= 1
+    moved = 0.0
+    for k in range(10):
+        grey = out[k].sum(0).numpy()
         y, x = np.unravel_index(grey.argmax(), grey.shape)
-        assert np.hypot(x - pts[0, 0], y - pts[0, 1]) < 3.0
+        assert np.hypot(x + 0.5 - float(pts[k, 0, 0]), y + 0.5 - float(pts[k, 0, 1])) < 2.0
+        moved = max(moved, float(torch.dist(pts[k, 0], points[k, 0])))
+    assert moved > 2.0  # the augmentation did move things
 
 
 def test_one_training_step_changes_the_weights_and_lowers_the_loss():
@@ -68,7 +74,7 @@ def test_one_training_step_changes_the_weights_and_lowers_the_loss():
     examples = real_examples(SMALL)
     model = clf.AcneNet("resnet50").train()
     model.dropout.p = 0.0  # so the two losses are computed by the same function
-    batch = train.make_batch(examples, SMALL, None, 0.4)
+    batch = train.make_batch(train.Tensors.of(examples, 0.4), SMALL, None)
     weights = train.class_weights([0, 1, 2, 3])
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.0)
@@ -83,11 +89,16 @@ def test_one_training_step_changes_the_weights_and_lowers_the_loss():
 
     # the epoch function does the same through augmentation, and reports through the callback
     seen = []
-    losses = train.train_one_epoch(model, examples, torch.optim.AdamW(model.parameters(), 1e-4), None, pre=SMALL,
-                                   batch_size=4, rng=np.random.default_rng(0), weights=weights,
+    ema = train.EMA(model, 0.9)
+    losses = train.train_one_epoch(model, train.Tensors.of(examples, 0.4), torch.optim.AdamW(model.parameters(), 1e-4),
+                                   None, pre=SMALL, batch_size=4, rng=np.random.default_rng(0),
+                                   gen=torch.Generator().manual_seed(0), weights=weights, ema=ema,
                                    callback=lambda i, n, t: seen.append((i, n)))  # fmt: skip
     assert seen == [(1, 1)] and np.isfinite(losses["loss"])
-    metrics = train.evaluate(model, examples, pre=SMALL)
+    # the average moved from the weights it copied towards the trained ones, not onto them
+    w, e, b = model.severity.weight, ema.model.severity.weight, before["severity.weight"]
+    assert 0 < float((e - b).detach().norm()) < float((w - b).detach().norm())
+    metrics = train.evaluate(model, train.Tensors.of(examples, 0.0), pre=SMALL)
     assert metrics["n"] == 4 and 0 <= metrics["accuracy"] <= 1 and "mae_lesions" in metrics
 
 
@@ -129,7 +140,7 @@ def test_prepared_photo_keeps_its_lesions_in_the_aligned_frame():
     assert len(pts) == item["n_lesions"] > 20
     inside = ((pts >= 0) & (pts < 512)).all(1).mean()
     assert inside > 0.9
-    assert item["ita_group"] in {name for _, name in ev.measure.ITA_GROUPS} | {ev.NO_FACE_GROUP}
+    assert item["ita_group"] in {name for _, name in measure.ITA_GROUPS} | {ev.NO_FACE_GROUP}
 
 
 @pytest.mark.dataset
@@ -139,8 +150,10 @@ def test_a_tiny_training_run_writes_a_measured_checkpoint(tmp_path):
     train.add_arguments(parser)
     out = tmp_path / "run"
     args = parser.parse_args(["--data", str(ACNE04), "--out", str(out), "--epochs", "1", "--limit", "4",
-                              "--batch-size", "4", "--size", "64"])  # fmt: skip
+                              "--batch-size", "4", "--size", "64", "--ema", "0.5"])  # fmt: skip
     assert train.run(args) == 0
+    final = clf.load(out / "final.pt")
+    assert final.card["epoch"] == 1 and final.checkpoint["selection"].startswith("last epoch")
     c = clf.load(out / "best.pt")
     assert c.card["metrics"]["n"] == 4 and c.card["data"]["name"] == "ACNE04"
     assert "academic" in c.card["data"]["terms"]
@@ -167,6 +180,6 @@ def test_evaluate_command_prints_json_per_skin_tone_group(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["n"] == 2 and {"accuracy", "balanced_accuracy", "macro_f1", "ece", "mae_lesions", "confusion"} <= set(out)
     assert sum(g["n"] for g in out["by_group"].values()) == 2
-    assert set(out["by_group"]) <= {name for _, name in ev.measure.ITA_GROUPS}  # both faces found, tone measured
+    assert set(out["by_group"]) <= {name for _, name in measure.ITA_GROUPS}  # both faces found, tone measured
     with pytest.raises(ValueError, match="split 'valid' not in"):
         ev.run(parser.parse_args(["--model", str(ckpt), "--data", str(folder), "--split", "valid"]))
