@@ -188,7 +188,9 @@ def density_targets(points: torch.Tensor, valid: torch.Tensor, size: int, stride
     inside the image, on the stride grid."""
     g = size // stride
     inside = valid & (points >= 0).all(-1) & (points < size).all(-1)
-    p = points / stride - 0.5
+    # points outside (padding, or moved off the image) are put on cell 0 and given no weight:
+    # a point far outside would otherwise make every Gaussian term underflow and divide 0 by 0
+    p = torch.where(inside[..., None], points / stride - 0.5, torch.zeros_like(points))
     cells = torch.arange(g, dtype=torch.float32, device=points.device)
     gx = torch.exp(-((cells - p[..., :1]) ** 2) / (2 * sigma**2))  # (B, K, g)
     gy = torch.exp(-((cells - p[..., 1:]) ** 2) / (2 * sigma**2))
@@ -286,6 +288,8 @@ def train_one_epoch(model, data: Tensors, optimizer, scheduler, *, pre: clf.Prep
             out = model(batch["x"])
         terms = loss_terms({k: v.float() for k, v in out.items() if k != "features"}, batch, weights)
         optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(terms["loss"]):
+            raise FloatingPointError(f"training loss is not finite at step {step + 1}: {({k: float(v) for k, v in terms.items()})}")
         terms["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()

@@ -36,8 +36,8 @@ def real_examples(pre: clf.Preprocess) -> list[train.Example]:
 
 
 def test_density_target_sums_to_the_points_inside():
-    pts = torch.tensor([[[10.0, 10.0], [30.0, 40.0], [63.0, 1.0], [-5.0, 3.0], [70.0, 20.0], [20.0, 20.0]]])
-    valid = torch.tensor([[True, True, True, True, True, False]])  # the last is padding
+    pts = torch.tensor([[[10.0, 10.0], [30.0, 40.0], [63.0, 1.0], [-5.0, 3.0], [70.0, 20.0], [-900.0, 4e4], [20.0, 20.0]]])
+    valid = torch.tensor([[True, True, True, True, True, True, False]])  # the last is padding
     d = train.density_targets(pts, valid, 64)[0].numpy()
     assert d.shape == (8, 8)
     assert d.sum() == pytest.approx(3.0, abs=1e-5)
