@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import analytics, charts, face, pipeline, serving, store
+from . import analytics, before_after, charts, face, pipeline, serving, store
 from . import classifier as clf
 from .config import PROJECT_ROOT, Settings
 
@@ -500,7 +500,7 @@ def trends_once(settings: Settings, condition: str, region: str) -> dict[str, fl
     analytics.catalogue(scores)
     series = analytics.daily_series(scores, condition, region)
     overlay = analytics.lifestyle_series(log, "sleep_hours")
-    periods = analytics.product_periods(routine, uses)
+    periods = before_after.product_periods(routine, uses)
     charts.trend_figure(series, condition, "", overlay, "Sleep", periods).to_json()
     t2 = time.perf_counter()
     return {"queries_ms": (t1 - t) * 1000.0, "figure_ms": (t2 - t1) * 1000.0, "trends_ms": (t2 - t) * 1000.0}
@@ -514,7 +514,7 @@ def trends_duckdb_once(settings: Settings, condition: str, region: str) -> float
     store.score_catalogue(settings)
     series = analytics.rolling(store.daily_scores(settings, condition, region))
     overlay = analytics.lifestyle_series(store.lifestyle(settings), "sleep_hours")
-    periods = analytics.product_periods(products.routine(settings), products.uses(settings))
+    periods = before_after.product_periods(products.routine(settings), products.uses(settings))
     charts.trend_figure(series, condition, "", overlay, "Sleep", periods).to_json()
     return (time.perf_counter() - t) * 1000.0
 

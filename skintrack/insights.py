@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import analytics, measure, products, store
-from .analytics import WHOLE_FACE, InsightConfig
+from . import analytics, before_after, changes, effects, measure, products, store
+from .analytics import WHOLE_FACE
 from .config import Settings
+from .effects import InsightConfig
 
 CAVEAT = (
     "These are associations in your own records, not proof of cause and not a diagnosis: "
@@ -53,12 +54,12 @@ def compute(
 ) -> Report:
     """The report from the stored frames; ``regions=None`` tests every region (more tests, less power)."""
     daily = analytics.daily_values(scores, regions)
-    factors, _ = analytics.exposures(log)
-    bands = analytics.noise_bands(daily, getattr(measure, "noise_band", None))
+    factors, _ = effects.exposures(log)
+    bands = changes.noise_bands(daily, getattr(measure, "noise_band", None))
     return Report(
-        lagged=analytics.lagged_effects(daily, factors, config),
-        products=analytics.product_effects(daily, analytics.product_periods(routine, uses), config),
-        changes=analytics.recent_changes(daily, bands),
+        lagged=effects.lagged_effects(daily, factors, config),
+        products=before_after.product_effects(daily, before_after.product_periods(routine, uses), config),
+        changes=changes.recent_changes(daily, bands),
         days_with_checkins=int(daily["day"].nunique()) if not daily.empty else 0,
         days_logged=len(log),
         config=config,
@@ -159,10 +160,10 @@ def sentences(rep: Report, log: pd.DataFrame | None = None) -> list[str]:
     """Every reported finding in words, most certain first; then the products without enough data."""
     if rep.days_with_checkins == 0:
         return ["No check-ins yet: insights need a few weeks of daily photos and lifestyle logs."]
-    factors, words = analytics.exposures(log) if log is not None else (pd.DataFrame(), {})
+    factors, words = effects.exposures(log) if log is not None else (pd.DataFrame(), {})
     out = [
         lagged_sentence(r, words.get(r["factor"], r["factor"]),
-                        [words.get(c, c) for c in analytics.companions(factors, r["factor"])])
+                        [words.get(c, c) for c in effects.companions(factors, r["factor"])])
         for _, r in rep.findings.iterrows()
     ]  # fmt: skip
     out += [product_sentence(r, rep.config) for _, r in rep.product_findings.iterrows()]
@@ -185,7 +186,7 @@ def sentences(rep: Report, log: pd.DataFrame | None = None) -> list[str]:
 
 def finding_labels(rep: Report, log: pd.DataFrame) -> list[str]:
     """Short labels of the reported lifestyle findings, for a chart's rows."""
-    _, words = analytics.exposures(log)
+    _, words = effects.exposures(log)
     return [
         f"{words.get(f, f)}, +{lag} d: {_label(c)[0]}"
         for f, lag, c in zip(rep.findings["factor"], rep.findings["lag"], rep.findings["condition"], strict=True)
@@ -194,7 +195,7 @@ def finding_labels(rep: Report, log: pd.DataFrame) -> list[str]:
 
 def to_json(rep: Report, log: pd.DataFrame | None = None) -> dict:
     """The report as plain data: each finding with its factor, lag, score, region, effect and interval."""
-    factors, words = analytics.exposures(log) if log is not None else (pd.DataFrame(), {})
+    factors, words = effects.exposures(log) if log is not None else (pd.DataFrame(), {})
 
     def clean(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
         out = []
@@ -211,7 +212,7 @@ def to_json(rep: Report, log: pd.DataFrame | None = None) -> dict:
     findings = clean(rep.findings, lag_cols)
     for item in findings:
         item["words"] = words.get(item["factor"], item["factor"])
-        item["comes_with"] = analytics.companions(factors, item["factor"])
+        item["comes_with"] = effects.companions(factors, item["factor"])
     pending = rep.products[rep.products["status"] == "not enough data"].drop_duplicates("product")
     return {
         "days_with_checkins": rep.days_with_checkins,

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import appstate
-from skintrack import analytics, charts, insights, lifestyle, measure, products, store
+from skintrack import analytics, before_after, charts, insights, lifestyle, measure, products, store
 
 st.title("Trends")
 settings = appstate.settings()
@@ -38,7 +38,7 @@ log = appstate.lifestyle(home)
 routine, uses = products.routine(settings), products.uses(settings)
 series = analytics.daily_series(scores, condition, region)
 overlay = analytics.lifestyle_series(log, factor) if factor else None
-periods = analytics.product_periods(routine, uses) if show_products else None
+periods = before_after.product_periods(routine, uses) if show_products else None
 unit = measure.CONDITIONS[condition].unit if condition in measure.CONDITIONS else ""
 factor_label = lifestyle.NUMERIC_FIELDS[factor].label if factor else None
 fig = charts.trend_figure(series, f"{labels[condition]}, {region.replace('_', ' ')}", unit, overlay, factor_label, periods)
