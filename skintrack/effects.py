@@ -46,6 +46,10 @@ class InsightConfig:
     # Products: fewest days with check-ins in each window.
     min_window_days: int = 7
     seed: int = 0
+    # Lagged effects: the most recent days analysed (None: the whole history). Habits, products
+    # and seasons move on, so a finding should describe the present skin; and a year of daily
+    # data already detects what the demo plants.
+    history_days: int | None = 365
 
 
 # ---------------------------------------------------------------- factors
@@ -112,33 +116,36 @@ def bh_adjust(p: np.ndarray) -> np.ndarray:
     return q
 
 
-def _block_starts(n: int, block: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """Circular moving-block bootstrap: (n_boot, n // block) random block starts."""
-    return rng.integers(0, n, size=(n_boot, max(n // block, 1)))
+def _resample_weights(n: int, block: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Circular moving-block bootstrap as weights: how often each of ``n`` days is drawn in
+    each of ``n_boot`` resamples of ``n // block`` blocks with uniform starts, (n_boot, n).
+
+    A resampled sum of any day-by-day quantity is then one matrix product, for every test
+    on those days at once.
+    """
+    starts = rng.integers(0, n, size=(n_boot, max(n // block, 1)))
+    flat = (starts + n * np.arange(n_boot)[:, None]).ravel()
+    counts = np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(float)
+    weights = counts.copy()
+    for d in range(1, block):  # a block starting at day j covers days j .. j + block - 1
+        weights += np.roll(counts, d, axis=1)
+    return weights
 
 
-def _block_sums(values: np.ndarray, block: int) -> np.ndarray:
-    """The sum of ``block`` consecutive values starting at each index, wrapping around."""
-    wrapped = np.concatenate([values, values[: block - 1]])
-    csum = np.concatenate([[0.0], np.cumsum(wrapped)])
-    return csum[block : block + len(values)] - csum[: len(values)]
-
-
-def _group_means(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of y where x == 1 and where x == 0, along the last axis (NaN for an empty group)."""
-    n1 = x.sum(-1)
-    n0 = x.shape[-1] - n1
+def t_intervals(effect: np.ndarray, se: np.ndarray, df: np.ndarray, level: float) -> tuple[np.ndarray, ...]:
+    """p-values and two-sided intervals from estimates, their standard errors and t df
+    (NaN where the standard error is not a positive number)."""
+    effect, se, df = (np.asarray(a, dtype=float) for a in np.broadcast_arrays(effect, se, df))
+    ok = np.isfinite(se) & (se > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (x * y).sum(-1) / n1, ((1 - x) * y).sum(-1) / n0
+        p = np.where(ok, 2 * stats.t.sf(np.abs(effect) / se, df), np.nan)
+        half = np.where(ok, stats.t.ppf(0.5 + level / 2, df) * se, np.nan)
+    return p, effect - half, effect + half
 
 
 def t_interval(effect: float, se: float, df: int, level: float) -> tuple[float, float, float]:
     """p-value and a two-sided interval from an estimate, its standard error and t df."""
-    if not np.isfinite(se) or se <= 0:
-        return np.nan, np.nan, np.nan
-    p = 2 * stats.t.sf(abs(effect) / se, df)
-    half = stats.t.ppf(0.5 + level / 2, df) * se
-    return p, effect - half, effect + half
+    return tuple(float(v) for v in t_intervals(effect, se, df, level))
 
 
 def _detrend(days: pd.DatetimeIndex, values: np.ndarray) -> np.ndarray:
@@ -183,52 +190,104 @@ def lagged_effects(daily: pd.DataFrame, factors: pd.DataFrame, config: InsightCo
 
     ``daily`` as from ``daily_values``; ``factors`` as from ``exposures``. ``status`` is
     "not enough data", "tested" or "reported". ``relative`` is the effect as a share of the
-    mean without the factor, only for measurements that are never negative.
+    mean without the factor, only for measurements that are never negative. Only the last
+    ``config.history_days`` days of scores are analysed (all with None).
     """
-    rng = np.random.default_rng(config.seed)
-    rows = []
     if daily.empty or factors.empty:
         return pd.DataFrame(columns=LAGGED_COLUMNS)
+    if config.history_days is not None:
+        daily = daily[daily["day"] > daily["day"].max() - pd.Timedelta(days=config.history_days)]
+    rng = np.random.default_rng(config.seed)
+    weights: dict[tuple[int, int], np.ndarray] = {}  # tests on the same number of days share their resamples
+    names = list(factors.columns)
+    # The factors on a calendar of day numbers, NaN where not logged: a lag is an index shift.
+    logged = np.asarray(factors.index.values, dtype="datetime64[D]").astype(np.int64)
+    first = int(logged.min())
+    calendar = np.full((int(logged.max()) - first + 1, len(names)), np.nan)
+    calendar[logged - first] = factors.to_numpy(dtype=float)
+    series = []
     for (condition, region), one in daily.groupby(["condition", "region"], sort=True):
         days = pd.DatetimeIndex(one["day"])
         raw = one["value"].to_numpy(dtype=float)
-        resid = _detrend(days, raw)
-        positive = bool((raw >= 0).all() and raw.mean() > 0)
+        day_numbers = np.asarray(days.values, dtype="datetime64[D]").astype(np.int64)
+        series.append(
+            (condition, region, day_numbers, raw, _detrend(days, raw), bool((raw >= 0).all() and raw.mean() > 0))
+        )
+    results = {}  # (series, lag, factor) -> (days, days with the factor, (effect, se, df, baseline) or None)
+    for lag in config.lags:
+        # Tests on the same days with the same factors share one matrix product, whatever the score.
+        together: dict[bytes, tuple[np.ndarray, np.ndarray, list]] = {}
+        for i, (_, _, day_numbers, raw, resid, _) in enumerate(series):
+            at = day_numbers - lag - first
+            inside = (at >= 0) & (at < len(calendar))
+            x_all = np.full((len(day_numbers), len(names)), np.nan)
+            x_all[inside] = calendar[at[inside]]
+            ok = ~np.isnan(x_all)
+            same_days: dict[bytes, list[int]] = {}
+            for j in range(len(names)):
+                same_days.setdefault(np.packbits(ok[:, j]).tobytes(), []).append(j)
+            for columns in same_days.values():
+                keep = ok[:, columns[0]]
+                x = x_all[keep][:, columns]
+                n, n1 = int(keep.sum()), x.sum(0)
+                for j, c in enumerate(columns):
+                    results[(i, lag, c)] = (n, int(n1[j]), None)
+                testable = (n >= config.min_days) & (np.minimum(n1, n - n1) >= config.min_group)
+                if testable.any():
+                    tested = np.asarray(columns)[testable]
+                    key = day_numbers[keep].tobytes() + tested.tobytes()
+                    together.setdefault(key, (x[:, testable], tested, []))[2].append((i, resid[keep], raw[keep]))
+        for x, tested, members in together.values():
+            n, t = x.shape
+            r = np.column_stack([m[1] for m in members])  # (n, scores)
+            y = np.column_stack([m[2] for m in members])
+            n1 = x.sum(0)[:, None]
+            s1 = x.T @ r
+            effect = s1 / n1 - (r.sum(0) - s1) / (n - n1)
+            baseline = ((1 - x).T @ y) / (n - n1)
+            # Resample whole blocks through day weights: every resampled sum is one product.
+            block = min(config.block, n)
+            if (n, block) not in weights:
+                weights[(n, block)] = _resample_weights(n, block, config.n_boot, rng)
+            sums = weights[(n, block)] @ np.hstack([x, (x[:, :, None] * r[:, None, :]).reshape(n, -1), r])
+            boot_n1 = sums[:, :t, None]
+            boot_s1 = sums[:, t : t + t * r.shape[1]].reshape(-1, t, r.shape[1])
+            boot_s = sums[:, None, t + t * r.shape[1] :]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                boot = boot_s1 / boot_n1 - (boot_s - boot_s1) / ((n // block) * block - boot_n1)
+            se = _nanstd(boot)
+            df = max(-(-n // config.block) - 1, 1)
+            for k, (i, _, _) in enumerate(members):
+                for j, c in enumerate(tested):
+                    results[(i, lag, int(c))] = (n, int(n1[j, 0]), (effect[j, k], se[j, k], df, baseline[j, k]))
+    rows, tests = [], []  # tests: (row, effect, bootstrap standard error, df, baseline, positive)
+    for i, (condition, region, *_, positive) in enumerate(series):
         for lag in config.lags:
-            shifted = factors.reindex(days - pd.Timedelta(days=lag))
-            for factor in factors.columns:
-                x_all = shifted[factor].to_numpy(dtype=float)
-                ok = ~np.isnan(x_all)
-                x, r, y = x_all[ok], resid[ok], raw[ok]
-                n, n1 = len(x), int(x.sum())
-                row = {
-                    "factor": factor, "condition": condition, "region": region, "lag": lag, "n_days": n,
-                    "n_exposed": n1, "n_unexposed": n - n1, "status": "not enough data",
-                }  # fmt: skip
-                if n < config.min_days or min(n1, n - n1) < config.min_group:
-                    rows.append(row)
-                    continue
-                m1, m0 = _group_means(x, r)
-                effect = float(m1 - m0)
-                baseline = float(y[x == 0].mean())
-                # Resample whole blocks through their sums: as exact as resampling the days
-                # and fast enough for ten years of history.
-                block = min(config.block, n)
-                starts = _block_starts(n, block, config.n_boot, rng)
-                n1s = _block_sums(x, block)[starts].sum(1)
-                s1s = _block_sums(x * r, block)[starts].sum(1)
-                ss = _block_sums(r, block)[starts].sum(1)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    boot = s1s / n1s - (ss - s1s) / (starts.shape[1] * block - n1s)
-                df = max(-(-n // config.block) - 1, 1)
-                p, low, high = t_interval(effect, float(np.nanstd(boot, ddof=1)), df, 1 - config.alpha)
-                rel = rel_low = rel_high = np.nan
-                if positive and baseline > 0:
-                    # Relative to the mean without the factor, which rests on most of the days:
-                    # the same interval, rescaled, so that the two always tell the same story.
-                    rel, rel_low, rel_high = effect / baseline, low / baseline, high / baseline
-                row.update(baseline=baseline, effect=effect, low=low, high=high, relative=rel,
-                           rel_low=rel_low, rel_high=rel_high, df=df, p=p)  # fmt: skip
-                rows.append(row)
-    frame = pd.DataFrame(rows).reindex(columns=LAGGED_COLUMNS)
+            for c, factor in enumerate(names):
+                n, n1, test = results[(i, lag, c)]
+                if test is not None:
+                    tests.append((len(rows), *test, positive))
+                rows.append((factor, condition, region, lag, n, n1, n - n1))
+    frame = pd.DataFrame(rows, columns=LAGGED_COLUMNS[:7]).reindex(columns=LAGGED_COLUMNS)
+    frame["status"] = "not enough data"
+    if tests:
+        at, effect, se, df, baseline, positive = (np.array(v) for v in zip(*tests, strict=True))
+        p, low, high = t_intervals(effect, se, df, 1 - config.alpha)
+        # Relative to the mean without the factor, which rests on most of the days: the same
+        # interval, rescaled, so that the two always tell the same story.
+        scale = np.where(positive.astype(bool) & (baseline > 0), baseline, np.nan)
+        frame.loc[at, ["baseline", "effect", "low", "high", "df", "p"]] = np.column_stack(
+            [baseline, effect, low, high, df, p]
+        )
+        frame.loc[at, ["relative", "rel_low", "rel_high"]] = np.column_stack([effect, low, high]) / scale[:, None]
     return correct_for_selection(frame, config)
+
+
+def _nanstd(boot: np.ndarray) -> np.ndarray:
+    """Standard deviation of each column over its finite resamples (NaN with fewer than two)."""
+    finite = np.isfinite(boot)
+    n = finite.sum(0)
+    values = np.where(finite, boot, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = values.sum(0) / n
+        return np.sqrt((np.where(finite, boot - mean, 0.0) ** 2).sum(0) / (n - 1))

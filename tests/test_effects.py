@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from skintrack import analytics, demo, effects
 from skintrack.effects import InsightConfig
@@ -80,3 +81,60 @@ def test_exposures_accept_days_logged_without_diet(settings):
     store.log_day(settings, date(2026, 3, 2), {"sleep_hours": 8.0, "diet": ["dairy"]})
     factors, _ = effects.exposures(store.lifestyle(settings))
     assert list(factors["diet: dairy"]) == [0.0, 1.0]
+
+
+def _reference_block_bootstrap_se(x: np.ndarray, r: np.ndarray, block: int, n_boot: int, seed: int) -> float:
+    """The textbook circular moving-block bootstrap, one resample at a time: n // block blocks
+    of consecutive days (wrapping around) with uniform starts, the difference of group means
+    on each resampled series, and the spread of those differences."""
+    rng = np.random.default_rng(seed)
+    n = len(x)
+    diffs = []
+    for _ in range(n_boot):
+        days = np.concatenate([(start + np.arange(block)) % n for start in rng.integers(0, n, n // block)])
+        xb, rb = x[days], r[days]
+        if 0 < xb.sum() < len(xb):
+            diffs.append(rb[xb == 1].mean() - rb[xb == 0].mean())
+    return float(np.std(diffs, ddof=1))
+
+
+def test_vectorised_block_bootstrap_matches_a_resample_by_resample_reference():
+    # A factor that comes in runs of days and a skin state that wanders (AR(1), phi 0.9): here the
+    # blocks matter, so resampling single days or misplacing the blocks would shrink the interval.
+    n, rng = 210, np.random.default_rng(7)
+    days = pd.date_range("2026-01-01", periods=n)
+    x, state = np.zeros(n), np.zeros(n)
+    for i in range(1, n):
+        x[i] = x[i - 1] if rng.random() < 0.85 else 1 - x[i - 1]
+        state[i] = 0.9 * state[i - 1] + rng.normal(0, 1.0)
+    daily = pd.DataFrame({"day": days, "condition": "redness", "region": "face", "value": 12 + state, "n": 1})
+    factors = pd.DataFrame({"runs": x}, index=pd.DatetimeIndex(days, name="day"))
+    config = InsightConfig(lags=(0,), n_boot=1000, seed=3)
+    row = effects.lagged_effects(daily, factors, config).iloc[0]
+    assert row["status"] == "tested" and row["n_days"] == n
+
+    t = np.arange(n, dtype=float)
+    resid = daily["value"].to_numpy() - np.polyval(np.polyfit(t, daily["value"].to_numpy(), 1), t)
+    assert row["effect"] == pytest.approx(resid[x == 1].mean() - resid[x == 0].mean(), abs=1e-12)
+    want = _reference_block_bootstrap_se(x, resid, 7, 3000, seed=11)
+    got = (row["high"] - row["low"]) / (2 * stats.t.ppf(0.975, row["df"]))
+    assert row["df"] == n // 7 - 1
+    # Monte Carlo noise of the two standard errors (1000 and 3000 resamples) is about 2.6%.
+    assert got == pytest.approx(want, rel=0.1)
+    single_days = _reference_block_bootstrap_se(x, resid, 1, 3000, seed=11)
+    assert want > 1.4 * single_days  # so the check above tells blocks from single days
+
+
+def test_resample_weights_are_whole_circular_blocks():
+    w = effects._resample_weights(10, 3, 500, np.random.default_rng(0))
+    assert w.shape == (500, 10) and (w.sum(1) == 9).all()  # 3 blocks of 3 days each
+    # Every day is covered equally often on average, the last and first days by wrapped blocks.
+    assert np.allclose(w.mean(0), 0.9, atol=0.1)
+
+
+def test_only_the_last_history_days_are_analysed():
+    h = demo.generate(200, seed=4)
+    daily, factors = analytics.daily_values(h.scores, ("face",)), effects.exposures(h.log)[0]
+    short = effects.lagged_effects(daily, factors, InsightConfig(n_boot=100, history_days=60))
+    whole = effects.lagged_effects(daily, factors, InsightConfig(n_boot=100, history_days=None))
+    assert short["n_days"].max() <= 60 < whole["n_days"].max()
