@@ -125,7 +125,7 @@ def _resample_weights(n: int, block: int, n_boot: int, rng: np.random.Generator)
     """
     starts = rng.integers(0, n, size=(n_boot, max(n // block, 1)))
     flat = (starts + n * np.arange(n_boot)[:, None]).ravel()
-    counts = np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(float)
+    counts = np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(np.float32)
     weights = counts.copy()
     for d in range(1, block):  # a block starting at day j covers days j .. j + block - 1
         weights += np.roll(counts, d, axis=1)
@@ -249,7 +249,10 @@ def lagged_effects(daily: pd.DataFrame, factors: pd.DataFrame, config: InsightCo
             block = min(config.block, n)
             if (n, block) not in weights:
                 weights[(n, block)] = _resample_weights(n, block, config.n_boot, rng)
-            sums = weights[(n, block)] @ np.hstack([x, (x[:, :, None] * r[:, None, :]).reshape(n, -1), r])
+            # Single precision: the weights and day counts are small integers (exact), and rounding
+            # in the sums is a millionth of the spread of the resampled effects.
+            values = np.hstack([x, (x[:, :, None] * r[:, None, :]).reshape(n, -1), r]).astype(np.float32)
+            sums = weights[(n, block)] @ values
             boot_n1 = sums[:, :t, None]
             boot_s1 = sums[:, t : t + t * r.shape[1]].reshape(-1, t, r.shape[1])
             boot_s = sums[:, None, t + t * r.shape[1] :]
