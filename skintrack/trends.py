@@ -26,8 +26,9 @@ class TrendData:
 
 
 def catalogue(settings: Settings) -> pd.DataFrame:
-    """Each stored (condition, region) with its number of entries: condition, region, n."""
-    return store.score_catalogue(settings)
+    """Each stored (condition, region) pair: condition, region."""
+    with store.connect(settings) as con:
+        return store.read_measurements(con)
 
 
 def load(settings: Settings, condition: str, region: str, window: int = 7) -> TrendData:

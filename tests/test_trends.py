@@ -22,7 +22,12 @@ def test_trend_data_matches_the_pandas_path(settings):
         assert np.allclose(view.series[column].astype(float), want[column].astype(float), atol=1e-9), column
     assert len(view.log) == 60 and list(view.periods["product"]) == ["Azelaic acid 10%"]
     assert view.periods.equals(before_after.product_periods(products.routine(settings), products.uses(settings)))
-    assert list(trends.catalogue(settings)["n"]) == [60, 60, 60]
+    pairs = trends.catalogue(settings)
+    assert list(zip(pairs["condition"], pairs["region"], strict=True)) == [
+        ("ita", "face"),
+        ("redness", "face"),
+        ("redness", "nose"),
+    ]
 
 
 def test_trend_data_of_an_empty_home(settings):
