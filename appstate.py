@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from skintrack import face, serving, store
+from skintrack import face, insights, serving, store, trends
 from skintrack.config import Settings
 
 
@@ -51,6 +51,21 @@ def _lifestyle(home: str, version: tuple[int, ...]) -> pd.DataFrame:
     return store.lifestyle(Settings.for_home(home))
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _catalogue(home: str, version: tuple[int, ...]) -> pd.DataFrame:
+    return trends.catalogue(Settings.for_home(home))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _trend(home: str, version: tuple[int, ...], condition: str, region: str) -> trends.TrendData:
+    return trends.load(Settings.for_home(home), condition, region)
+
+
+@st.cache_data(show_spinner="Looking for patterns...", max_entries=4)
+def _insights(home: str, version: tuple[int, ...]) -> insights.Report:
+    return insights.report(Settings.for_home(home))
+
+
 def scores(home: str) -> pd.DataFrame:
     return _scores(home, data_version(home))
 
@@ -59,7 +74,22 @@ def lifestyle(home: str) -> pd.DataFrame:
     return _lifestyle(home, data_version(home))
 
 
+def catalogue(home: str) -> pd.DataFrame:
+    """The stored (condition, region) pairs, without loading the scores."""
+    return _catalogue(home, data_version(home))
+
+
+def trend(home: str, condition: str, region: str) -> trends.TrendData:
+    """One measurement's chart data (aggregated by DuckDB), until the data changes."""
+    return _trend(home, data_version(home), condition, region)
+
+
+def insights_report(home: str) -> insights.Report:
+    """The insights of the home, computed once per version of the data."""
+    return _insights(home, data_version(home))
+
+
 def data_changed() -> None:
     """Forget cached query results after anything is written."""
-    _scores.clear()
-    _lifestyle.clear()
+    for cached in (_scores, _lifestyle, _catalogue, _trend, _insights):
+        cached.clear()

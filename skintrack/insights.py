@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import analytics, measure, products, store
-from .analytics import WHOLE_FACE, InsightConfig
+from . import analytics, before_after, changes, effects, measure, products, store
+from .analytics import WHOLE_FACE
 from .config import Settings
+from .effects import InsightConfig
 
 CAVEAT = (
     "These are associations in your own records, not proof of cause and not a diagnosis: "
@@ -33,6 +34,9 @@ class Report:
     days_with_checkins: int
     days_logged: int
     config: InsightConfig = field(default_factory=InsightConfig)
+    # The yes/no factors of each logged day and their words, as tested (``effects.exposures``).
+    factors: pd.DataFrame = field(default_factory=pd.DataFrame)
+    words: dict[str, str] = field(default_factory=dict)
 
     @property
     def findings(self) -> pd.DataFrame:
@@ -52,36 +56,34 @@ def compute(
     regions: tuple[str, ...] | None = (WHOLE_FACE,),
 ) -> Report:
     """The report from the stored frames; ``regions=None`` tests every region (more tests, less power)."""
-    daily = analytics.daily_values(scores, regions)
-    factors, _ = analytics.exposures(log)
-    bands = analytics.noise_bands(daily, getattr(measure, "noise_band", None))
+    return from_daily(analytics.daily_values(scores, regions), log, routine, uses, config)
+
+
+def from_daily(
+    daily: pd.DataFrame, log: pd.DataFrame, routine: pd.DataFrame, uses: pd.DataFrame, config: InsightConfig = InsightConfig()
+) -> Report:
+    """The report from daily values (``analytics.daily_values`` or ``store.read_daily_values``)."""
+    factors, words = effects.exposures(log)
+    bands = changes.noise_bands(daily, getattr(measure, "noise_band", None))
     return Report(
-        lagged=analytics.lagged_effects(daily, factors, config),
-        products=analytics.product_effects(daily, analytics.product_periods(routine, uses), config),
-        changes=analytics.recent_changes(daily, bands),
+        lagged=effects.lagged_effects(daily, factors, config),
+        products=before_after.product_effects(daily, before_after.product_periods(routine, uses), config),
+        changes=changes.recent_changes(daily, bands),
         days_with_checkins=int(daily["day"].nunique()) if not daily.empty else 0,
         days_logged=len(log),
         config=config,
+        factors=factors,
+        words=words,
     )
 
 
 def report(settings: Settings, config: InsightConfig = InsightConfig(), regions: tuple[str, ...] | None = (WHOLE_FACE,)) -> Report:
-    """The report of a data home."""
-    return compute(store.scores(settings), store.lifestyle(settings), products.routine(settings), products.uses(settings), config, regions)
-
-
-def fingerprint(*frames: pd.DataFrame) -> str:
-    """A short digest of the frames' contents: a cache key that changes with any new row or edit."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for frame in frames:
-        digest.update(str(frame.shape).encode())
-        if not frame.empty:
-            lists = frame.select_dtypes("object").columns  # e.g. diet tags: arrays do not hash
-            plain = frame.assign(**{c: frame[c].astype(str) for c in lists})
-            digest.update(pd.util.hash_pandas_object(plain, index=False).to_numpy().tobytes())
-    return digest.hexdigest()[:16]
+    """The report of a data home, read over one connection with the daily means taken by DuckDB."""
+    with store.connect(settings) as con:
+        daily = store.read_daily_values(con, regions)
+        log = store.read_lifestyle(con)
+        routine, uses = products.read_routine(con), products.read_uses(con)
+    return from_daily(daily, log, routine, uses, config)
 
 
 # ---------------------------------------------------------------- plain words
@@ -159,10 +161,10 @@ def sentences(rep: Report, log: pd.DataFrame | None = None) -> list[str]:
     """Every reported finding in words, most certain first; then the products without enough data."""
     if rep.days_with_checkins == 0:
         return ["No check-ins yet: insights need a few weeks of daily photos and lifestyle logs."]
-    factors, words = analytics.exposures(log) if log is not None else (pd.DataFrame(), {})
+    factors, words = effects.exposures(log) if log is not None else (rep.factors, rep.words)
     out = [
         lagged_sentence(r, words.get(r["factor"], r["factor"]),
-                        [words.get(c, c) for c in analytics.companions(factors, r["factor"])])
+                        [words.get(c, c) for c in effects.companions(factors, r["factor"])])
         for _, r in rep.findings.iterrows()
     ]  # fmt: skip
     out += [product_sentence(r, rep.config) for _, r in rep.product_findings.iterrows()]
@@ -178,14 +180,18 @@ def sentences(rep: Report, log: pd.DataFrame | None = None) -> list[str]:
         m = int(rep.lagged["tests"].iloc[0])
         out.append(f"No lifestyle factor stands out yet: none of the {m} factor, delay and score combinations tested "
                    "differs by more than chance would explain.")  # fmt: skip
+    window = rep.config.history_days
+    if tested and window is not None and rep.days_with_checkins > window:
+        out.append(f"Lifestyle effects are looked for in the last {window} days, so that they describe your skin as it "
+                   f"is now ({rep.days_with_checkins} days with check-ins in all; `insights --history-days 0` uses every day).")  # fmt: skip
     pending = rep.products[rep.products["status"] == "not enough data"].drop_duplicates("product")
     out += [product_sentence(r, rep.config) for _, r in pending.iterrows()]
     return out
 
 
-def finding_labels(rep: Report, log: pd.DataFrame) -> list[str]:
+def finding_labels(rep: Report, log: pd.DataFrame | None = None) -> list[str]:
     """Short labels of the reported lifestyle findings, for a chart's rows."""
-    _, words = analytics.exposures(log)
+    words = effects.exposures(log)[1] if log is not None else rep.words
     return [
         f"{words.get(f, f)}, +{lag} d: {_label(c)[0]}"
         for f, lag, c in zip(rep.findings["factor"], rep.findings["lag"], rep.findings["condition"], strict=True)
@@ -194,7 +200,7 @@ def finding_labels(rep: Report, log: pd.DataFrame) -> list[str]:
 
 def to_json(rep: Report, log: pd.DataFrame | None = None) -> dict:
     """The report as plain data: each finding with its factor, lag, score, region, effect and interval."""
-    factors, words = analytics.exposures(log) if log is not None else (pd.DataFrame(), {})
+    factors, words = effects.exposures(log) if log is not None else (rep.factors, rep.words)
 
     def clean(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
         out = []
@@ -211,7 +217,7 @@ def to_json(rep: Report, log: pd.DataFrame | None = None) -> dict:
     findings = clean(rep.findings, lag_cols)
     for item in findings:
         item["words"] = words.get(item["factor"], item["factor"])
-        item["comes_with"] = analytics.companions(factors, item["factor"])
+        item["comes_with"] = effects.companions(factors, item["factor"])
     pending = rep.products[rep.products["status"] == "not enough data"].drop_duplicates("product")
     return {
         "days_with_checkins": rep.days_with_checkins,
@@ -219,6 +225,7 @@ def to_json(rep: Report, log: pd.DataFrame | None = None) -> dict:
         "lifestyle_tests": int(rep.lagged["status"].isin(["tested", "reported"]).sum()),
         "product_tests": int(rep.products["status"].isin(["tested", "reported"]).sum()),
         "false_discovery_rate": rep.config.alpha,
+        "history_days": rep.config.history_days,
         "findings": findings,
         "products": clean(rep.product_findings, prod_cols),
         "changes": clean(rep.changes[rep.changes["verdict"].isin(["higher", "lower"])],
@@ -236,20 +243,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all-regions", action="store_true", help="test every face region, not only the whole face")
     parser.add_argument("--bootstrap", type=int, default=InsightConfig.n_boot, help="bootstrap resamples (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0)")
+    parser.add_argument(
+        "--history-days", type=int, default=InsightConfig.history_days,
+        help="lifestyle effects: analyse the last N days of check-ins (default %(default)s; 0: the whole history)",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     if not 50 <= args.bootstrap <= 100_000:
         raise ValueError(f"--bootstrap {args.bootstrap} is out of range: 50-100000")
-    settings = args.settings
-    config = InsightConfig(n_boot=args.bootstrap, seed=args.seed)
-    log = store.lifestyle(settings)
-    rep = report(settings, config, None if args.all_regions else (WHOLE_FACE,))
+    if args.history_days < 0:
+        raise ValueError(f"--history-days {args.history_days} is negative: give a number of days, or 0 for all")
+    config = InsightConfig(n_boot=args.bootstrap, seed=args.seed, history_days=args.history_days or None)
+    rep = report(args.settings, config, None if args.all_regions else (WHOLE_FACE,))
     if args.json:
-        print(json.dumps(to_json(rep, log), indent=2))
+        print(json.dumps(to_json(rep), indent=2))
         return 0
     print(f"{rep.days_with_checkins} days with check-ins, {rep.days_logged} logged days.")
-    for line in sentences(rep, log):
+    for line in sentences(rep):
         print(f"- {line}")
     print(CAVEAT)
     return 0

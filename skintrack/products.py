@@ -160,20 +160,30 @@ def delete_period(settings: Settings, period_id: int) -> None:
 def routine(settings: Settings) -> pd.DataFrame:
     """Every routine period: id, product, kind, time_of_day, start, stop (NaT while in use)."""
     with store.connect(settings) as con:
-        df = con.execute(
-            "SELECT r.id, p.name AS product, p.kind, r.time_of_day, r.start_day AS start, r.stop_day AS stop"
-            " FROM routine r JOIN products p ON p.id = r.product_id ORDER BY r.start_day, p.name"
-        ).df()
+        return read_routine(con)
+
+
+def read_routine(con) -> pd.DataFrame:
+    """``routine`` on an open connection (several reads on one connection save opening it)."""
+    df = con.execute(
+        "SELECT r.id, p.name AS product, p.kind, r.time_of_day, r.start_day AS start, r.stop_day AS stop"
+        " FROM routine r JOIN products p ON p.id = r.product_id ORDER BY r.start_day, p.name"
+    ).df()
     return df.assign(start=pd.to_datetime(df["start"]), stop=pd.to_datetime(df["stop"]))
 
 
 def uses(settings: Settings) -> pd.DataFrame:
     """Logged product uses: day, product, time_of_day."""
     with store.connect(settings) as con:
-        df = con.execute(
-            "SELECT u.day, p.name AS product, u.time_of_day FROM product_use u"
-            " JOIN products p ON p.id = u.product_id ORDER BY u.day, p.name"
-        ).df()
+        return read_uses(con)
+
+
+def read_uses(con) -> pd.DataFrame:
+    """``uses`` on an open connection."""
+    df = con.execute(
+        "SELECT u.day, p.name AS product, u.time_of_day FROM product_use u"
+        " JOIN products p ON p.id = u.product_id ORDER BY u.day, p.name"
+    ).df()
     return df.assign(day=pd.to_datetime(df["day"]))
 
 

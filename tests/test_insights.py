@@ -51,15 +51,17 @@ def test_sentence_for_a_lag_zero_finding_in_the_unit():
 def test_bad_bootstrap_is_refused(settings, capsys):
     assert main(["insights", "--home", str(settings.home), "--bootstrap", "5"]) == 2
     assert "--bootstrap 5 is out of range" in capsys.readouterr().err
+    assert main(["insights", "--home", str(settings.home), "--history-days", "-1"]) == 2
+    assert "--history-days -1 is negative" in capsys.readouterr().err
 
 
-def test_fingerprint_changes_with_any_edit():
-    h = demo.generate(30, seed=2)
-    key = insights.fingerprint(h.scores, h.log, h.routine, h.uses)
-    assert key == insights.fingerprint(h.scores.copy(), h.log.copy(), h.routine, h.uses)
-    edited = h.log.copy()
-    edited.at[0, "diet"] = ["chocolate"]
-    assert insights.fingerprint(h.scores, edited, h.routine, h.uses) != key
+def test_a_long_history_says_which_days_were_analysed():
+    h = demo.generate(150, seed=1)
+    config = insights.InsightConfig(n_boot=100, history_days=100)
+    lines = insights.sentences(insights.compute(h.scores, h.log, h.routine, h.uses, config))
+    assert any(line.startswith("Lifestyle effects are looked for in the last 100 days") for line in lines)
+    whole = insights.InsightConfig(n_boot=100, history_days=None)
+    assert not any("looked for in the last" in line for line in insights.sentences(insights.compute(h.scores, h.log, h.routine, h.uses, whole)))
 
 
 def test_a_short_history_says_not_enough_data_yet():
@@ -77,3 +79,24 @@ def test_sentence_names_a_factor_that_travels_with_it():
     text = insights.lagged_sentence(row, "nights under 6 h of sleep", ["days with 2+ units of alcohol"])
     assert text.startswith("1 day after nights under 6 h of sleep, redness on the whole face averaged 10% higher")
     assert text.endswith("Such days often came with days with 2+ units of alcohol too, so their effects cannot be told apart.")
+
+
+def test_report_from_duckdb_equals_the_report_from_the_scores_table(tmp_path):
+    """The command and the page read daily means aggregated by DuckDB; the same history through
+    pandas (``compute`` on the whole scores table) must give the very same tests and intervals,
+    also where another scorer left values on older entries (only the latest source counts)."""
+    from skintrack import products, store
+
+    settings = demo.build(tmp_path / "demo", days=70, seed=1)
+    scores = store.scores(settings)
+    first = scores[(scores["condition"] == "redness")]["entry_id"].unique()[:30]
+    store.add_scores(settings, [(int(e), "measure@9", "redness", "face", 10.0 + (e % 3)) for e in first])
+    config = insights.InsightConfig(n_boot=200)
+    got = insights.report(settings, config)
+    want = insights.compute(store.scores(settings), store.lifestyle(settings), products.routine(settings),
+                            products.uses(settings), config)  # fmt: skip
+    assert got.days_with_checkins == want.days_with_checkins and got.days_logged == want.days_logged
+    assert got.lagged["status"].isin(["tested", "reported"]).sum() > 50
+    for mine, theirs in ((got.lagged, want.lagged), (got.products, want.products), (got.changes, want.changes)):
+        pd.testing.assert_frame_equal(mine.reset_index(drop=True), theirs.reset_index(drop=True), check_dtype=False)
+    assert insights.sentences(got) == insights.sentences(want, store.lifestyle(settings))

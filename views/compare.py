@@ -6,7 +6,7 @@ from datetime import timedelta
 import streamlit as st
 
 import appstate
-from skintrack import analytics, charts, measure, store
+from skintrack import analytics, changes, charts, measure, store
 
 st.title("Compare")
 settings = appstate.settings()
@@ -36,8 +36,8 @@ st.image(charts.split_view(photo_a, photo_b, share), width=512)
 
 st.subheader("What changed")
 daily = analytics.daily_values(appstate.scores(home))
-bands = analytics.noise_bands(daily, getattr(measure, "noise_band", None))
-changes = analytics.compare_days(daily, day_a, day_b, bands)
+bands = changes.noise_bands(daily, getattr(measure, "noise_band", None))
+changes = changes.compare_days(daily, day_a, day_b, bands)
 if changes.empty:
     st.info("These two days have no scores in common.")
 else:

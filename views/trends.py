@@ -1,28 +1,19 @@
 """Trends: a measurement over time with its rolling mean, a lifestyle factor, product periods,
 the photo of a clicked day, and the insights in plain words."""
 
-import pandas as pd
 import streamlit as st
 
 import appstate
-from skintrack import analytics, charts, insights, lifestyle, measure, products, store
+from skintrack import analytics, charts, insights, lifestyle, measure, store
 
 st.title("Trends")
 settings = appstate.settings()
 home = str(settings.home)
-scores = appstate.scores(home)
-if scores.empty:
+available = appstate.catalogue(home)
+if available.empty:
     st.info("No check-ins yet. Start on the Check-in page: one photo a day is enough.")
     st.stop()
 
-
-@st.cache_data(show_spinner="Looking for patterns...", max_entries=4)
-def _report(key: str, _scores: pd.DataFrame, _log: pd.DataFrame, _routine: pd.DataFrame, _uses: pd.DataFrame) -> insights.Report:
-    # Keyed on a digest of the frames, so any new check-in, log or routine change recomputes it.
-    return insights.compute(_scores, _log, _routine, _uses)
-
-
-available = analytics.catalogue(scores)
 conditions = [c for c in measure.CONDITIONS if c in set(available["condition"])] or sorted(set(available["condition"]))
 conditions += sorted(set(available["condition"]) - set(conditions))
 labels = {c: measure.CONDITIONS[c].label if c in measure.CONDITIONS else c.replace("_", " ") for c in conditions}
@@ -34,11 +25,10 @@ factors = [None, *lifestyle.NUMERIC_FIELDS]
 factor = c3.selectbox("Lifestyle overlay", factors, format_func=lambda f: "none" if f is None else lifestyle.NUMERIC_FIELDS[f].label)
 show_products = st.toggle("Show product periods", value=True)
 
-log = appstate.lifestyle(home)
-routine, uses = products.routine(settings), products.uses(settings)
-series = analytics.daily_series(scores, condition, region)
-overlay = analytics.lifestyle_series(log, factor) if factor else None
-periods = analytics.product_periods(routine, uses) if show_products else None
+view = appstate.trend(home, condition, region)
+series = view.series
+overlay = analytics.lifestyle_series(view.log, factor) if factor else None
+periods = view.periods if show_products else None
 unit = measure.CONDITIONS[condition].unit if condition in measure.CONDITIONS else ""
 factor_label = lifestyle.NUMERIC_FIELDS[factor].label if factor else None
 fig = charts.trend_figure(series, f"{labels[condition]}, {region.replace('_', ' ')}", unit, overlay, factor_label, periods)
@@ -60,11 +50,11 @@ if day is not None:
             st.image(photos, width=256, caption=[f"{t:%A %d %B %Y, %H:%M}" for t in shown["taken_at"]])
 
 st.header("Insights")
-report = _report(insights.fingerprint(scores, log, routine, uses), scores, log, routine, uses)
-st.markdown("\n".join(f"- {line}" for line in insights.sentences(report, log)))
+report = appstate.insights_report(home)
+st.markdown("\n".join(f"- {line}" for line in insights.sentences(report)))
 st.caption(insights.CAVEAT)
 if not report.findings.empty:
-    st.plotly_chart(charts.effects_figure(report.findings, insights.finding_labels(report, log)), width="stretch")
+    st.plotly_chart(charts.effects_figure(report.findings, insights.finding_labels(report)), width="stretch")
 with st.expander(f"Every test ({len(report.lagged)} lifestyle, {len(report.products)} product)"):
     st.dataframe(report.lagged, hide_index=True, width="stretch")
     st.dataframe(report.products, hide_index=True, width="stretch")

@@ -1,0 +1,36 @@
+"""The Trends page's reads: one measurement aggregated by DuckDB, the log and product periods."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+
+from skintrack import analytics, before_after, bench, products, store, trends
+
+
+def test_trend_data_matches_the_pandas_path(settings):
+    template = [("measure@2", "redness", "face", 10.0), ("measure@2", "redness", "nose", 12.0),
+                ("measure@2", "ita", "face", 40.0)]  # fmt: skip
+    bench.generate_history(settings, 60, template)
+    products.start(settings, "Azelaic acid 10%", date(2000, 1, 20), "PM", today=date(2000, 3, 1))
+    view = trends.load(settings, "redness", "nose")
+    want = analytics.daily_series(store.scores(settings), "redness", "nose")
+    assert len(view.series) == len(want) == 60
+    assert (view.series["day"].to_numpy() == want["day"].to_numpy()).all()
+    for column in ("value", "n", "rolling", "low", "high"):
+        assert np.allclose(view.series[column].astype(float), want[column].astype(float), atol=1e-9), column
+    assert len(view.log) == 60 and list(view.periods["product"]) == ["Azelaic acid 10%"]
+    assert view.periods.equals(before_after.product_periods(products.routine(settings), products.uses(settings)))
+    pairs = trends.catalogue(settings)
+    assert list(zip(pairs["condition"], pairs["region"], strict=True)) == [
+        ("ita", "face"),
+        ("redness", "face"),
+        ("redness", "nose"),
+    ]
+
+
+def test_trend_data_of_an_empty_home(settings):
+    view = trends.load(settings, "redness", "face")
+    assert view.series.empty and view.log.empty and view.periods.empty
+    assert trends.catalogue(settings).empty
