@@ -134,7 +134,9 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def get_args_parser() -> argparse.ArgumentParser:
+def get_args_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; with ``command``, only that extension's module is imported
+    (each drags in its own libraries: importing all of them cost a check-in seconds)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="data home (default: $SKINTRACK_HOME or ~/.skintrack)")
     parser = argparse.ArgumentParser(prog="python -m skintrack", description="skintrack: private, local skin tracking")
@@ -166,6 +168,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_log)
 
     for name, module, helptext in EXTENSIONS:
+        if command is not None and name != command:
+            sub.add_parser(name, parents=[common], help=helptext)  # listed in the help, not imported
+            continue
         try:
             mod = importlib.import_module(f"skintrack.{module}")
         except ImportError:
@@ -174,6 +179,11 @@ def get_args_parser() -> argparse.ArgumentParser:
         mod.add_arguments(p)
         p.set_defaults(func=lambda a, _s, _m=mod: _m.run(a))
     return parser
+
+
+def _command(argv: list[str]) -> str | None:
+    """The command named in ``argv`` (the first word that is not an option), if any."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 # Commands whose code lives in their own module: (command, module, help). Each module
@@ -210,7 +220,8 @@ def _quiet_native_stderr() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = get_args_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = get_args_parser(_command(argv) or "")
     args = parser.parse_args(argv)
     try:
         settings = Settings.for_home(args.home)
