@@ -52,6 +52,7 @@ from skintrack.acne import (  # noqa: F401  (re-exported: one definition, torch-
 )
 from skintrack.acne import check_aligned as _check_aligned
 from skintrack.acne import prediction as _prediction
+from skintrack.config import PROJECT_ROOT  # noqa: F401  (kept importable from here)
 
 ARCHITECTURES = ("resnet50", "efficientnet_lite0")
 DENSITY_STRIDE = 8
