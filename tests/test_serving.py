@@ -205,12 +205,12 @@ print(json.dumps({"rc": rc, "torch": "torch" in sys.modules}))
 """
 
 
-def test_the_checkin_command_never_imports_torch_once_the_model_is_exported(tmp_path):
+def test_the_checkin_command_never_imports_torch_once_the_model_is_exported(home):
     if clf.default_path() is None:
         pytest.skip("no trained model is installed under models/")
     installed = serving.load_default()  # exports it if `make setup` has not (in this process)
     env = {**os.environ, "GLOG_minloglevel": "2"}
-    done = subprocess.run([sys.executable, "-c", CLI_CHILD, str(DATA / "obama-720p.jpg"), str(tmp_path / "home")],
+    done = subprocess.run([sys.executable, "-c", CLI_CHILD, str(DATA / "obama-720p.jpg"), str(home)],
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.strip().splitlines()
