@@ -4,10 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.dev-installed
+# The installed model exported to ONNX once, so that a check-in never waits for torch's import.
+EXPORTED := cache/onnx/.exported
+MODELS := $(wildcard models/*.pt)
 
 .PHONY: setup dev run test lint bench chromium clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(EXPORTED)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +18,10 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
+
+$(EXPORTED): $(STAMP) $(MODELS)
+	$(PY) -m skintrack.serving --export
+	mkdir -p $(@D) && touch $@
 
 dev: $(DEV_STAMP)
 

@@ -33,7 +33,7 @@ REFUSALS = (
 
 def _classifier():
     """The installed trained classifier, or None when no trained model is installed."""
-    from . import serving  # imports torch: only when a command needs the model
+    from . import serving  # loads ONNX Runtime: only when a command needs the model
 
     return serving.installed()
 
@@ -73,10 +73,6 @@ def cmd_checkin(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _photo_time(path: Path, loaded_time: datetime | None) -> datetime:
-    return loaded_time or datetime.fromtimestamp(path.stat().st_mtime).replace(microsecond=0)
-
-
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     folder = Path(args.folder)
     if not folder.is_dir():
@@ -84,25 +80,10 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     photos = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
     if not photos:
         raise ValueError(f"no photos ({', '.join(sorted(PHOTO_SUFFIXES))}) in {folder}")
-    known = store.known_hashes(settings)
     classifier = _classifier()
-    stored, duplicates, refused = 0, 0, []
-    for path in tqdm(photos, desc="importing", unit="photo", file=sys.stderr):
-        data = path.read_bytes()
-        if images.sha256(data) in known:
-            duplicates += 1
-            continue
-        try:
-            analysis = pipeline.analyse(data, settings, classifier)
-            pipeline.save(settings, analysis, _photo_time(path, analysis.loaded.taken_at))
-        except store.DuplicatePhoto:
-            duplicates += 1
-            continue
-        except (images.ImageRejected, face.FaceRejected, pipeline.CheckinRefused) as exc:
-            refused.append((path, str(exc)))
-            continue
-        known.add(analysis.loaded.sha256)
-        stored += 1
+    with tqdm(total=len(photos), desc="importing", unit="photo", file=sys.stderr) as bar:
+        done = pipeline.import_photos(settings, photos, classifier, progress=bar.update)
+    stored, duplicates, refused = len(done.stored), done.duplicates, done.refused
     print(f"stored {stored}, skipped {duplicates} duplicates, refused {len(refused)} of {len(photos)} photos")
     for path, reason in refused:
         print(f"  refused {path}: {reason}")
@@ -134,7 +115,9 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def get_args_parser() -> argparse.ArgumentParser:
+def get_args_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; with ``command``, only that extension's module is imported
+    (each drags in its own libraries: importing all of them cost a check-in seconds)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="data home (default: $SKINTRACK_HOME or ~/.skintrack)")
     parser = argparse.ArgumentParser(prog="python -m skintrack", description="skintrack: private, local skin tracking")
@@ -166,6 +149,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_log)
 
     for name, module, helptext in EXTENSIONS:
+        if command is not None and name != command:
+            sub.add_parser(name, parents=[common], help=helptext)  # listed in the help, not imported
+            continue
         try:
             mod = importlib.import_module(f"skintrack.{module}")
         except ImportError:
@@ -174,6 +160,11 @@ def get_args_parser() -> argparse.ArgumentParser:
         mod.add_arguments(p)
         p.set_defaults(func=lambda a, _s, _m=mod: _m.run(a))
     return parser
+
+
+def _command(argv: list[str]) -> str | None:
+    """The command named in ``argv`` (the first word that is not an option), if any."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 # Commands whose code lives in their own module: (command, module, help). Each module
@@ -210,7 +201,8 @@ def _quiet_native_stderr() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = get_args_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = get_args_parser(_command(argv) or "")
     args = parser.parse_args(argv)
     try:
         settings = Settings.for_home(args.home)

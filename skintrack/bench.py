@@ -261,14 +261,20 @@ def bench_accuracy(ckpt: dict, data: Path, limit: int | None = None) -> dict:
 COLD_CHILD = """
 import json, sys, time
 t0 = time.perf_counter()
-from skintrack import classifier, pipeline, serving
+from skintrack import pipeline, serving
 from skintrack.config import Settings
 t1 = time.perf_counter()
-model = serving.from_checkpoint(classifier.read(sys.argv[1]), cache_dir=sys.argv[4] if len(sys.argv) > 4 else None)
+path, home, photo, cache, kind = sys.argv[1:6]
+if kind == "trained":  # as the app and the command serve it: torch-free once the export is cached
+    model = serving.load(path, cache_dir=cache or None)
+else:  # an unmeasured stand-in, which load refuses: served as it is, through torch's reader
+    from skintrack import classifier
+    model = serving.from_checkpoint(classifier.read(path), cache_dir=cache or None)
 t2 = time.perf_counter()
-entry, analysis = pipeline.checkin(Settings.for_home(sys.argv[2]), open(sys.argv[3], "rb").read(), classifier=model)
+entry, analysis = pipeline.checkin(Settings.for_home(home), open(photo, "rb").read(), classifier=model)
 t3 = time.perf_counter()
-print(json.dumps({"imports_s": t1 - t0, "model_s": t2 - t1, "checkin_s": t3 - t2, "entry": entry}))
+print(json.dumps({"imports_s": t1 - t0, "model_s": t2 - t1, "checkin_s": t3 - t2, "entry": entry,
+                  "torch_imported": "torch" in sys.modules}))
 """
 
 
@@ -279,8 +285,9 @@ def _child_env(home: Path | None = None) -> dict:
     return env
 
 
-def bench_cold(cfg: BenchConfig, ckpt_path: Path, scratch: Path, export_dir: Path | None) -> dict:
-    """Process start to first stored check-in: the command line as it is, and the ONNX path."""
+def bench_cold(cfg: BenchConfig, ckpt_path: Path, scratch: Path, export_dir: Path | None, trained: bool = True) -> dict:
+    """Process start to first stored check-in: the command line as it is, and the pipeline
+    serving the model under test (saying whether that process imported torch)."""
     cli, onnx, phases = [], [], []
     for i in range(cfg.cold_runs):
         home = scratch / f"cold-cli-{i}"
@@ -292,7 +299,7 @@ def bench_cold(cfg: BenchConfig, ckpt_path: Path, scratch: Path, export_dir: Pat
             raise RuntimeError(f"bench: the check-in command failed: {done.stderr.strip()}")
         home = scratch / f"cold-onnx-{i}"
         t = time.perf_counter()
-        extra = [str(export_dir)] if export_dir else []
+        extra = [str(export_dir or ""), "trained" if trained else "standin"]
         done = subprocess.run([sys.executable, "-c", COLD_CHILD, str(ckpt_path), str(home), str(PHOTO), *extra],
                               capture_output=True, text=True, cwd=PROJECT_ROOT, env=_child_env())  # fmt: skip
         onnx.append(time.perf_counter() - t)
@@ -307,6 +314,7 @@ def bench_cold(cfg: BenchConfig, ckpt_path: Path, scratch: Path, export_dir: Pat
         "cli_checkin_s": s(cli),
         "onnx_checkin_s": s(onnx),
         "onnx_phases_s": {k: round(float(np.median([p[k] for p in phases])), 2) for k in ("imports_s", "model_s", "checkin_s")},
+        "onnx_torch_imported": any(p["torch_imported"] for p in phases),
     }
 
 
@@ -406,7 +414,8 @@ def import_photos(folder: Path, n: int) -> list[Path]:
 
 def bench_import(cfg: BenchConfig, ckpt: dict, scratch: Path, export_dir: Path | None) -> dict:
     """Photos per second through ``python -m skintrack import`` (in this process, so the
-    figure is throughput, not start-up), and through the pipeline with the served model."""
+    figure is throughput, not start-up, though it includes loading the installed model), and
+    through ``pipeline.import_photos`` with the model under test."""
     from . import __main__ as cli
 
     folder = scratch / "import-photos"
@@ -420,18 +429,14 @@ def bench_import(cfg: BenchConfig, ckpt: dict, scratch: Path, export_dir: Path |
     settings = Settings.for_home(scratch / "import-onnx")
     model, mesh = serving.from_checkpoint(ckpt, cache_dir=export_dir), face.default_mesh()
     t = time.perf_counter()
-    stored = 0
-    for i, path in enumerate(photos):
-        with contextlib.suppress(pipeline.CheckinRefused, face.FaceRejected):
-            pipeline.save(settings, pipeline.analyse(path.read_bytes(), settings, model, mesh), datetime(2021, 1, 1) + timedelta(days=i))
-            stored += 1
+    done = pipeline.import_photos(settings, photos, model, mesh)
     onnx_s = time.perf_counter() - t
     return {
         "photos": len(photos),
         "cli_photos_per_s": round(len(photos) / cli_s, 2),
-        "cli_classifier": "installed checkpoint (torch)" if clf.default_path() else "none installed",
+        "cli_classifier": "installed checkpoint" if clf.default_path() else "none installed",
         "onnx_photos_per_s": round(len(photos) / onnx_s, 2),
-        "onnx_stored": stored,
+        "onnx_stored": len(done.stored),
     }
 
 
@@ -600,7 +605,7 @@ def run_bench(cfg: BenchConfig) -> dict:
             report["model"]["accuracy_valid"] = section("accuracy", lambda: bench_accuracy(ckpt, valid))
         report["trends"], longest = section("trends", lambda: bench_trends(cfg, template, scratch))
         report["import"] = section("import", lambda: bench_import(cfg, ckpt, scratch, export_dir))
-        report["cold_start"] = section("cold_start", lambda: bench_cold(cfg, ckpt_path, scratch, export_dir))
+        report["cold_start"] = section("cold_start", lambda: bench_cold(cfg, ckpt_path, scratch, export_dir, trained))
         report["app"] = section("app", lambda: bench_app(cfg, longest)) if cfg.app else None
         report["memory"] = {"bench_process_peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}
         report["machine"]["load_1min_end"] = round(os.getloadavg()[0], 2)
@@ -632,7 +637,8 @@ def format_report(r: dict) -> str:
                      f"(pandas path {t['trends_pandas_ms']['median']:.1f}){ins_text}")  # fmt: skip
     lines.append(f"import: {r['import']['cli_photos_per_s']} photos/s (command), {r['import']['onnx_photos_per_s']} with the ONNX model")
     cs = r["cold_start"]
-    lines.append(f"cold start to stored check-in: command {cs['cli_checkin_s']['median']} s, ONNX path {cs['onnx_checkin_s']['median']} s {cs['onnx_phases_s']}")
+    lines.append(f"cold start to stored check-in: command {cs['cli_checkin_s']['median']} s, ONNX path {cs['onnx_checkin_s']['median']} s "
+                 f"{cs['onnx_phases_s']}, torch imported: {cs['onnx_torch_imported']}")  # fmt: skip
     if r.get("app"):
         lines.append("app: " + ", ".join(f"{k} {v}" for k, v in r["app"].items() if v is not None))
     lines += ["", "targets:"]

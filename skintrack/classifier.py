@@ -11,6 +11,9 @@ A checkpoint describes itself (architecture, heads, class names, preprocessing, 
 measured on held-out data, training arguments, data terms, version); weights are stored
 in half precision and loaded on the CPU. ``load`` refuses a checkpoint that carries no
 held-out metrics: an unmeasured model must never produce scores.
+
+What serving needs without torch (grades, ``Preprocess``, ``Prediction``, the metrics rule)
+is defined in ``skintrack.acne`` and re-exported here under the same names.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import hashlib
 import io
 import os
 import tempfile
-from dataclasses import asdict, dataclass
 from datetime import UTC
 from pathlib import Path
 
@@ -30,66 +32,30 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from skintrack.config import PROJECT_ROOT
+from skintrack.acne import (  # noqa: F401  (re-exported: one definition, torch-free, in acne)
+    DEFAULT_NAME,
+    FORMAT,
+    FORMAT_VERSION,
+    GRADE_NAMES,
+    HAYASHI_CUTOFFS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    MODELS_DIR,
+    PREPROCESS,
+    REQUIRED_METRICS,
+    Prediction,
+    Preprocess,
+    crop_resize,
+    default_path,
+    grade_from_count,
+    require_measured,
+)
+from skintrack.acne import check_aligned as _check_aligned
+from skintrack.acne import prediction as _prediction
+from skintrack.config import PROJECT_ROOT  # noqa: F401  (kept importable from here)
 
-FORMAT = "skintrack-acne-classifier"
-FORMAT_VERSION = 1
-GRADE_NAMES = ["mild", "moderate", "severe", "very severe"]  # Hayashi grades 0-3
-HAYASHI_CUTOFFS = (5, 20, 50)  # lesions on a half face: <=5 mild, <=20 moderate, <=50 severe
 ARCHITECTURES = ("resnet50", "efficientnet_lite0")
-DEFAULT_NAME = "resnet50-acne.pt"
-MODELS_DIR = PROJECT_ROOT / "models"
-REQUIRED_METRICS = ("accuracy", "balanced_accuracy", "n")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 DENSITY_STRIDE = 8
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """How an aligned 512x512 face becomes the model input: a square crop, resized, normalised.
-
-    The crop (x0, y0, x1, y1) is in the aligned frame; area resampling to ``size``. The
-    default keeps the whole frame: the canonical face spans x 90-422, y 57-467, but on the
-    many profile views of ACNE04 the frontal alignment pushes skin outwards, and a tighter
-    crop (48-464) would cut 12% of the labelled lesions against 3% for the whole frame.
-    """
-
-    size: int = 224
-    crop: tuple[int, int, int, int] = (0, 0, 512, 512)
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    aligned_size: int = 512
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Preprocess:
-        return cls(size=int(d["size"]), crop=tuple(int(v) for v in d["crop"]), mean=tuple(d["mean"]),
-                   std=tuple(d["std"]), aligned_size=int(d.get("aligned_size", 512)))  # fmt: skip
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    def matrix(self) -> np.ndarray:
-        """(2, 3) affine taking aligned-frame pixels to model-input pixels."""
-        x0, y0, x1, y1 = self.crop
-        s = self.size / (x1 - x0)
-        return np.array([[s, 0.0, -x0 * s], [0.0, s, -y0 * s]])
-
-
-PREPROCESS = Preprocess()
-
-
-def _check_aligned(aligned_rgb: np.ndarray, pre: Preprocess) -> None:
-    a = pre.aligned_size
-    if not isinstance(aligned_rgb, np.ndarray) or aligned_rgb.shape != (a, a, 3) or aligned_rgb.dtype != np.uint8:
-        got = getattr(aligned_rgb, "shape", type(aligned_rgb).__name__)
-        raise ValueError(f"expected an aligned face of shape ({a}, {a}, 3) uint8, got {got}")
-
-
-def crop_resize(aligned_rgb: np.ndarray, pre: Preprocess = PREPROCESS) -> np.ndarray:
-    """The uint8 model-input image (size x size x 3) before normalisation."""
-    x0, y0, x1, y1 = pre.crop
-    return cv2.resize(aligned_rgb[y0:y1, x0:x1], (pre.size, pre.size), interpolation=cv2.INTER_AREA)
 
 
 def normalise(rgb: np.ndarray, pre: Preprocess = PREPROCESS) -> torch.Tensor:
@@ -104,11 +70,6 @@ def preprocess(aligned_rgb: np.ndarray, pre: Preprocess = PREPROCESS) -> torch.T
     """Aligned 512x512 RGB uint8 face -> normalised 3 x size x size tensor."""
     _check_aligned(aligned_rgb, pre)
     return normalise(crop_resize(aligned_rgb, pre), pre)
-
-
-def grade_from_count(count: float) -> int:
-    """The Hayashi grade of a lesion count."""
-    return int(sum(count > c for c in HAYASHI_CUTOFFS))
 
 
 # ---------------------------------------------------------------- the network
@@ -185,35 +146,6 @@ def _efficientnet_lite0_stages():
 
 
 # ---------------------------------------------------------------- predictions
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """The model's view of one aligned face."""
-
-    probs: list[float]  # probability of each Hayashi grade 0-3
-    grade: int  # argmax
-    expected_grade: float  # sum p_k * k
-    lesions: float  # estimated lesion count
-    confidence: float  # max probability
-
-    @property
-    def grade_name(self) -> str:
-        return GRADE_NAMES[self.grade]
-
-    def scores(self) -> list[tuple[str, str, float]]:
-        """(condition, region, value) rows for the scores table."""
-        rows = [("acne_grade", "face", self.expected_grade)]
-        rows += [(f"acne_grade_p{k}", "face", p) for k, p in enumerate(self.probs)]
-        rows += [("acne_confidence", "face", self.confidence), ("lesion_count", "face", self.lesions)]
-        return rows
-
-
-def _prediction(probs: torch.Tensor, count: torch.Tensor) -> Prediction:
-    p = [float(v) for v in probs]
-    k = int(np.argmax(p))
-    return Prediction(probs=p, grade=k, expected_grade=float(sum(i * v for i, v in enumerate(p))),
-                      lesions=float(count), confidence=p[k])  # fmt: skip
 
 
 class Classifier:
@@ -364,20 +296,8 @@ def read(path: str | os.PathLike) -> dict:
 def load(path: str | os.PathLike) -> Classifier:
     """A Classifier from a checkpoint file; refuses one without held-out metrics."""
     ckpt = read(path)
-    metrics = ckpt.get("metrics") or {}
-    missing = [m for m in REQUIRED_METRICS if metrics.get(m) is None]
-    if missing:
-        raise ValueError(
-            f"{path}: checkpoint has no measured held-out metrics (missing {', '.join(missing)}); "
-            "an unmeasured model must not give scores: evaluate it first"
-        )
+    require_measured(ckpt, path)
     return Classifier(build(ckpt), ckpt)
-
-
-def default_path() -> Path | None:
-    """The shipped checkpoint under models/, or None where none is installed."""
-    path = MODELS_DIR / DEFAULT_NAME
-    return path if path.is_file() else None
 
 
 def load_default() -> Classifier | None:

@@ -2,13 +2,20 @@
 
 ``analyse`` does everything but storing, so the Check-in page can show the result before
 the user saves it; ``store`` saves an analysis atomically; ``checkin`` does both.
+``import_photos`` checks in many: analyses on a few threads, the classifier on a batch of
+faces per call, and each chunk stored in one transaction.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -94,30 +101,32 @@ def analyse(
     )  # fmt: skip
 
 
-def save(settings: Settings, analysis: Analysis, taken_at: datetime | None = None) -> int:
-    """Store an analysed photo; refuses one that failed the quality gate. Returns the entry id."""
+def new_entry(analysis: Analysis, taken_at: datetime | None = None) -> store.NewEntry:
+    """What storing an analysis writes (both JPEGs encoded); refuses one that failed the quality gate."""
     if not analysis.quality.ok:
         raise CheckinRefused("; ".join(analysis.quality.reasons))
-    started = time.perf_counter()
     taken = taken_at or analysis.loaded.taken_at or datetime.now()
     rgb = analysis.loaded.rgb
-    entry_id = store.add_entry(
-        settings,
-        store.NewEntry(
-            taken_at=taken.replace(microsecond=0),
-            image_sha256=analysis.loaded.sha256,
-            original_jpeg=images.encode_jpeg(rgb),
-            aligned_jpeg=images.encode_jpeg(analysis.aligned.image, quality=95),
-            width=rgb.shape[1],
-            height=rgb.shape[0],
-            quality=analysis.quality.as_dict(),
-            alignment_rms=analysis.aligned.rms,
-            yaw=analysis.face.yaw,
-            pitch=analysis.face.pitch,
-            roll=analysis.face.roll,
-            scores=analysis.scores(),
-        ),
+    return store.NewEntry(
+        taken_at=taken.replace(microsecond=0),
+        image_sha256=analysis.loaded.sha256,
+        original_jpeg=images.encode_jpeg(rgb),
+        aligned_jpeg=images.encode_jpeg(analysis.aligned.image, quality=95),
+        width=rgb.shape[1],
+        height=rgb.shape[0],
+        quality=analysis.quality.as_dict(),
+        alignment_rms=analysis.aligned.rms,
+        yaw=analysis.face.yaw,
+        pitch=analysis.face.pitch,
+        roll=analysis.face.roll,
+        scores=analysis.scores(),
     )
+
+
+def save(settings: Settings, analysis: Analysis, taken_at: datetime | None = None) -> int:
+    """Store an analysed photo; refuses one that failed the quality gate. Returns the entry id."""
+    started = time.perf_counter()
+    entry_id = store.add_entry(settings, new_entry(analysis, taken_at))
     analysis.timings_ms["store"] = (time.perf_counter() - started) * 1000.0
     return entry_id
 
@@ -136,3 +145,114 @@ def prediction_frame(prediction, grade_names: list[str]) -> pd.DataFrame:
     return pd.DataFrame(
         {"grade": range(len(prediction.probs)), "name": grade_names, "probability": prediction.probs}
     )
+
+
+# ---------------------------------------------------------------- many photos
+
+
+@dataclass
+class Imported:
+    """What ``import_photos`` did: entry ids stored, duplicates skipped, photos refused and why."""
+
+    stored: list[int] = field(default_factory=list)
+    duplicates: int = 0
+    refused: list[tuple[Path, str]] = field(default_factory=list)
+
+
+REFUSED = (images.ImageRejected, face.FaceRejected, CheckinRefused)
+
+
+def photo_time(path: Path, loaded_time: datetime | None) -> datetime:
+    """When a photo was taken: its EXIF time, else the file's modification time."""
+    return loaded_time or datetime.fromtimestamp(path.stat().st_mtime).replace(microsecond=0)
+
+
+def _prepare(settings: Settings, path: Path, data: bytes, mesh: face.FaceMesh | None):
+    """(entry without model scores, aligned face) for one photo, or its one-line refusal."""
+    try:
+        analysis = analyse(data, settings, None, mesh)
+        return new_entry(analysis, photo_time(path, analysis.loaded.taken_at)), analysis.aligned.image
+    except REFUSED as exc:
+        return str(exc)
+
+
+def _workers() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def import_photos(
+    settings: Settings,
+    paths: list[Path],
+    classifier=None,
+    mesh: face.FaceMesh | None = None,
+    chunk: int = 16,
+    workers: int | None = None,
+    progress: Callable[[int], object] | None = None,
+) -> Imported:
+    """Check in every photo of ``paths``: those already stored (by content) are skipped, those
+    refused are listed with the reason. Photos are analysed on ``workers`` threads (OpenCV,
+    NumPy and ONNX Runtime release the GIL; MediaPipe is serialised), scored by the
+    classifier ``chunk`` faces per call, and each chunk is stored in one transaction."""
+    if chunk < 1:
+        raise ValueError(f"chunk {chunk}: must be at least 1")
+    out = Imported()
+    known = store.known_hashes(settings)
+    with ThreadPoolExecutor(workers or _workers()) as pool:
+        for start in range(0, len(paths), chunk):
+            _import_chunk(settings, paths[start : start + chunk], known, classifier, mesh, pool, out, progress)
+    return out
+
+
+def _import_chunk(settings, paths, known, classifier, mesh, pool, out: Imported, progress) -> None:
+    firsts: dict[str, int] = {}  # content hash -> index of its first photo in this chunk
+    jobs, copies = {}, {}
+    for i, path in enumerate(paths):
+        data = path.read_bytes()
+        sha = images.sha256(data)
+        if sha in known:
+            out.duplicates += 1
+        elif sha in firsts:
+            copies[i] = firsts[sha]  # the same photo twice: it shares its first copy's fate
+        else:
+            firsts[sha] = i
+            jobs[i] = pool.submit(_prepare, settings, path, data, mesh)
+    if progress is not None:
+        progress(len(paths) - len(jobs))
+        for _ in as_completed(jobs.values()):
+            progress(1)
+    results = {i: job.result() for i, job in jobs.items()}
+    ready = {i: r for i, r in results.items() if not isinstance(r, str)}
+    entries = [r[0] for r in ready.values()]
+    if classifier is not None and ready:
+        predictions = classifier.predict_batch([r[1] for r in ready.values()])
+        entries = [
+            dataclasses.replace(e, scores=e.scores + [(classifier.source, c, r, v) for c, r, v in p.scores()])
+            for e, p in zip(entries, predictions, strict=True)
+        ]
+    stored = set()
+    try:
+        ids = store.add_entries(settings, entries)
+        stored = set(ready)
+    except store.DuplicatePhoto:  # another program stored one of them meanwhile: one at a time
+        ids = []
+        for i, e in zip(ready, entries, strict=True):
+            try:
+                ids.append(store.add_entry(settings, e))
+                stored.add(i)
+            except store.DuplicatePhoto:
+                out.duplicates += 1
+    out.stored += ids
+    known.update(e.image_sha256 for e in entries)
+    for i, path in enumerate(paths):
+        if isinstance(results.get(i), str):
+            out.refused.append((path, results[i]))
+        elif i in copies:
+            first = copies[i]
+            if first in stored:
+                out.duplicates += 1
+            else:
+                out.refused.append((path, results[first]))

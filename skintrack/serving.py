@@ -1,10 +1,19 @@
-"""Serving the acne classifier through ONNX Runtime.
+"""Serving the acne classifier through ONNX Runtime, without importing torch.
 
 torch stays the reference path (training, evaluation, Grad-CAM, the agreement checks); a
 check-in scores through an ONNX export of the same checkpoint, which runs about twice as
 fast on a CPU. The export is made once per checkpoint and cached, keyed by the checkpoint
 id (a hash of its weights) and ``EXPORT_VERSION``: under the project's git-ignored
 ``cache/onnx`` when that is writable, else under the data home's ``cache/onnx``.
+
+Reading a checkpoint file needs torch, whose import alone takes seconds, so beside the
+export lies a JSON sidecar of the checkpoint's metadata (card, id, preprocessing, metrics),
+named by the SHA-256 of the checkpoint file's bytes. ``load`` hashes the file, finds its
+sidecar and the export named by the id the sidecar gives, checks that the export records
+that same id, and serves it: torch is imported only to export when one of these is
+missing or does not match (``python -m skintrack.serving --export``, run by ``make
+setup``, does that once). The rule of ``classifier.load`` holds on both paths: a
+checkpoint without held-out metrics is refused.
 
 Precisions: ``fp32`` reproduces the checkpoint's own outputs (to ~1e-4), so its scores keep
 the checkpoint's ``source``; ``int8`` (dynamic quantisation of the weights) is a different
@@ -13,26 +22,35 @@ model, so its scores carry their own source (``...+int8``) and are never mixed w
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+import json
 import logging
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
-import torch
-from torch import nn
 
-from . import classifier as clf
+from . import acne
 from .config import PROJECT_ROOT, user_dir
 
-EXPORT_VERSION = 1
+if TYPE_CHECKING:
+    from . import classifier as clf
+
+EXPORT_VERSION = 2  # 2: the export records the checkpoint id it was made from
 OPSET = 17
 PRECISIONS = ("fp32", "int8")
 INPUT = "input"
 OUTPUTS = ("logits", "count")
+ID_KEY = "skintrack_checkpoint_id"  # in the export's metadata
+CARD_KEYS = ("arch", "id", "version", "class_names", "preprocess", "heads", "metrics",
+             "metrics_by_group", "train_args", "data", "epoch", "created")  # fmt: skip
 
 
 def threads() -> int:
@@ -43,18 +61,6 @@ def threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class _Heads(nn.Module):
-    """The network with only what a prediction needs, as a tuple: ONNX outputs no dicts."""
-
-    def __init__(self, model: clf.AcneNet) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        r = self.model(x)
-        return r["logits"], r["count"]
-
-
 def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     """Run ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +68,7 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a cache others on the machine may read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -69,8 +76,31 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def export(model: clf.AcneNet, path: str | os.PathLike, size: int) -> Path:
-    """Write ``model`` as ONNX (batch dimension dynamic, ``size`` x ``size`` RGB input)."""
+def _stamp(path: Path, checkpoint_id: str) -> None:
+    """Record in the ONNX file which checkpoint it was made from (checked when served)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, {ID_KEY: checkpoint_id})
+    onnx.save(model, str(path))
+
+
+def export(model: clf.AcneNet, path: str | os.PathLike, size: int, checkpoint_id: str | None = None) -> Path:
+    """Write ``model`` as ONNX (batch dimension dynamic, ``size`` x ``size`` RGB input),
+    recording ``checkpoint_id`` in its metadata."""
+    import torch
+
+    class Heads(torch.nn.Module):
+        """The network with only what a prediction needs, as a tuple: ONNX outputs no dicts."""
+
+        def __init__(self, net: torch.nn.Module) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            r = self.net(x)
+            return r["logits"], r["count"]
+
     model = model.eval()
     example = torch.zeros(1, 3, size, size)
 
@@ -80,15 +110,17 @@ def export(model: clf.AcneNet, path: str | os.PathLike, size: int) -> Path:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                _Heads(model), (example,), str(tmp), dynamo=False, opset_version=OPSET,
+                Heads(model), (example,), str(tmp), dynamo=False, opset_version=OPSET,
                 input_names=[INPUT], output_names=list(OUTPUTS),
                 dynamic_axes={INPUT: {0: "batch"}, **{o: {0: "batch"} for o in OUTPUTS}},
             )  # fmt: skip
+        if checkpoint_id is not None:
+            _stamp(tmp, checkpoint_id)
 
     return _atomic(Path(path), write)
 
 
-def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike, checkpoint_id: str | None = None) -> Path:
     """Dynamic int8 quantisation of an exported model's weights (activations stay float)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -100,6 +132,8 @@ def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
             quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8)
         finally:
             root.setLevel(level)
+        if checkpoint_id is not None:
+            _stamp(tmp, checkpoint_id)
 
     return _atomic(Path(dst), write)
 
@@ -113,23 +147,35 @@ def export_name(ckpt: dict, precision: str) -> str:
     return f"{ckpt['arch']}-acne-{ckpt['id']}.v{EXPORT_VERSION}.{precision}.onnx"
 
 
-def ensure_export(ckpt: dict, precision: str = "fp32", cache_dir: str | os.PathLike | None = None) -> Path:
-    """The cached export of checkpoint ``ckpt`` at ``precision``, made if missing."""
+def _check_precision(precision: str) -> None:
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    dirs = [Path(cache_dir)] if cache_dir is not None else cache_dirs()
-    for d in dirs:
-        if (d / export_name(ckpt, precision)).is_file():
-            return d / export_name(ckpt, precision)
+
+
+def _dirs(cache_dir: str | os.PathLike | None) -> list[Path]:
+    return [Path(cache_dir)] if cache_dir is not None else cache_dirs()
+
+
+def ensure_export(ckpt: dict, precision: str = "fp32", cache_dir: str | os.PathLike | None = None,
+                  refresh: bool = False) -> Path:  # fmt: skip
+    """The cached export of checkpoint ``ckpt`` at ``precision``, made if missing (or, with
+    ``refresh``, made again: the cached one was found to be of another checkpoint)."""
+    _check_precision(precision)
+    dirs = _dirs(cache_dir)
+    if not refresh:
+        for d in dirs:
+            if (d / export_name(ckpt, precision)).is_file():
+                return d / export_name(ckpt, precision)
     errors = []
     for d in dirs:
         try:
             fp32 = d / export_name(ckpt, "fp32")
-            if not fp32.is_file():
-                pre = clf.Preprocess.from_dict(ckpt["preprocess"])
-                export(clf.build(ckpt), fp32, pre.size)
+            if refresh or not fp32.is_file():
+                from . import classifier as clf
+
+                export(clf.build(ckpt), fp32, acne.Preprocess.from_dict(ckpt["preprocess"]).size, ckpt["id"])
             if precision == "int8":
-                return quantize_int8(fp32, d / export_name(ckpt, "int8"))
+                return quantize_int8(fp32, d / export_name(ckpt, "int8"), ckpt["id"])
             return fp32
         except OSError as exc:  # read-only folder: try the next one
             errors.append(f"{d}: {exc}")
@@ -151,16 +197,22 @@ def session(path: str | os.PathLike, n_threads: int | None = None) -> ort.Infere
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def preprocess(aligned_rgb: np.ndarray, pre: clf.Preprocess = clf.PREPROCESS) -> np.ndarray:
-    """``classifier.preprocess`` in numpy, equal to it bit for bit (a test holds them equal).
+def exported_from(sess: ort.InferenceSession) -> str | None:
+    """The checkpoint id an export records (None for an export that records none)."""
+    return sess.get_modelmeta().custom_metadata_map.get(ID_KEY)
 
-    The served path never enters torch: torch's element-wise ops run on its OpenMP threads,
-    which on a machine busy with other work take ~70 ms for what numpy does in 1.5 ms."""
-    clf._check_aligned(aligned_rgb, pre)
-    rgb = clf.crop_resize(aligned_rgb, pre)
-    mean = np.asarray(pre.mean, np.float32).reshape(3, 1, 1)
-    std = np.asarray(pre.std, np.float32).reshape(3, 1, 1)
-    return (rgb.transpose(2, 0, 1).astype(np.float32) / np.float32(255.0) - mean) / std
+
+def _verified_session(ckpt: dict, precision: str, cache_dir: str | os.PathLike | None,
+                      n_threads: int | None = None) -> ort.InferenceSession:  # fmt: skip
+    """A session on the export of checkpoint ``ckpt``, exported again if the cached file
+    records another checkpoint (or none)."""
+    sess = session(ensure_export(ckpt, precision, cache_dir), n_threads)
+    if exported_from(sess) != ckpt["id"]:
+        sess = session(ensure_export(ckpt, precision, cache_dir, refresh=True), n_threads)
+    return sess
+
+
+preprocess = acne.model_input  # the numpy preprocessing the served model uses
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -177,7 +229,7 @@ class OnnxClassifier:
                  reference: Callable[[], clf.Classifier] | None = None) -> None:  # fmt: skip
         self.session = sess
         self.checkpoint = {k: v for k, v in checkpoint.items() if k != "state_dict"}
-        self.pre = clf.Preprocess.from_dict(checkpoint["preprocess"])
+        self.pre = acne.Preprocess.from_dict(checkpoint["preprocess"])
         self.id = checkpoint["id"]
         self.precision = precision
         suffix = "" if precision == "fp32" else f"+{precision}"
@@ -189,27 +241,25 @@ class OnnxClassifier:
     def card(self) -> dict:
         """What the checkpoint says about itself, plus how it is served."""
         c = self.checkpoint
-        keys = ("arch", "id", "version", "class_names", "preprocess", "heads", "metrics",
-                "metrics_by_group", "train_args", "data", "epoch", "created")  # fmt: skip
-        return {**{k: c.get(k) for k in keys}, "serving": f"onnxruntime {ort.__version__} {self.precision}"}
+        return {**{k: c.get(k) for k in CARD_KEYS}, "serving": f"onnxruntime {ort.__version__} {self.precision}"}
 
     def inputs(self, aligned: list[np.ndarray]) -> np.ndarray:
         """The model-input batch (N, 3, size, size) float32: the checkpoint's own preprocessing."""
-        return np.stack([preprocess(a, self.pre) for a in aligned])
+        return np.stack([acne.model_input(a, self.pre) for a in aligned])
 
     def forward_batch(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(logits, count) for a preprocessed batch."""
         logits, count = self.session.run(list(OUTPUTS), {INPUT: np.ascontiguousarray(batch, np.float32)})
         return logits, count
 
-    def predict_batch(self, aligned: list[np.ndarray], batch_size: int = 16) -> list[clf.Prediction]:
-        out: list[clf.Prediction] = []
+    def predict_batch(self, aligned: list[np.ndarray], batch_size: int = 16) -> list[acne.Prediction]:
+        out: list[acne.Prediction] = []
         for i in range(0, len(aligned), batch_size):
             logits, count = self.forward_batch(self.inputs(aligned[i : i + batch_size]))
-            out += [clf._prediction(p, c) for p, c in zip(_softmax(logits.astype(np.float64)), count, strict=True)]
+            out += [acne.prediction(p, c) for p, c in zip(_softmax(logits.astype(np.float64)), count, strict=True)]
         return out
 
-    def predict(self, aligned_rgb: np.ndarray) -> clf.Prediction:
+    def predict(self, aligned_rgb: np.ndarray) -> acne.Prediction:
         return self.predict_batch([aligned_rgb])[0]
 
     def reference(self) -> clf.Classifier:
@@ -227,30 +277,108 @@ class OnnxClassifier:
 def from_checkpoint(ckpt: dict, precision: str = "fp32", cache_dir: str | os.PathLike | None = None,
                     n_threads: int | None = None) -> OnnxClassifier:  # fmt: skip
     """Serve a checkpoint dict as it is, measured or not (timing and tests; the app uses ``load``)."""
-    path = ensure_export(ckpt, precision, cache_dir)
-    return OnnxClassifier(session(path, n_threads), ckpt, precision,
-                          reference=lambda: clf.Classifier(clf.build(ckpt), ckpt))  # fmt: skip
+    from . import classifier as clf
+
+    sess = _verified_session(ckpt, precision, cache_dir, n_threads)
+    return OnnxClassifier(sess, ckpt, precision, reference=lambda: clf.Classifier(clf.build(ckpt), ckpt))
 
 
-def load(path: str | os.PathLike, precision: str = "fp32", cache_dir: str | os.PathLike | None = None) -> OnnxClassifier:
-    """Serve a checkpoint file; like ``classifier.load`` it refuses one without held-out metrics."""
+# ---------------------------------------------------------------- checkpoint files, torch-free
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def sidecar_name(digest: str) -> str:
+    return f"checkpoint-{digest}.v{EXPORT_VERSION}.json"
+
+
+def metadata(ckpt: dict, digest: str) -> dict:
+    """What the sidecar keeps of a checkpoint: everything but the weights, as JSON."""
+    meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
+    meta["preprocess"] = acne.Preprocess.from_dict(meta["preprocess"]).as_dict()
+    return json.loads(json.dumps({**meta, "file_sha256": digest}, default=str))
+
+
+def _cached_metadata(digest: str, dirs: list[Path]) -> dict | None:
+    for d in dirs:
+        with_meta = d / sidecar_name(digest)
+        try:
+            meta = json.loads(with_meta.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(meta, dict) and meta.get("file_sha256") == digest and meta.get("format") == acne.FORMAT:
+            return meta
+    return None
+
+
+def _remember(meta: dict, dirs: list[Path]) -> None:
+    """Write the sidecar into the first folder that takes it (none: the next load reads torch again)."""
+    text = json.dumps(meta, indent=1)
+    for d in dirs:
+        try:
+            _atomic(d / sidecar_name(meta["file_sha256"]), lambda tmp: tmp.write_text(text))
+            return
+        except OSError:
+            continue
+
+
+def describe(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> tuple[dict, dict | None]:
+    """(metadata, the checkpoint itself or None): the checkpoint file's metadata from its
+    sidecar when one matches the file's bytes, else read with torch (the sidecar then written)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no checkpoint at {path}")
+    digest, dirs = file_sha256(path), _dirs(cache_dir)
+    meta = _cached_metadata(digest, dirs)
+    if meta is not None:
+        return meta, None
+    from . import classifier as clf
+
     ckpt = clf.read(path)
-    metrics = ckpt.get("metrics") or {}
-    missing = [m for m in clf.REQUIRED_METRICS if metrics.get(m) is None]
-    if missing:
-        raise ValueError(
-            f"{path}: checkpoint has no measured held-out metrics (missing {', '.join(missing)}); "
-            "an unmeasured model must not give scores: evaluate it first"
-        )
-    served = ensure_export(ckpt, precision, cache_dir)
-    # The torch reference (Grad-CAM) re-reads the file when asked, rather than keeping the
-    # weights of a model that most sessions never build.
-    return OnnxClassifier(session(served), ckpt, precision, reference=lambda: clf.load(path))
+    meta = metadata(ckpt, digest)
+    _remember(meta, dirs)
+    return meta, ckpt
+
+
+def load(
+    path: str | os.PathLike, precision: str = "fp32", cache_dir: str | os.PathLike | None = None
+) -> OnnxClassifier:
+    """Serve a checkpoint file; like ``classifier.load`` it refuses one without held-out metrics.
+
+    torch is imported only when the file's sidecar or its export is not cached yet."""
+    _check_precision(precision)
+    meta, ckpt = describe(path, cache_dir)
+    acne.require_measured(meta, path)
+    sess = None
+    if ckpt is None:  # the metadata came from the sidecar: try the cached export, torch-free
+        cached = next((d / export_name(meta, precision) for d in _dirs(cache_dir)
+                       if (d / export_name(meta, precision)).is_file()), None)  # fmt: skip
+        if cached is not None:
+            sess = session(cached)
+            if exported_from(sess) != meta["id"]:
+                sess = None  # an export of another checkpoint under this one's name
+    if sess is None:
+        from . import classifier as clf
+
+        ckpt = ckpt or clf.read(path)
+        sess = _verified_session(ckpt, precision, cache_dir)
+
+    def reference() -> clf.Classifier:
+        # The torch reference (Grad-CAM) re-reads the file when asked, rather than keeping
+        # the weights of a model that most sessions never build.
+        from . import classifier as clf
+
+        return clf.load(path)
+
+    return OnnxClassifier(sess, meta, precision, reference=reference)
 
 
 def load_default(precision: str = "fp32") -> OnnxClassifier | None:
     """The shipped checkpoint served through ONNX Runtime, or None where none is installed."""
-    path = clf.default_path()
+    path = acne.default_path()
     return load(path, precision) if path is not None else None
 
 
@@ -272,4 +400,32 @@ def installed():
     try:
         return load_default()
     except (ImportError, OSError, RuntimeError):
+        from . import classifier as clf
+
         return clf.load_default()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m skintrack.serving --export``: export the installed model now (``make setup``
+    runs it), so that the first check-in of a fresh clone does not wait for torch."""
+    parser = argparse.ArgumentParser(prog="python -m skintrack.serving", description=main.__doc__)
+    parser.add_argument("--export", action="store_true", required=True, help="export and cache the model")
+    parser.add_argument("--model", help="checkpoint file (default: the installed model)")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    args = parser.parse_args(argv)
+    path = args.model or acne.default_path()
+    if path is None:
+        print(f"no trained model under {acne.MODELS_DIR}: nothing to export")
+        return 0
+    try:
+        served = load(path, args.precision)
+    except (ValueError, OSError) as exc:
+        print(f"skintrack.serving: {exc}", file=sys.stderr)
+        return 2
+    where = next((d for d in cache_dirs() if (d / export_name(served.checkpoint, args.precision)).is_file()), None)
+    print(f"{served.source} served through ONNX Runtime from {where}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

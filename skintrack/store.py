@@ -192,7 +192,9 @@ def migrate(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
     )
-    current = schema_version(con)
+    # The table exists now: no need for schema_version's information_schema look-up, which
+    # took 6 of the 38 ms of storing a check-in (every store call opens a connection).
+    current = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
     last = len(MIGRATIONS) if target is None else target
     if backups_dir is not None and 0 < current < last:
         from .backup import before_migration  # lazy: backup uses this module

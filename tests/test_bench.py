@@ -30,6 +30,8 @@ def test_bench_quick_prints_every_figure_as_json(home):
     assert report["trends"]["1y"]["days"] == 365 and report["trends"]["1y"]["trends_ms"]["median"] > 0
     assert report["import"]["photos"] == 2 and report["import"]["cli_photos_per_s"] > 0
     assert report["cold_start"]["cli_checkin_s"]["median"] > 0
+    assert report["cold_start"]["onnx_torch_imported"] is True  # the untrained stand-in is read through torch
+    assert report["import"]["onnx_stored"] == 2
     assert set(report["targets"]) == set(bench.TARGETS)
     assert report["targets"]["app_peak_rss_gib"]["met"] is None  # --no-app: not measured, not "met"
     assert not (home / "skintrack.duckdb").exists()  # scratch homes only; the user's home untouched

@@ -300,3 +300,17 @@ def test_red_spots_follow_acne04_lesion_counts(shared_data):
         lesions.append(int(row["n_lesions"]))
     assert len(spots) >= 25
     assert spearmanr(spots, lesions).statistic > 0.7  # 0.87 here (spread-out counts); 0.79 on all of valid
+
+
+@pytest.mark.parametrize("name", ["obama-1080p.jpg", "biden.jpg"])
+def test_measuring_on_the_skin_window_equals_the_whole_frame(name, monkeypatch):
+    rgb = rgb_of(name)
+    aligned = face.align(rgb, face.detect(rgb))
+    masks = face.region_masks(aligned.landmarks)
+    rows, cols = measure.skin_window(masks, aligned.image.shape[:2])
+    assert 0 < (rows.stop - rows.start) * (cols.stop - cols.start) < 0.9 * aligned.image.shape[0] * aligned.image.shape[1]
+    windowed = measure.measure(aligned.image, masks)
+    monkeypatch.setattr(measure, "WINDOW_MARGIN", 10_000)  # the window is then the whole frame
+    whole = measure.measure(aligned.image, masks)
+    assert [(m.condition, m.region) for m in windowed] == [(m.condition, m.region) for m in whole]
+    assert [m.value for m in windowed] == [m.value for m in whole]  # bit for bit: same formulas, same pixels

@@ -1,10 +1,16 @@
 """ONNX Runtime serving: the export reproduces torch, is cached by checkpoint id, and the
 served model has the torch classifier's API. A real ResNet-50 AcneNet on a 64 px input."""
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
-from conftest import photo_bytes
+from conftest import DATA, ROOT, photo_bytes
 
 from skintrack import classifier as clf
 from skintrack import pipeline, serving
@@ -109,11 +115,108 @@ def test_int8_is_smaller_close_and_labelled(ckpt, cache, served, faces):
     assert agree["n"] == 3 and agree["max_prob_diff"] < 0.1
 
 
-def test_load_refuses_an_unmeasured_checkpoint(ckpt, cache, tmp_path):
+def test_load_refuses_an_unmeasured_checkpoint(ckpt, tmp_path):
     unmeasured = {**ckpt, "metrics": None}
     path = clf.save(unmeasured, tmp_path / "unmeasured.pt")
+    cache = tmp_path / "onnx"
     with pytest.raises(ValueError, match="no measured held-out metrics"):
         serving.load(path, cache_dir=cache)
+    assert not list(cache.glob("*.onnx"))  # refused before anything was exported
+    # Again, now that its metadata is cached: the torch-free path refuses it just the same.
+    assert list(cache.glob("checkpoint-*.json"))
+    with pytest.raises(ValueError, match="no measured held-out metrics"):
+        serving.load(path, cache_dir=cache)
+
+
+def test_the_refusal_reads_the_cached_metadata(ckpt, tmp_path):
+    path = clf.save(ckpt, tmp_path / "model.pt")
+    cache = tmp_path / "onnx"
+    serving.load(path, cache_dir=cache)
+    (sidecar,) = cache.glob("checkpoint-*.json")
+    meta = json.loads(sidecar.read_text())
+    assert meta["id"] == ckpt["id"] and meta["file_sha256"] == serving.file_sha256(path)
+    sidecar.write_text(json.dumps({**meta, "metrics": {"accuracy": 0.5}}))
+    with pytest.raises(ValueError, match="missing balanced_accuracy, n"):
+        serving.load(path, cache_dir=cache)
+
+
+def other_checkpoint() -> dict:
+    metrics = {"accuracy": 0.4, "balanced_accuracy": 0.4, "n": 3}
+    return clf.make_checkpoint(calibrated_model(seed=1), pre=clf.Preprocess(size=SIZE), metrics=metrics)
+
+
+def test_an_export_of_another_checkpoint_is_never_served(ckpt, faces, tmp_path):
+    other = other_checkpoint()
+    assert other["id"] != ckpt["id"]
+    cache = tmp_path / "onnx"
+    path = clf.save(other, tmp_path / "other.pt")
+    serving.load(path, cache_dir=cache)  # sidecar and export of `other`
+    # Put the export of `ckpt` where the export of `other` is looked for.
+    wrong = serving.ensure_export(ckpt, cache_dir=tmp_path / "elsewhere")
+    shutil.copy(wrong, cache / serving.export_name(other, "fp32"))
+    served = serving.load(path, cache_dir=cache)
+    assert serving.exported_from(served.session) == other["id"]
+    want = clf.Classifier(clf.build(other), other).predict_batch(faces)
+    for g, w in zip(served.predict_batch(faces), want, strict=True):
+        np.testing.assert_allclose(g.probs, w.probs, atol=1e-5)
+        assert abs(g.lesions - w.lesions) < 1e-4
+
+
+def test_the_cached_metadata_follows_the_file_not_its_name(ckpt, tmp_path):
+    cache, path = tmp_path / "onnx", tmp_path / "model.pt"
+    clf.save(ckpt, path)
+    assert serving.load(path, cache_dir=cache).id == ckpt["id"]
+    other = other_checkpoint()
+    clf.save(other, path)  # a new model under the same name
+    served = serving.load(path, cache_dir=cache)
+    assert served.id == other["id"] and served.card["metrics"] == other["metrics"]
+    assert len(list(cache.glob("checkpoint-*.json"))) == 2
+
+
+CHECKIN_CHILD = """
+import json, sys
+from skintrack import pipeline, serving
+from skintrack.config import Settings
+model = serving.load(sys.argv[1], cache_dir=sys.argv[2])
+entry, analysis = pipeline.checkin(Settings.for_home(sys.argv[3]), open(sys.argv[4], "rb").read(), classifier=model)
+print(json.dumps({"entry": entry, "source": model.source, "rows": [r[1] for r in analysis.scores() if r[0] == model.source],
+                  "torch": sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))}))
+"""
+
+
+def test_a_check_in_with_a_cached_export_never_imports_torch(ckpt, tmp_path):
+    path = clf.save(ckpt, tmp_path / "model.pt")
+    cache = tmp_path / "onnx"
+    serving.load(path, cache_dir=cache)  # the export and its sidecar, as `make setup` leaves them
+    env = {**os.environ, "GLOG_minloglevel": "2"}
+    done = subprocess.run([sys.executable, "-c", CHECKIN_CHILD, str(path), str(cache), str(tmp_path / "home"),
+                           str(DATA / "obama-720p.jpg")], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["torch"] == [] and out["entry"] == 1
+    assert out["source"] == f"resnet50-acne@{ckpt['id']}" and "acne_grade" in out["rows"]
+
+
+CLI_CHILD = """
+import json, sys
+from skintrack.__main__ import main
+rc = main(["checkin", sys.argv[1], "--home", sys.argv[2], "--json"])
+print(json.dumps({"rc": rc, "torch": "torch" in sys.modules}))
+"""
+
+
+def test_the_checkin_command_never_imports_torch_once_the_model_is_exported(home):
+    if clf.default_path() is None:
+        pytest.skip("no trained model is installed under models/")
+    installed = serving.load_default()  # exports it if `make setup` has not (in this process)
+    env = {**os.environ, "GLOG_minloglevel": "2"}
+    done = subprocess.run([sys.executable, "-c", CLI_CHILD, str(DATA / "obama-720p.jpg"), str(home)],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert json.loads(lines[-1]) == {"rc": 0, "torch": False}
+    stored = json.loads("\n".join(lines[:-1]))
+    assert installed.source in {s["source"] for s in stored["scores"]}
 
 
 def test_a_check_in_scores_through_onnx_and_gradcam_uses_torch(ckpt, cache, tmp_path, settings):

@@ -1,0 +1,141 @@
+"""What serving the acne model needs without torch: grades, preprocessing, predictions.
+
+``classifier`` (the torch network, training-side checkpoint I/O, Grad-CAM) re-exports all of
+this, so training, evaluation and the app share one definition; ``serving`` uses it to score
+through ONNX Runtime without importing torch, which alone takes seconds to import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from skintrack.config import PROJECT_ROOT
+
+FORMAT = "skintrack-acne-classifier"
+FORMAT_VERSION = 1
+GRADE_NAMES = ["mild", "moderate", "severe", "very severe"]  # Hayashi grades 0-3
+HAYASHI_CUTOFFS = (5, 20, 50)  # lesions on a half face: <=5 mild, <=20 moderate, <=50 severe
+DEFAULT_NAME = "resnet50-acne.pt"
+MODELS_DIR = PROJECT_ROOT / "models"
+REQUIRED_METRICS = ("accuracy", "balanced_accuracy", "n")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How an aligned 512x512 face becomes the model input: a square crop, resized, normalised.
+
+    The crop (x0, y0, x1, y1) is in the aligned frame; area resampling to ``size``. The
+    default keeps the whole frame: the canonical face spans x 90-422, y 57-467, but on the
+    many profile views of ACNE04 the frontal alignment pushes skin outwards, and a tighter
+    crop (48-464) would cut 12% of the labelled lesions against 3% for the whole frame.
+    """
+
+    size: int = 224
+    crop: tuple[int, int, int, int] = (0, 0, 512, 512)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    aligned_size: int = 512
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Preprocess:
+        return cls(size=int(d["size"]), crop=tuple(int(v) for v in d["crop"]), mean=tuple(d["mean"]),
+                   std=tuple(d["std"]), aligned_size=int(d.get("aligned_size", 512)))  # fmt: skip
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def matrix(self) -> np.ndarray:
+        """(2, 3) affine taking aligned-frame pixels to model-input pixels."""
+        x0, y0, x1, y1 = self.crop
+        s = self.size / (x1 - x0)
+        return np.array([[s, 0.0, -x0 * s], [0.0, s, -y0 * s]])
+
+
+PREPROCESS = Preprocess()
+
+
+def check_aligned(aligned_rgb: np.ndarray, pre: Preprocess) -> None:
+    a = pre.aligned_size
+    if not isinstance(aligned_rgb, np.ndarray) or aligned_rgb.shape != (a, a, 3) or aligned_rgb.dtype != np.uint8:
+        got = getattr(aligned_rgb, "shape", type(aligned_rgb).__name__)
+        raise ValueError(f"expected an aligned face of shape ({a}, {a}, 3) uint8, got {got}")
+
+
+def crop_resize(aligned_rgb: np.ndarray, pre: Preprocess = PREPROCESS) -> np.ndarray:
+    """The uint8 model-input image (size x size x 3) before normalisation."""
+    x0, y0, x1, y1 = pre.crop
+    return cv2.resize(aligned_rgb[y0:y1, x0:x1], (pre.size, pre.size), interpolation=cv2.INTER_AREA)
+
+
+def model_input(aligned_rgb: np.ndarray, pre: Preprocess = PREPROCESS) -> np.ndarray:
+    """Aligned 512x512 RGB uint8 face -> normalised float32 array 3 x size x size.
+
+    ``classifier.preprocess`` is the same in torch, equal bit for bit (a test holds them equal).
+    """
+    check_aligned(aligned_rgb, pre)
+    rgb = crop_resize(aligned_rgb, pre)
+    mean = np.asarray(pre.mean, np.float32).reshape(3, 1, 1)
+    std = np.asarray(pre.std, np.float32).reshape(3, 1, 1)
+    return (rgb.transpose(2, 0, 1).astype(np.float32) / np.float32(255.0) - mean) / std
+
+
+def grade_from_count(count: float) -> int:
+    """The Hayashi grade of a lesion count."""
+    return int(sum(count > c for c in HAYASHI_CUTOFFS))
+
+
+def missing_metrics(meta: dict) -> list[str]:
+    """The required held-out metrics a checkpoint (or its metadata) lacks."""
+    metrics = meta.get("metrics") or {}
+    return [m for m in REQUIRED_METRICS if metrics.get(m) is None]
+
+
+def require_measured(meta: dict, path: object) -> None:
+    """Refuse a checkpoint without held-out metrics: an unmeasured model must never score."""
+    missing = missing_metrics(meta)
+    if missing:
+        raise ValueError(
+            f"{path}: checkpoint has no measured held-out metrics (missing {', '.join(missing)}); "
+            "an unmeasured model must not give scores: evaluate it first"
+        )
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's view of one aligned face."""
+
+    probs: list[float]  # probability of each Hayashi grade 0-3
+    grade: int  # argmax
+    expected_grade: float  # sum p_k * k
+    lesions: float  # estimated lesion count
+    confidence: float  # max probability
+
+    @property
+    def grade_name(self) -> str:
+        return GRADE_NAMES[self.grade]
+
+    def scores(self) -> list[tuple[str, str, float]]:
+        """(condition, region, value) rows for the scores table."""
+        rows = [("acne_grade", "face", self.expected_grade)]
+        rows += [(f"acne_grade_p{k}", "face", p) for k, p in enumerate(self.probs)]
+        rows += [("acne_confidence", "face", self.confidence), ("lesion_count", "face", self.lesions)]
+        return rows
+
+
+def prediction(probs, count) -> Prediction:
+    """A Prediction from one face's grade probabilities and lesion count (numpy or torch)."""
+    p = [float(v) for v in probs]
+    k = int(np.argmax(p))
+    return Prediction(probs=p, grade=k, expected_grade=float(sum(i * v for i, v in enumerate(p))),
+                      lesions=float(count), confidence=p[k])  # fmt: skip
+
+
+def default_path():
+    """The shipped checkpoint under models/, or None where none is installed."""
+    path = MODELS_DIR / DEFAULT_NAME
+    return path if path.is_file() else None
