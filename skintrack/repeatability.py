@@ -107,18 +107,29 @@ class Trial:
     values: dict[tuple[str, str], float]
 
 
-def measure_photo(rgb: np.ndarray, mesh: face.FaceMesh | None = None) -> tuple[bool, list[str], dict[tuple[str, str], float]]:
-    """(passes the gate, why not, {(condition, region): value}) for one photo, as the pipeline measures it."""
+ACNE_SCORES = ("acne_grade", "lesion_count", "acne_grade_class")
+ACNE_UNITS = {"acne_grade": "grade 0-3 (expected)", "lesion_count": "lesions", "acne_grade_class": "grade 0-3"}
+
+
+def measure_photo(rgb: np.ndarray, mesh: face.FaceMesh | None = None,
+                  classifier=None) -> tuple[bool, list[str], dict[tuple[str, str], float]]:  # fmt: skip
+    """(passes the gate, why not, {(condition, region): value}) for one photo, as the pipeline
+    measures it; with ``classifier`` also the acne model's expected grade, lesion count and
+    most likely grade (``ACNE_SCORES``)."""
     found = face.detect(rgb, mesh)
     aligned = face.align(rgb, found)
     masks = face.region_masks(aligned.landmarks)
     verdict = face.quality(rgb, found, aligned)
     values = {(m.condition, m.region): m.value for m in measure.measure(aligned.image, masks, aligned.landmarks)}
+    if classifier is not None:
+        p = classifier.predict(aligned.image)
+        values.update({(c, measure.WHOLE_FACE): float(v) for c, v in zip(ACNE_SCORES, (p.expected_grade, p.lesions, p.grade), strict=True)})
     return verdict.ok, verdict.reasons, values
 
 
-def run_trials(photos: dict[str, np.ndarray], quick: bool = False, progress: Callable[[str], None] | None = None) -> list[Trial]:
-    """Measure every photo and each of its perturbations."""
+def run_trials(photos: dict[str, np.ndarray], quick: bool = False, progress: Callable[[str], None] | None = None,
+               classifier=None) -> list[Trial]:  # fmt: skip
+    """Measure (and with ``classifier`` score) every photo and each of its perturbations."""
     trials = []
     for name, rgb in photos.items():
         versions = [Perturbation("original", "original", lambda im: im)] + perturbations(rgb, quick)
@@ -126,7 +137,7 @@ def run_trials(photos: dict[str, np.ndarray], quick: bool = False, progress: Cal
             if progress:
                 progress(f"{name}: {p.name}")
             try:
-                ok, reasons, values = measure_photo(p.apply(rgb))
+                ok, reasons, values = measure_photo(p.apply(rgb), classifier=classifier)
             except face.FaceRejected as exc:
                 ok, reasons, values = False, [str(exc)], {}
             trials.append(Trial(name, p.name, p.kind, ok, reasons, values))
@@ -170,6 +181,11 @@ def summarise(trials: list[Trial], include_refused: bool = False) -> dict:
             diffs = [t.values[key] - originals[t.photo][key] for t in used if t.kind == kind and key in t.values and key in originals.get(t.photo, {})]
             if diffs:
                 by_kind[cond][kind] = round(float(np.sqrt(np.mean(np.square(diffs)))), 4)
+    agreement = {}
+    for t in used:
+        key = ("acne_grade_class", measure.WHOLE_FACE)
+        if t.kind != "original" and key in t.values and key in originals.get(t.photo, {}):
+            agreement.setdefault(t.photo, []).append(t.values[key] == originals[t.photo][key])
     return {
         "source": measure.SOURCE,
         "photos": sorted({t.photo for t in trials}),
@@ -179,7 +195,12 @@ def summarise(trials: list[Trial], include_refused: bool = False) -> dict:
         "include_refused": include_refused,
         "measurements": {c: dict(r) for c, r in table.items()},
         "rms_change_by_kind": {c: dict(k) for c, k in by_kind.items()},
-    }
+        **({"acne_grade_agreement": {
+            "share_same_grade_as_original": round(float(np.mean([a for v in agreement.values() for a in v])), 4),
+            "versions": sum(map(len, agreement.values())),
+            "photos_always_same": sum(all(v) for v in agreement.values()), "photos": len(agreement)}}
+           if agreement else {}),
+    }  # fmt: skip
 
 
 def format_table(summary: dict, region: str = measure.WHOLE_FACE) -> str:
@@ -195,7 +216,7 @@ def format_table(summary: dict, region: str = measure.WHOLE_FACE) -> str:
         kinds = summary["rms_change_by_kind"].get(cond, {})
         worst = max(kinds, key=kinds.get) if kinds else ""
         cv = f"{100 * row['cv']:.1f}%" if row["cv"] is not None else "n/a (SD)"
-        unit = measure.CONDITIONS[cond].unit if cond in measure.CONDITIONS else ""
+        unit = measure.CONDITIONS[cond].unit if cond in measure.CONDITIONS else ACNE_UNITS.get(cond, "")
         lines.append(
             f"| {cond} | {unit} | {row['mean']:.2f} | {row['sd']:.2f} | {cv} | {row['smallest_change']:.2f} | "
             f"{worst} ({kinds.get(worst, 0):.2f}) |"
@@ -216,6 +237,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="one or two perturbations of each kind")
     parser.add_argument("--include-refused", action="store_true", help="also count versions the quality gate refuses")
     parser.add_argument("--write", metavar="FILE", help="also write the JSON to FILE (skintrack/repeatability.json feeds the app)")
+    parser.add_argument("--acne", action="store_true",
+                        help="also score every version with the installed acne model: expected grade, lesion count, "
+                        "and how often the most likely grade stays that of the original")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -224,7 +248,14 @@ def run(args: argparse.Namespace) -> int:
         if not Path(path).is_file():
             raise ValueError(f"{path}: no such photo")
         photos[Path(path).name] = load_photo(path)
-    trials = run_trials(photos, quick=args.quick)
+    classifier = None
+    if args.acne:
+        from . import classifier as clf
+
+        classifier = clf.load_default()
+        if classifier is None:
+            raise ValueError("--acne: no trained acne model is installed (models/resnet50-acne.pt)")
+    trials = run_trials(photos, quick=args.quick, classifier=classifier)
     if not any(t.values for t in trials if t.kind == "original"):
         raise ValueError("no face found in any of the photos: use frontal portraits with one face each")
     summary = summarise(trials, include_refused=args.include_refused)
@@ -235,4 +266,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"{len(photos)} photos, {summary['versions']} versions, {summary['accepted']} passed the quality gate")
         print(format_table(summary))
+        if "acne_grade_agreement" in summary:
+            a = summary["acne_grade_agreement"]
+            print(f"acne grade: {100 * a['share_same_grade_as_original']:.1f}% of {a['versions']} versions keep the "
+                  f"original's grade; {a['photos_always_same']} of {a['photos']} photos never change grade")  # fmt: skip
     return 0

@@ -93,3 +93,17 @@ def test_command_refuses_photos_without_a_face(capsys, tmp_path):
     path.write_bytes(jpeg_bytes(no_face()))
     assert main(["repeatability", str(path), "--quick"]) == 2
     assert "no face" in capsys.readouterr().err
+
+
+def test_acne_scores_of_the_shipped_model_are_pooled_like_the_measurements(capsys):
+    from skintrack import classifier as clf
+
+    if clf.default_path() is None:
+        pytest.skip("no acne model installed")
+    assert main(["repeatability", str(DATA / "obama-720p.jpg"), "--quick", "--acne", "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    rows = s["measurements"]
+    for cond in repeatability.ACNE_SCORES:
+        assert rows[cond]["face"]["n"] == s["accepted"] and rows[cond]["face"]["sd"] >= 0
+    a = s["acne_grade_agreement"]
+    assert a["versions"] == s["accepted"] - 1 and 0 <= a["share_same_grade_as_original"] <= 1
