@@ -174,6 +174,18 @@ def connect(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
             con.close()
 
 
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT; on any exception (an interrupt included) ROLLBACK and re-raise."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
@@ -204,16 +216,9 @@ def migrate(
     for version, (name, sql) in enumerate(MIGRATIONS, start=1):
         if version <= current or version > last:
             continue
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(sql)
-            con.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, datetime.now()]
-            )
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, datetime.now()])
         applied.append(version)
     return applied
 
@@ -290,14 +295,8 @@ def add_entries(settings: Settings, new: list[NewEntry]) -> list[int]:
 
 def add_scores(settings: Settings, rows: list[tuple[int, str, str, str, float]]) -> None:
     """Insert or replace (entry_id, source, condition, region, value) rows in one transaction."""
-    with connect(settings) as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?)", rows)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    with connect(settings) as con, transaction(con):
+        con.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?)", rows)
 
 
 def entries(settings: Settings) -> pd.DataFrame:
@@ -353,30 +352,7 @@ LIFESTYLE_FIELDS = (
 
 def log_day(settings: Settings, day: date, values: dict, products: list[tuple[str, str]] = ()) -> None:
     """Insert or replace the log of ``day``; ``products`` is [(name, "AM"|"PM")], created if new."""
-    unknown = set(values) - set(LIFESTYLE_FIELDS)
-    if unknown:
-        raise StoreError(f"unknown lifestyle fields {sorted(unknown)}; allowed: {LIFESTYLE_FIELDS}")
-    row = [values.get(f) for f in LIFESTYLE_FIELDS]
-    with connect(settings) as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute("DELETE FROM lifestyle WHERE day = ?", [day])
-            con.execute(
-                "INSERT INTO lifestyle (day, sleep_hours, sleep_quality, water_l, stress,"
-                " exercise_min, diet, alcohol_units, cycle_day, sun_min, note, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [day, *row, datetime.now()],
-            )
-            con.execute("DELETE FROM product_use WHERE day = ?", [day])
-            for name, time_of_day in products:
-                product_id = _product_id(con, name)
-                con.execute(
-                    "INSERT OR IGNORE INTO product_use VALUES (?, ?, ?)", [day, product_id, time_of_day]
-                )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    log_days(settings, [(day, values, list(products))])
 
 
 def _product_id(con: duckdb.DuckDBPyConnection, name: str) -> int:
@@ -428,16 +404,10 @@ def product_names(settings: Settings) -> list[str]:
 
 def delete_day(settings: Settings, day: date) -> bool:
     """Delete the log of ``day`` and its product uses; False when nothing was logged."""
-    with connect(settings) as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            found = con.execute("SELECT count(*) FROM lifestyle WHERE day = ?", [day]).fetchone()[0]
-            con.execute("DELETE FROM lifestyle WHERE day = ?", [day])
-            con.execute("DELETE FROM product_use WHERE day = ?", [day])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    with connect(settings) as con, transaction(con):
+        found = con.execute("SELECT count(*) FROM lifestyle WHERE day = ?", [day]).fetchone()[0]
+        con.execute("DELETE FROM lifestyle WHERE day = ?", [day])
+        con.execute("DELETE FROM product_use WHERE day = ?", [day])
     return bool(found)
 
 
@@ -471,23 +441,17 @@ def _unlink_images(settings: Settings, rel_paths: list[str]) -> int:
 def _delete_rows(settings: Settings, select: str, params: list, log_between: tuple[date, date] | None) -> Deleted:
     # Rows go first, in one transaction; files after. A process killed in between leaves
     # unreferenced files only, which start-up clean-up (remove_orphan_files) deletes.
-    with connect(settings) as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            doomed = con.execute(select, params).fetchall()
-            ids = [row[0] for row in doomed]
-            if ids:
-                con.execute("DELETE FROM scores WHERE list_contains(?, entry_id)", [ids])
-                con.execute("DELETE FROM entries WHERE list_contains(?, id)", [ids])
-            days = 0
-            if log_between is not None:
-                days = con.execute("SELECT count(*) FROM lifestyle WHERE day BETWEEN ? AND ?", list(log_between)).fetchone()[0]
-                con.execute("DELETE FROM lifestyle WHERE day BETWEEN ? AND ?", list(log_between))
-                con.execute("DELETE FROM product_use WHERE day BETWEEN ? AND ?", list(log_between))
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    with connect(settings) as con, transaction(con):
+        doomed = con.execute(select, params).fetchall()
+        ids = [row[0] for row in doomed]
+        if ids:
+            con.execute("DELETE FROM scores WHERE list_contains(?, entry_id)", [ids])
+            con.execute("DELETE FROM entries WHERE list_contains(?, id)", [ids])
+        days = 0
+        if log_between is not None:
+            days = con.execute("SELECT count(*) FROM lifestyle WHERE day BETWEEN ? AND ?", list(log_between)).fetchone()[0]
+            con.execute("DELETE FROM lifestyle WHERE day BETWEEN ? AND ?", list(log_between))
+            con.execute("DELETE FROM product_use WHERE day BETWEEN ? AND ?", list(log_between))
     files = _unlink_images(settings, [p for row in doomed for p in row[1:]])
     if ids or days:
         from .archive import compact  # lazy: archive uses this module
@@ -530,28 +494,21 @@ def delete_everything(settings: Settings) -> Deleted:
 
 def log_days(settings: Settings, days: list[tuple[date, dict, list[tuple[str, str]]]]) -> None:
     """``log_day`` for many (day, values, products) in one transaction (the demo); all or nothing."""
-    with connect(settings) as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for day, values, products in days:
-                unknown = set(values) - set(LIFESTYLE_FIELDS)
-                if unknown:
-                    raise StoreError(f"unknown lifestyle fields {sorted(unknown)}; allowed: {LIFESTYLE_FIELDS}")
-                con.execute("DELETE FROM lifestyle WHERE day = ?", [day])
-                con.execute(
-                    "INSERT INTO lifestyle (day, sleep_hours, sleep_quality, water_l, stress, exercise_min, diet,"
-                    " alcohol_units, cycle_day, sun_min, note, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [day, *[values.get(f) for f in LIFESTYLE_FIELDS], datetime.now()],
-                )
-                con.execute("DELETE FROM product_use WHERE day = ?", [day])
-                for name, time_of_day in products:
-                    con.execute(
-                        "INSERT OR IGNORE INTO product_use VALUES (?, ?, ?)", [day, _product_id(con, name), time_of_day]
-                    )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    for _, values, _ in days:
+        unknown = set(values) - set(LIFESTYLE_FIELDS)
+        if unknown:
+            raise StoreError(f"unknown lifestyle fields {sorted(unknown)}; allowed: {LIFESTYLE_FIELDS}")
+    with connect(settings) as con, transaction(con):
+        for day, values, products in days:
+            con.execute("DELETE FROM lifestyle WHERE day = ?", [day])
+            con.execute(
+                "INSERT INTO lifestyle (day, sleep_hours, sleep_quality, water_l, stress, exercise_min, diet,"
+                " alcohol_units, cycle_day, sun_min, note, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [day, *[values.get(f) for f in LIFESTYLE_FIELDS], datetime.now()],
+            )
+            con.execute("DELETE FROM product_use WHERE day = ?", [day])
+            for name, time_of_day in products:
+                con.execute("INSERT OR IGNORE INTO product_use VALUES (?, ?, ?)", [day, _product_id(con, name), time_of_day])
 
 
 # ---------------------------------------------------------------- Trends queries (aggregated in DuckDB)

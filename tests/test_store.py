@@ -90,3 +90,15 @@ def test_log_day_round_trip_and_replace(settings):
     got = store.get_day(settings, day)
     assert got["sleep_hours"] == 8.0 and got["stress"] is None and got["products"] == [("Retinol", "PM")]
     assert len(store.lifestyle(settings)) == 1
+
+
+@pytest.mark.parametrize("error", [ValueError("bad row"), KeyboardInterrupt()])
+def test_a_transaction_interrupted_midway_writes_nothing(settings, error):
+    store.log_day(settings, date(2026, 1, 1), {"sleep_hours": 7.0})
+    with pytest.raises(type(error)), store.connect(settings) as con, store.transaction(con):
+        con.execute("DELETE FROM lifestyle")
+        raise error
+    assert store.get_day(settings, date(2026, 1, 1))["sleep_hours"] == 7.0
+    with pytest.raises(store.StoreError, match="unknown lifestyle fields"):
+        store.log_days(settings, [(date(2026, 1, 2), {"sleep_hours": 6.0}, []), (date(2026, 1, 3), {"mood": 3}, [])])
+    assert store.get_day(settings, date(2026, 1, 2)) is None  # all or nothing
