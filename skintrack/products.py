@@ -165,11 +165,8 @@ def routine(settings: Settings) -> pd.DataFrame:
 
 def read_routine(con) -> pd.DataFrame:
     """``routine`` on an open connection (several reads on one connection save opening it)."""
-    df = con.execute(
-        "SELECT r.id, p.name AS product, p.kind, r.time_of_day, r.start_day AS start, r.stop_day AS stop"
-        " FROM routine r JOIN products p ON p.id = r.product_id ORDER BY r.start_day, p.name"
-    ).df()
-    return df.assign(start=pd.to_datetime(df["start"]), stop=pd.to_datetime(df["stop"]))
+    return _dated(con, "SELECT r.id, p.name AS product, p.kind, r.time_of_day, r.start_day AS start, r.stop_day AS stop"
+                  " FROM routine r JOIN products p ON p.id = r.product_id ORDER BY r.start_day, p.name", "start", "stop")
 
 
 def uses(settings: Settings) -> pd.DataFrame:
@@ -180,11 +177,14 @@ def uses(settings: Settings) -> pd.DataFrame:
 
 def read_uses(con) -> pd.DataFrame:
     """``uses`` on an open connection."""
-    df = con.execute(
-        "SELECT u.day, p.name AS product, u.time_of_day FROM product_use u"
-        " JOIN products p ON p.id = u.product_id ORDER BY u.day, p.name"
-    ).df()
-    return df.assign(day=pd.to_datetime(df["day"]))
+    return _dated(con, "SELECT u.day, p.name AS product, u.time_of_day FROM product_use u"
+                  " JOIN products p ON p.id = u.product_id ORDER BY u.day, p.name", "day")
+
+
+def _dated(con, sql: str, *date_columns: str) -> pd.DataFrame:
+    """The query's rows as a frame, with ``date_columns`` as pandas datetimes."""
+    df = con.execute(sql).df()
+    return df.assign(**{c: pd.to_datetime(df[c]) for c in date_columns})
 
 
 def active_on(settings: Settings, day: date) -> list[tuple[str, str]]:
