@@ -117,7 +117,9 @@ def test_grade_metrics_on_a_small_literal_case():
 def test_run_names_the_bad_value(tmp_path):
     parser = argparse.ArgumentParser()
     train.add_arguments(parser)
-    for argv, needle in [(["--arch", "vgg16"], "vgg16"), (["--epochs", "0"], "--epochs 0"), (["--size", "100"], "--size 100")]:
+    cases = [(["--arch", "vgg16"], "vgg16"), (["--epochs", "0"], "--epochs 0"), (["--size", "100"], "--size 100"),
+             (["--ema", "1.5"], "--ema 1.5"), (["--device", "tpu"], "--device tpu"), (["--save-every", "0"], "--save-every 0")]  # fmt: skip
+    for argv, needle in cases:
         args = parser.parse_args(["--data", str(tmp_path), "--out", str(tmp_path / "run"), *argv])
         with pytest.raises(ValueError, match=needle):
             train.run(args)
