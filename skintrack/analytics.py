@@ -21,11 +21,13 @@ WHOLE_FACE = "face"
 
 
 def latest_source(scores: pd.DataFrame, condition: str) -> str | None:
-    """The source that most recently produced ``condition`` (a newer model wins)."""
+    """The source that most recently produced ``condition`` (a newer model wins): of the latest
+    entry, the source stored last (``store.scores`` keeps storage order within an entry), as
+    ``store.read_daily_values`` decides it in DuckDB."""
     rows = scores[scores["condition"] == condition]
     if rows.empty:
         return None
-    return rows.sort_values("taken_at")["source"].iloc[-1]
+    return rows.sort_values(["taken_at", "entry_id"], kind="stable")["source"].iloc[-1]
 
 
 def catalogue(scores: pd.DataFrame) -> pd.DataFrame:
@@ -48,7 +50,7 @@ def daily_values(scores: pd.DataFrame, regions: tuple[str, ...] | None = None) -
     columns = ["day", "condition", "region", "value", "n"]
     if scores.empty:
         return pd.DataFrame(columns=columns)
-    latest = scores.sort_values("taken_at").groupby("condition")["source"].last()
+    latest = scores.sort_values(["taken_at", "entry_id"], kind="stable").groupby("condition")["source"].last()
     rows = scores[scores["source"].to_numpy() == scores["condition"].map(latest).to_numpy()]
     if regions is not None:
         rows = rows[rows["region"].isin(regions)]

@@ -318,8 +318,8 @@ def scores(settings: Settings) -> pd.DataFrame:
     with connect(settings) as con:
         return con.execute(
             "SELECT e.taken_at, s.entry_id, s.source, s.condition, s.region, s.value"
-            " FROM scores s JOIN entries e ON e.id = s.entry_id ORDER BY e.taken_at, s.entry_id"
-        ).df()
+            " FROM scores s JOIN entries e ON e.id = s.entry_id ORDER BY e.taken_at, s.entry_id, s.rowid"
+        ).df()  # rowid: within an entry, the order its scores were stored (a rescore comes last)
 
 
 def known_hashes(settings: Settings) -> set[str]:

@@ -34,3 +34,14 @@ def test_trend_data_of_an_empty_home(settings):
     view = trends.load(settings, "redness", "face")
     assert view.series.empty and view.log.empty and view.periods.empty
     assert trends.catalogue(settings).empty
+
+
+def test_after_a_rescore_both_paths_use_the_new_model(settings):
+    # The new source sorts before the old one by name: only the order of storing tells them apart.
+    bench.generate_history(settings, 30, [("zz-old@1", "acne_grade", "face", 1.0)])
+    ids = store.entries(settings)["id"].tolist()
+    store.add_scores(settings, [(i, "aa-new@2", "acne_grade", "face", 2.0) for i in ids])
+    scores = store.scores(settings)
+    assert analytics.latest_source(scores, "acne_grade") == "aa-new@2"
+    assert set(analytics.daily_values(scores)["value"]) == {2.0}
+    assert set(trends.load(settings, "acne_grade", "face").series["value"]) == {2.0}
