@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import io
 import os
-import tempfile
 from datetime import UTC
 from pathlib import Path
 
@@ -49,6 +48,7 @@ from skintrack.acne import (  # noqa: F401  (re-exported: one definition, torch-
     default_path,
     grade_from_count,
     require_measured,
+    write_atomic,
 )
 from skintrack.acne import check_aligned as _check_aligned
 from skintrack.acne import prediction as _prediction
@@ -254,18 +254,7 @@ def make_checkpoint(model: AcneNet, *, pre: Preprocess, metrics: dict | None, tr
 
 def save(ckpt: dict, path: str | os.PathLike) -> Path:
     """Write a checkpoint atomically: to a temporary file beside it, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(ckpt, f)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a shipped model is an ordinary repository file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(Path(path), lambda tmp: torch.save(ckpt, tmp))
 
 
 def build(ckpt: dict) -> AcneNet:

@@ -182,8 +182,8 @@ def summarise(trials: list[Trial], include_refused: bool = False) -> dict:
             if diffs:
                 by_kind[cond][kind] = round(float(np.sqrt(np.mean(np.square(diffs)))), 4)
     agreement = {}
+    key = ("acne_grade_class", measure.WHOLE_FACE)
     for t in used:
-        key = ("acne_grade_class", measure.WHOLE_FACE)
         if t.kind != "original" and key in t.values and key in originals.get(t.photo, {}):
             agreement.setdefault(t.photo, []).append(t.values[key] == originals[t.photo][key])
     return {

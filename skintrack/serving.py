@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -59,21 +58,6 @@ def threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
-
-
-def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    """Run ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a cache others on the machine may read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _stamp(path: Path, checkpoint_id: str) -> None:
@@ -117,7 +101,7 @@ def export(model: clf.AcneNet, path: str | os.PathLike, size: int, checkpoint_id
         if checkpoint_id is not None:
             _stamp(tmp, checkpoint_id)
 
-    return _atomic(Path(path), write)
+    return acne.write_atomic(Path(path), write)
 
 
 def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike, checkpoint_id: str | None = None) -> Path:
@@ -135,7 +119,7 @@ def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike, checkpoint_id:
         if checkpoint_id is not None:
             _stamp(tmp, checkpoint_id)
 
-    return _atomic(Path(dst), write)
+    return acne.write_atomic(Path(dst), write)
 
 
 def cache_dirs() -> list[Path]:
@@ -319,7 +303,7 @@ def _remember(meta: dict, dirs: list[Path]) -> None:
     text = json.dumps(meta, indent=1)
     for d in dirs:
         try:
-            _atomic(d / sidecar_name(meta["file_sha256"]), lambda tmp: tmp.write_text(text))
+            acne.write_atomic(d / sidecar_name(meta["file_sha256"]), lambda tmp: tmp.write_text(text))
             return
         except OSError:
             continue

@@ -500,6 +500,7 @@ def run(args: argparse.Namespace) -> int:
     init_weights(model, args.init)
     model = model.to(device, memory_format=torch.channels_last)
     ema = EMA(model, args.ema) if args.ema else None
+    scored = ema.model if ema is not None else model  # the weights evaluated and saved
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = len(train) // args.batch_size
     schedule = Schedule(optimizer, args.lr, steps_per_epoch * args.epochs, warmup=steps_per_epoch * args.warmup_epochs,
@@ -528,8 +529,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     def checkpoint(metrics: dict, epoch: int, selection: str) -> dict:
-        net = ema.model if ema is not None else model
-        return clf.make_checkpoint(net, pre=pre, metrics={**metrics, "split": args.valid_split},
+        return clf.make_checkpoint(scored, pre=pre, metrics={**metrics, "split": args.valid_split},
                                    train_args=train_args, data=data_info, epoch=epoch,
                                    extra={"selection": selection})  # fmt: skip
 
@@ -548,7 +548,7 @@ def run(args: argparse.Namespace) -> int:
         losses = train_one_epoch(model, train, optimizer, schedule, pre=pre, batch_size=args.batch_size, rng=rng,
                                  gen=gen, weights=weights, ema=ema, amp=amp, callback=progress)  # fmt: skip
         bar.close()
-        metrics = evaluate(ema.model if ema is not None else model, valid, pre=pre)
+        metrics = evaluate(scored, valid, pre=pre)
         record = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1), "lr": optimizer.param_groups[0]["lr"],
                   "train": losses, "valid": metrics}  # fmt: skip
         history.append(record)
