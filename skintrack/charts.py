@@ -41,6 +41,11 @@ def trend_figure(
             hovertemplate="%{customdata}: %{y:.2f}<extra>daily (click to see the photo)</extra>",
         ))  # fmt: skip
         fig.add_trace(go.Scatter(x=days, y=series["rolling"].to_numpy(float), mode="lines", name="7-day mean", line={"color": BLUE, "width": 2}))
+        first, last = days.min(), days.max()
+        if last - first < np.timedelta64(7, "D"):
+            # the first days of a history: Plotly would zoom one point to fractions of a second
+            week = np.timedelta64(3, "D")
+            fig.update_xaxes(range=[first - week, last + week], tickformat="%b %d")
     if factor is not None and not factor.empty:
         fig.add_trace(go.Bar(x=factor["day"], y=factor["value"], name=factor_label or "factor", marker={"color": ORANGE}, opacity=0.45, yaxis="y2"))
         fig.update_layout(yaxis2={"title": factor_label, "overlaying": "y", "side": "right", "showgrid": False})

@@ -31,6 +31,14 @@ def test_trend_figure_traces_factor_axis_and_product_bands():
     assert pd.Timestamp(shapes[1].x1) >= pd.Timestamp("2026-01-05")  # still in use: runs to the last day
 
 
+def test_a_first_check_in_is_shown_on_a_scale_of_days():
+    one = _series().iloc[:1]
+    x0, x1 = (pd.Timestamp(v) for v in charts.trend_figure(one, "t", "u").layout.xaxis.range)
+    assert x1 - x0 >= pd.Timedelta(days=6) and x0 < pd.Timestamp(one["day"].iloc[0]) < x1
+    month = analytics.rolling(pd.DataFrame({"day": pd.date_range("2026-01-01", periods=30), "value": 1.0, "n": 1}))
+    assert charts.trend_figure(month, "t", "u").layout.xaxis.range is None  # longer histories: Plotly's own range
+
+
 def test_trend_figure_empty_series_has_no_traces():
     assert len(charts.trend_figure(_series().iloc[0:0], "t", "u").data) == 0
 
