@@ -68,7 +68,7 @@ with right:
         c2.metric("Estimated lesions", f"{prediction.lesions:.0f}")
         st.caption(
             f"Model confidence {prediction.confidence:.0%}; expected grade {prediction.expected_grade:.2f} of 3. "
-            f"Held-out accuracy of this model: {model.card['metrics']['accuracy']:.0%} "
+            f"Held-out accuracy of this model: {model.card['metrics']['accuracy']:.1%} "
             f"({model.card['metrics']['n']} photos; see the Data page for its limits)."
         )
         st.dataframe(
