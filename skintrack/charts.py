@@ -45,7 +45,7 @@ def trend_figure(
         if last - first < np.timedelta64(7, "D"):
             # the first days of a history: Plotly would zoom one point to fractions of a second
             week = np.timedelta64(3, "D")
-            fig.update_xaxes(range=[first - week, last + week], tickformat="%b %d")
+            fig.update_xaxes(range=[first - week, last + week], tickformat="%d %b %Y")
     if factor is not None and not factor.empty:
         fig.add_trace(go.Bar(x=factor["day"], y=factor["value"], name=factor_label or "factor", marker={"color": ORANGE}, opacity=0.45, yaxis="y2"))
         fig.update_layout(yaxis2={"title": factor_label, "overlaying": "y", "side": "right", "showgrid": False})
