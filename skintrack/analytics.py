@@ -147,6 +147,11 @@ def selected_day(points: list[dict]) -> date | None:
     return None
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 day``, ``2 days``: a count with its noun, plural by an added s."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def entry_days(entries: pd.DataFrame) -> list[date]:
     """The days with at least one entry, oldest first."""
     if entries.empty:

@@ -174,7 +174,8 @@ def sentences(rep: Report, log: pd.DataFrame | None = None) -> list[str]:
         out.append(
             f"Not enough data yet for lifestyle effects: a factor needs {rep.config.min_days} days with both a log and "
             f"a check-in, at least {rep.config.min_group} of them with the factor and {rep.config.min_group} without "
-            f"({rep.days_with_checkins} days with check-ins and {rep.days_logged} logged days so far)."
+            f"({analytics.counted(rep.days_with_checkins, 'day')} with check-ins and "
+            f"{analytics.counted(rep.days_logged, 'logged day')} so far)."
         )
     elif rep.findings.empty:
         m = int(rep.lagged["tests"].iloc[0])
@@ -259,7 +260,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(to_json(rep), indent=2))
         return 0
-    print(f"{rep.days_with_checkins} days with check-ins, {rep.days_logged} logged days.")
+    print(f"{analytics.counted(rep.days_with_checkins, 'day')} with check-ins, "
+          f"{analytics.counted(rep.days_logged, 'logged day')}.")
     for line in sentences(rep):
         print(f"- {line}")
     print(CAVEAT)

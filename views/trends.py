@@ -33,7 +33,7 @@ unit = measure.CONDITIONS[condition].unit if condition in measure.CONDITIONS els
 factor_label = lifestyle.NUMERIC_FIELDS[factor].label if factor else None
 fig = charts.trend_figure(series, f"{labels[condition]}, {region.replace('_', ' ')}", unit, overlay, factor_label, periods)
 event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key="trend")
-st.caption(f"{len(series)} days with check-ins. Points are daily means; the line is the 7-day mean with a band of "
+st.caption(f"{analytics.counted(len(series), 'day')} with check-ins. Points are daily means; the line is the 7-day mean with a band of "
            "one standard deviation. Click a point to see that day's photo.")  # fmt: skip
 
 day = analytics.selected_day(event.selection.points if event else [])
