@@ -101,7 +101,8 @@ def skin_tone(aligned_rgb: np.ndarray, landmarks: np.ndarray | None) -> tuple[fl
 
 
 def prepare_photo(data_dir: str | Path, row: dict) -> dict:
-    """Align one labelled photo: image, lesion centres in the aligned frame, ITA, labels."""
+    """Align one labelled photo: image, landmarks (None without a face), lesion centres in
+    the aligned frame, ITA, labels."""
     data_dir = Path(data_dir)
     bgr = cv2.imread(str(data_dir / row["image"]), cv2.IMREAD_COLOR)
     if bgr is None:
@@ -113,6 +114,7 @@ def prepare_photo(data_dir: str | Path, row: dict) -> dict:
     n = row.get("n_lesions")
     return {
         "image": img,
+        "landmarks": lm,
         "source": row["image"],
         "split": row.get("split"),
         "grade": int(row["severity_grade"]),
@@ -201,6 +203,70 @@ def evaluate_model(classifier: clf.Classifier, data_dir: str | Path, split: str 
     return result
 
 
+def evaluate_tone_shift(classifier: clf.Classifier, data_dir: str | Path, split: str | None,
+                        targets: list[float], progress=None) -> dict:  # fmt: skip
+    """A paired skin-tone test: every photo with a face, as it is and re-rendered at each
+    target ITA (``skintrack.tone.shift_tone``, on the face-skin mask), graded by the same
+    model. Per target: the metrics, how often the grade and the count stayed what they were
+    on the photo as it is, and the ITA groups the re-rendered photos were measured in.
+
+    The same photos and labels at every tone, so a difference between tones is the model's,
+    not the sample's (ACNE04 holds 18 brown and 2 dark valid photos)."""
+    rows = read_labels(data_dir, split)
+    keys = ["as is"] + [f"ITA {t:+.0f}" for t in targets]
+    truth, lt = [], []
+    probs = {k: [] for k in keys}
+    counts = {k: [] for k in keys}
+    groups = {k: [] for k in keys}
+    for i, row in enumerate(rows):
+        item = prepare_photo(data_dir, row)
+        if progress is not None:
+            progress(i + 1, len(rows))
+        if not item["aligned"]:
+            continue
+        img, lm = item["image"], item["landmarks"]
+        shifted = [img] + [reshade(img, lm, t)[0] for t in targets]
+        preds = classifier.predict_batch(shifted)
+        truth.append(item["grade"])
+        lt.append(math.nan if item["n_lesions"] is None else item["n_lesions"])
+        for k, im, pred in zip(keys, shifted, preds, strict=True):
+            probs[k].append(pred.probs)
+            counts[k].append(pred.lesions)
+            groups[k].append(skin_tone(im, lm)[1])
+    base_grade = np.argmax(probs["as is"], 1) if truth else np.zeros(0, int)
+    out = {"model": classifier.source, "data": str(data_dir), "split": split, "n": len(truth), "by_tone": {}}
+    for k in keys:
+        m = grade_metrics(truth, probs[k], lt, counts[k])
+        m["grade_unchanged"] = float(np.mean(np.argmax(probs[k], 1) == base_grade)) if truth else math.nan
+        m["mean_count_change"] = float(np.mean(np.subtract(counts[k], counts["as is"]))) if truth else math.nan
+        m["measured_groups"] = {g: groups[k].count(g) for g in dict.fromkeys(groups[k])}
+        out["by_tone"][k] = m
+    return out
+
+
+def reshade(aligned_rgb: np.ndarray, landmarks: np.ndarray, ita: float, rounds: int = 4) -> tuple[np.ndarray, float]:
+    """The aligned face re-rendered (``tone.shift_tone`` on the face skin) until the app's own
+    skin-tone measurement, which white-balances first, reads about ``ita`` degrees; returns the
+    image and the ITA measured on it."""
+    import torch
+
+    from skintrack import face, tone
+
+    skin = torch.from_numpy(np.logical_or.reduce(list(face.region_masks(landmarks).values())))[None]
+    x = torch.from_numpy(aligned_rgb).permute(2, 0, 1)[None].float() / 255.0
+    lightness, b_star = tone.skin_reference(tone.srgb_to_lab(x), skin)
+    raw = math.degrees(math.atan2(float(lightness) - 50.0, max(float(b_star), 8.0)))  # shift_tone's own reading
+    aim, measured = raw + ita - skin_tone(aligned_rgb, landmarks)[0], math.nan
+    for _ in range(rounds):
+        out = tone.shift_tone(x, max(-85.0, min(85.0, aim)), skin)
+        image = (out[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        measured = skin_tone(image, landmarks)[0]
+        if abs(measured - ita) < 2:
+            break
+        aim += ita - measured
+    return image, measured
+
+
 # ---------------------------------------------------------------- command line
 
 
@@ -211,6 +277,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="rows of labels.csv with this split; 'all' for every row; 'auto' (default): "
                         "the 'valid' rows where labels.csv has them, else every row")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.add_argument("--tone-shift", type=_angles, default=None, metavar="ITA[,ITA...]",
+                        help="paired skin-tone test instead: every photo with a face also re-rendered at "
+                        "these ITA angles in degrees (brown: -30 to 10, dark: below -30), e.g. 0,-45")
+
+
+def _angles(text: str) -> list[float]:
+    try:
+        out = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ITA angles in degrees separated by commas, got {text!r}") from None
+    if not out or any(not -90 < t < 90 for t in out):
+        raise argparse.ArgumentTypeError(f"ITA angles lie between -90 and 90 degrees, got {text!r}")
+    return out
 
 
 def format_report(r: dict) -> str:
@@ -227,6 +306,18 @@ def format_report(r: dict) -> str:
     out += ["  " + " ".join(f"{v:4d}" for v in row) for row in r["confusion"]]
     out.append("by skin-tone group (ITA measured on each aligned photo):")
     out += ["  " + line(g, m) for g, m in r["by_group"].items()]
+    return "\n".join(out)
+
+
+def format_tone_report(r: dict) -> str:
+    """The paired skin-tone test as plain text."""
+    out = [f"model {r['model']} on {r['data']} (split {r['split'] or 'all'}): {r['n']} photos with a face, "
+           "each graded as it is and re-rendered at each skin tone"]  # fmt: skip
+    for k, m in r["by_tone"].items():
+        groups = ", ".join(f"{g} {n}" for g, n in m["measured_groups"].items())
+        out.append(f"{k:<8} acc={m['accuracy']:.3f} bal_acc={m['balanced_accuracy']:.3f} "
+                   f"mae_lesions={m.get('mae_lesions', math.nan):.2f} grade_unchanged={m['grade_unchanged']:.3f} "
+                   f"count_change={m['mean_count_change']:+.2f}  measured as: {groups}")  # fmt: skip
     return "\n".join(out)
 
 
@@ -249,6 +340,10 @@ def run(args: argparse.Namespace) -> int:
             bar.total = n
             bar.update(1)
 
+    if getattr(args, "tone_shift", None):
+        result = evaluate_tone_shift(classifier, args.data, split, args.tone_shift, progress)
+        print(json.dumps(result, indent=2) if args.json else format_tone_report(result))
+        return 0
     result = evaluate_model(classifier, args.data, split, progress)
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0

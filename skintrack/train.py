@@ -9,7 +9,8 @@
   learning as used for ACNE04 by Wu et al. 2019): the one-hot grade mixed with the grade
   distribution implied by a Gaussian around the true lesion count; classes weighted by
   inverse square-root frequency;
-- augmentation: random resized crop, small rotation, horizontal flip, colour jitter.
+- augmentation: random resized crop, small rotation, horizontal flip, colour jitter and,
+  optionally (``--tone-aug``), re-rendering at another skin tone (``skintrack.tone``).
 The best epoch on the ``valid`` split (accuracy, then lesion MAE) is kept as a
 self-describing half-precision checkpoint with its measured metrics; ``last.pt`` beside it
 holds the full state for ``--resume``.
@@ -35,12 +36,16 @@ import torch.nn.functional as F
 
 from skintrack import classifier as clf
 from skintrack import evaluate as ev
+from skintrack.tone import shift_tone
 
 DATA_TERMS = (
     "ACNE04 (Wu et al., 'Joint Acne Image Grading and Counting via Label Distribution "
     "Learning', ICCV 2019), via the Roboflow export 'Acne04 Detection' v5: free for academic "
     "use only. A model trained on it inherits these terms."
 )
+
+
+TONE_RANGE = (-50.0, 45.0)  # ITA degrees drawn by the skin-tone augmentation
 
 
 @dataclass
@@ -128,10 +133,13 @@ class Tensors:
         return len(self.grade)
 
 
-def augment(images: torch.Tensor, points: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def augment(images: torch.Tensor, points: torch.Tensor, gen: torch.Generator,
+            tone: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Random resized crop (zoom 0.85-1.2, aspect +-7%, shift +-6%), rotation (+-10 deg),
     horizontal flip and colour jitter (brightness, contrast, saturation +-25%, hue +-8 deg)
     of a uint8 batch on any device; returns float images in [0, 1] and the moved points.
+    With ``tone`` > 0, that share of the images is first re-rendered at a skin tone drawn
+    uniformly from ITA -50 to 45 degrees (``skintrack.tone.shift_tone``: dark to intermediate).
 
     Random numbers come from ``gen`` (a CPU generator), so a seed gives the same run on
     any device."""
@@ -157,6 +165,11 @@ def augment(images: torch.Tensor, points: torch.Tensor, gen: torch.Generator) ->
     x = F.grid_sample(images.float().div_(255.0), grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     centre = size / 2
     moved = ((points.double() - centre) @ a.transpose(1, 2) + centre + shift[:, None, :]).float()
+    if tone > 0:
+        pick = uniform(0, 1) < tone
+        target = uniform(*TONE_RANGE).float()
+        if pick.any():
+            x[pick] = shift_tone(x[pick], target[pick])
 
     def factor(lo: float, hi: float) -> torch.Tensor:
         return uniform(lo, hi).float().view(b, 1, 1, 1)
@@ -218,10 +231,10 @@ def label_distribution(grade: int, count: float, mix: float = 0.4) -> np.ndarray
     return (1 - mix) * onehot + mix * ldl / ldl.sum()
 
 
-def make_batch(data: Tensors, pre: clf.Preprocess, gen: torch.Generator | None) -> dict:
+def make_batch(data: Tensors, pre: clf.Preprocess, gen: torch.Generator | None, tone: float = 0.0) -> dict:
     """A training (``gen`` given: augmented) or evaluation batch, on the data's device."""
     if gen is not None:
-        x, pts = augment(data.images, data.points, gen)
+        x, pts = augment(data.images, data.points, gen, tone)
     else:
         x, pts = data.images.float() / 255.0, data.points
     density = density_targets(pts, data.valid, pre.size)
@@ -273,17 +286,19 @@ class EMA:
 
 def train_one_epoch(model, data: Tensors, optimizer, scheduler, *, pre: clf.Preprocess, batch_size: int,
                     rng: np.random.Generator, gen: torch.Generator, weights: torch.Tensor, ema: EMA | None = None,
-                    amp: bool = False, callback: Callable[[int, int, dict], None] | None = None) -> dict:  # fmt: skip
+                    amp: bool = False, tone: float = 0.0,
+                    callback: Callable[[int, int, dict], None] | None = None) -> dict:  # fmt: skip
     """One pass over ``data`` in random order; returns the mean loss terms.
 
-    ``amp``: bfloat16 autocast (on a GPU); the loss is computed in float32."""
+    ``amp``: bfloat16 autocast (on a GPU); the loss is computed in float32. ``tone``: the
+    share of images re-rendered at another skin tone (``augment``)."""
     model.train()
     order = torch.from_numpy(rng.permutation(len(data))).to(data.grade.device)
     n_steps = len(order) // batch_size  # drop the ragged last batch (BatchNorm on 1-2 images is noise)
     sums: dict[str, torch.Tensor] = {}
     done = 0
     for step in range(n_steps):
-        batch = make_batch(data.take(order[step * batch_size : (step + 1) * batch_size]), pre, gen)
+        batch = make_batch(data.take(order[step * batch_size : (step + 1) * batch_size]), pre, gen, tone)
         with torch.autocast(batch["x"].device.type, dtype=torch.bfloat16, enabled=amp):
             out = model(batch["x"])
         terms = loss_terms({k: v.float() for k, v in out.items() if k != "features"}, batch, weights)
@@ -448,6 +463,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ema", type=float, default=0.0,
                         help="keep an exponential moving average of the weights with this decay (e.g. 0.998) and "
                         "evaluate and save it instead of the raw weights (0: off)")
+    parser.add_argument("--tone-aug", type=float, default=0.0,
+                        help="share of training images re-rendered at a random skin tone, ITA -50 to 45 degrees "
+                        "(ACNE04 has almost no brown or dark skin; 0: off)")
 
 
 def _check(args) -> None:
@@ -462,6 +480,8 @@ def _check(args) -> None:
         raise ValueError(f"--ldl-mix {args.ldl_mix}: must be in [0, 1]")
     if not args.data.is_dir():
         raise ValueError(f"--data {args.data}: not a folder")
+    if not 0 <= args.tone_aug <= 1:
+        raise ValueError(f"--tone-aug {args.tone_aug}: must be in [0, 1]")
     if not 0 <= args.ema < 1:
         raise ValueError(f"--ema {args.ema}: must be in [0, 1)")
     if args.device not in ("cpu", "cuda") or (args.device == "cuda" and not torch.cuda.is_available()):
@@ -546,7 +566,8 @@ def run(args: argparse.Namespace) -> int:
             say(f"time budget of {args.time_budget} min spent after epoch {epoch}: stopping")
             break
         losses = train_one_epoch(model, train, optimizer, schedule, pre=pre, batch_size=args.batch_size, rng=rng,
-                                 gen=gen, weights=weights, ema=ema, amp=amp, callback=progress)  # fmt: skip
+                                 gen=gen, weights=weights, ema=ema, amp=amp, tone=args.tone_aug,
+                                 callback=progress)  # fmt: skip
         bar.close()
         metrics = evaluate(scored, valid, pre=pre)
         record = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1), "lr": optimizer.param_groups[0]["lr"],

@@ -2,7 +2,7 @@
 
 For each row of ``labels.csv`` this writes the 512x512 aligned face (``skintrack.face``)
 as a JPEG and records, in ``index.json``, the grade, the lesion count, the lesion box
-centres moved into the aligned frame by the alignment matrix, the landmarks and the ITA.
+centres moved into the aligned frame by the alignment matrix, and the ITA.
 Photos where MediaPipe finds no face (mostly profile views, which lean severe) are kept:
 they fall back to a resize of the whole photo (``aligned: false``), so training does not
 silently lose its hardest cases.
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         dest = args.out / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(dest), cv2.cvtColor(item.pop("image"), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        item.pop("landmarks")
         item["file"] = str(name)
         index.append(item)
         if i % 50 == 0:
