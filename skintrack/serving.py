@@ -389,6 +389,20 @@ def installed():
         return clf.load_default()
 
 
+def prune_exports(keep: list[dict], cache_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Remove the cached exports (about 100 MB each) and sidecars of checkpoints other than
+    ``keep`` (their metadata) from the project's export folder; returns what was removed."""
+    folder = Path(cache_dir) if cache_dir is not None else cache_dirs()[0]
+    wanted = {export_name(m, p) for m in keep for p in PRECISIONS}
+    wanted |= {sidecar_name(m["file_sha256"]) for m in keep if "file_sha256" in m}
+    removed = []
+    for f in sorted(folder.glob("*-acne-*.onnx")) + sorted(folder.glob("checkpoint-*.json")):
+        if f.name not in wanted:
+            f.unlink(missing_ok=True)
+            removed.append(f)
+    return removed
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m skintrack.serving --export``: export the installed model now (``make setup``
     runs it), so that the first check-in of a fresh clone does not wait for torch."""
@@ -408,6 +422,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     where = next((d for d in cache_dirs() if (d / export_name(served.checkpoint, args.precision)).is_file()), None)
     print(f"{served.source} served through ONNX Runtime from {where}")
+    if args.model is None:  # the installed models keep their exports; those of models since replaced go
+        keep = [describe(p)[0] for p in sorted(acne.MODELS_DIR.glob("*.pt"))]
+        removed = prune_exports(keep)
+        if removed:
+            print(f"removed {len(removed)} cached files of models no longer installed: " + ", ".join(f.name for f in removed))
     return 0
 
 

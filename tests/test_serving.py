@@ -106,6 +106,20 @@ def test_export_is_cached_by_checkpoint_id(ckpt, cache, served):
         serving.ensure_export(ckpt, "fp8", cache_dir=cache)
 
 
+def test_exports_of_models_no_longer_installed_are_removed(ckpt, tmp_path):
+    path = clf.save(ckpt, tmp_path / "m.pt")
+    meta, _ = serving.describe(path, cache_dir=tmp_path / "onnx")
+    kept = serving.ensure_export(ckpt, cache_dir=tmp_path / "onnx")
+    stale = [tmp_path / "onnx" / n for n in ("resnet50-acne-0123456789ab.v2.fp32.onnx",
+                                            f"resnet50-acne-{ckpt['id']}.v1.fp32.onnx", "checkpoint-00ff.v2.json")]  # fmt: skip
+    for f in stale:
+        f.write_bytes(b"old")
+    removed = serving.prune_exports([meta], tmp_path / "onnx")
+    assert sorted(removed) == sorted(stale) and not any(f.exists() for f in stale)
+    assert kept.is_file() and (tmp_path / "onnx" / serving.sidecar_name(meta["file_sha256"])).is_file()
+    assert serving.prune_exports([meta], tmp_path / "onnx") == []
+
+
 def test_int8_is_smaller_close_and_labelled(ckpt, cache, served, faces):
     int8 = serving.from_checkpoint(ckpt, "int8", cache_dir=cache)
     fp32_size = serving.ensure_export(ckpt, cache_dir=cache).stat().st_size
