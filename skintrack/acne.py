@@ -161,3 +161,36 @@ def default_path():
     """The shipped checkpoint under models/, or None where none is installed."""
     path = MODELS_DIR / DEFAULT_NAME
     return path if path.is_file() else None
+
+
+# Skin-tone groups whose photos are too few in ACNE04 to measure the model on them directly.
+THIN_TONE_GROUPS = ("brown", "dark")
+
+
+def tone_note(card: dict, ita: float | None) -> tuple[str, bool] | None:
+    """What the model's paired skin-tone test (``metrics_by_tone``, written by
+    ``tools/ship_model.py``) says for a face measured at ``ita`` degrees: (sentence, whether
+    the model did more than 5 points worse at that tone), or None where the face's group is
+    not one ACNE04 is thin on, or the model was not tested at it."""
+    from skintrack.measure import ita_group
+
+    tested = (card.get("metrics_by_tone") or {}).get("by_tone") or {}
+    if ita is None or "as is" not in tested:
+        return None
+    group = ita_group(ita)
+    if group not in THIN_TONE_GROUPS:
+        return None
+    for name, m in tested.items():
+        groups = m.get("measured_groups") or {}
+        if name == "as is" or not groups or max(groups, key=groups.get) != group:
+            continue
+        base = tested["as is"]
+        worse = base["accuracy"] - m["accuracy"] > 0.05
+        text = (f"Your skin measured {group} (ITA {ita:.0f} degrees). The photos this model learned from hold few "
+                f"{group} faces, so it was also tested on its {base['n']} held-out photos re-rendered at this tone: it graded "
+                f"{m['accuracy']:.1%} of them correctly, against {base['accuracy']:.1%} as they were, and its lesion "
+                f"count moved by {m['mean_count_change']:+.1f} on average.")  # fmt: skip
+        if worse:
+            text += " Treat its grade with extra caution and follow the trend rather than one day's grade."
+        return text, worse
+    return None

@@ -277,12 +277,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="rows of labels.csv with this split; 'all' for every row; 'auto' (default): "
                         "the 'valid' rows where labels.csv has them, else every row")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    parser.add_argument("--tone-shift", type=_angles, default=None, metavar="ITA[,ITA...]",
+    parser.add_argument("--tone-shift", type=parse_angles, default=None, metavar="ITA[,ITA...]",
                         help="paired skin-tone test instead: every photo with a face also re-rendered at "
                         "these ITA angles in degrees (brown: -30 to 10, dark: below -30), e.g. 0,-45")
 
 
-def _angles(text: str) -> list[float]:
+def parse_angles(text: str) -> list[float]:
     try:
         out = [float(t) for t in text.split(",") if t.strip()]
     except ValueError:

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from skintrack import acne, face, measure, tone, train
 from skintrack import classifier as clf
 from skintrack import evaluate as ev
-from skintrack import face, measure, tone, train
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -117,3 +117,24 @@ def test_evaluate_tone_shift_grades_each_photo_at_each_tone(tmp_path, capsys):
         parser.parse_args(["--data", str(folder), "--tone-shift", "dark"])
     assert exit_info.value.code == 2
     assert "ITA angles" in capsys.readouterr().err
+
+
+def tone_card(dark_accuracy: float) -> dict:
+    def m(acc, change, groups):
+        return {"n": 241, "accuracy": acc, "mean_count_change": change, "measured_groups": groups}
+
+    return {"metrics_by_tone": {"by_tone": {"as is": m(0.81, 0.0, {"light": 61, "tan": 50}),
+                                            "ITA +0": m(0.80, 0.3, {"brown": 241}),
+                                            "ITA -45": m(dark_accuracy, -1.4, {"dark": 240, "brown": 1})}}}  # fmt: skip
+
+
+def test_tone_note_quotes_the_test_at_the_faces_own_tone():
+    text, worse = acne.tone_note(tone_card(0.70), -40.0)
+    assert worse and "measured dark (ITA -40 degrees)" in text
+    assert "70.0% of them correctly, against 81.0%" in text and "-1.4" in text and "extra caution" in text
+    text, worse = acne.tone_note(tone_card(0.70), 5.0)
+    assert not worse and "measured brown" in text and "80.0%" in text and "caution" not in text
+    assert acne.tone_note(tone_card(0.79), -40.0)[1] is False  # within 5 points: no warning
+    assert acne.tone_note(tone_card(0.70), 45.0) is None  # light skin: ACNE04 has plenty
+    assert acne.tone_note(tone_card(0.70), None) is None
+    assert acne.tone_note({}, -40.0) is None  # a model shipped without the test says nothing

@@ -5,7 +5,7 @@ from datetime import datetime
 import streamlit as st
 
 import appstate
-from skintrack import face, guidance, images, measure, pipeline, store
+from skintrack import acne, face, guidance, images, measure, pipeline, store
 
 GUIDE = (
     "**For a good photo:** face a window in even daylight, no flash; hold the camera at eye "
@@ -71,6 +71,9 @@ with right:
             f"Held-out accuracy of this model: {model.card['metrics']['accuracy']:.1%} "
             f"({model.card['metrics']['n']} photos; see the Data page for its limits)."
         )
+        skin_ita = next((m.value for m in analysis.measurements if m.condition == "ita" and m.region == measure.WHOLE_FACE), None)
+        if (note := acne.tone_note(model.card, skin_ita)) is not None:
+            (st.warning if note[1] else st.info)(note[0])
         st.dataframe(
             pipeline.prediction_frame(prediction, model.card["class_names"]), hide_index=True,
             column_config={"probability": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0, format="percent")},
