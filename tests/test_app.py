@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import numpy as np
 import pytest
-from conftest import ROOT, photo_bytes
+from conftest import ROOT, darker, jpeg_bytes, photo_bytes, rgb_of
 from streamlit.testing.v1 import AppTest
 
 TIMEOUT = 60
@@ -29,6 +29,17 @@ def test_refused_photo_says_why(app):
     app.run()
     assert not app.exception
     assert any("not an image" in e.value for e in app.error)
+
+
+def test_checkin_says_what_the_skin_tone_test_found_for_dark_skin(app):
+    """ACNE04 has almost no dark skin: for a face measured dark the page quotes the shipped
+    model's paired skin-tone test at that tone."""
+    app.file_uploader[0].set_value(("me.jpg", jpeg_bytes(darker(rgb_of("obama-1080p.jpg"), -45.0)), "image/jpeg"))
+    app.run()
+    assert not app.exception
+    assert any("every quality check passed" in s.value for s in app.success)
+    notes = [m.value for m in [*app.warning, *app.info] if "re-rendered at this tone" in m.value]
+    assert len(notes) == 1 and "Your skin measured dark" in notes[0], [m.value for m in [*app.warning, *app.info]]
 
 
 def test_checkin_log_and_trend(app, home):
