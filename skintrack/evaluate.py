@@ -212,6 +212,8 @@ def evaluate_tone_shift(classifier: clf.Classifier, data_dir: str | Path, split:
 
     The same photos and labels at every tone, so a difference between tones is the model's,
     not the sample's (ACNE04 holds 18 brown and 2 dark valid photos)."""
+    from skintrack import measure
+
     rows = read_labels(data_dir, split)
     keys = ["as is"] + [f"ITA {t:+.0f}" for t in targets]
     truth, lt = [], []
@@ -224,15 +226,17 @@ def evaluate_tone_shift(classifier: clf.Classifier, data_dir: str | Path, split:
             progress(i + 1, len(rows))
         if not item["aligned"]:
             continue
-        img, lm = item["image"], item["landmarks"]
-        shifted = [img] + [reshade(img, lm, t)[0] for t in targets]
-        preds = classifier.predict_batch(shifted)
+        renders = [(item["image"], item["ita_group"])]
+        for t in targets:
+            image, measured = reshade(item["image"], item["landmarks"], t)
+            renders.append((image, measure.ita_group(measured)))
+        preds = classifier.predict_batch([image for image, _ in renders])
         truth.append(item["grade"])
         lt.append(math.nan if item["n_lesions"] is None else item["n_lesions"])
-        for k, im, pred in zip(keys, shifted, preds, strict=True):
+        for k, (_, group), pred in zip(keys, renders, preds, strict=True):
             probs[k].append(pred.probs)
             counts[k].append(pred.lesions)
-            groups[k].append(skin_tone(im, lm)[1])
+            groups[k].append(group)
     base_grade = np.argmax(probs["as is"], 1) if truth else np.zeros(0, int)
     out = {"model": classifier.source, "data": str(data_dir), "split": split, "n": len(truth), "by_tone": {}}
     for k in keys:
@@ -256,7 +260,8 @@ def reshade(aligned_rgb: np.ndarray, landmarks: np.ndarray, ita: float, rounds: 
     x = torch.from_numpy(aligned_rgb).permute(2, 0, 1)[None].float() / 255.0
     lightness, b_star = tone.skin_reference(tone.srgb_to_lab(x), skin)
     raw = math.degrees(math.atan2(float(lightness) - 50.0, max(float(b_star), 8.0)))  # shift_tone's own reading
-    aim, measured = raw + ita - skin_tone(aligned_rgb, landmarks)[0], math.nan
+    start = skin_tone(aligned_rgb, landmarks)[0]
+    aim, measured = raw + ita - (raw if start is None else start), math.nan
     for _ in range(rounds):
         out = tone.shift_tone(x, max(-85.0, min(85.0, aim)), skin)
         image = (out[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
