@@ -43,6 +43,9 @@ HAYASHI_CUTOFFS = (5, 20, 50)  # lesions on a half face: <=5 mild, <=20 moderate
 DEFAULT_NAME = "resnet50-acne.pt"
 MODELS_DIR = PROJECT_ROOT / "models"
 REQUIRED_METRICS = ("accuracy", "balanced_accuracy", "n")
+# What a model says about itself (its card), for the pages and the reports.
+CARD_KEYS = ("arch", "id", "version", "class_names", "preprocess", "heads", "metrics", "metrics_by_group",
+             "metrics_by_tone", "train_args", "data", "epoch", "created")  # fmt: skip
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from skintrack.acne import (  # noqa: F401  (re-exported: one definition, torch-free, in acne)
+    CARD_KEYS,
     DEFAULT_NAME,
     FORMAT,
     FORMAT_VERSION,
@@ -162,8 +163,7 @@ class Classifier:
     def card(self) -> dict:
         """What the checkpoint says about itself: metrics, data, training arguments, version."""
         c = self.checkpoint
-        return {k: c.get(k) for k in ("arch", "id", "version", "class_names", "preprocess", "heads", "metrics",
-                                      "metrics_by_group", "train_args", "data", "epoch", "created")}  # fmt: skip
+        return {k: c.get(k) for k in CARD_KEYS}
 
     def preprocess(self, aligned_rgb: np.ndarray) -> torch.Tensor:
         return preprocess(aligned_rgb, self.pre)

@@ -48,8 +48,6 @@ PRECISIONS = ("fp32", "int8")
 INPUT = "input"
 OUTPUTS = ("logits", "count")
 ID_KEY = "skintrack_checkpoint_id"  # in the export's metadata
-CARD_KEYS = ("arch", "id", "version", "class_names", "preprocess", "heads", "metrics",
-             "metrics_by_group", "train_args", "data", "epoch", "created")  # fmt: skip
 
 
 def threads() -> int:
@@ -225,7 +223,7 @@ class OnnxClassifier:
     def card(self) -> dict:
         """What the checkpoint says about itself, plus how it is served."""
         c = self.checkpoint
-        return {**{k: c.get(k) for k in CARD_KEYS}, "serving": f"onnxruntime {ort.__version__} {self.precision}"}
+        return {**{k: c.get(k) for k in acne.CARD_KEYS}, "serving": f"onnxruntime {ort.__version__} {self.precision}"}
 
     def inputs(self, aligned: list[np.ndarray]) -> np.ndarray:
         """The model-input batch (N, 3, size, size) float32: the checkpoint's own preprocessing."""

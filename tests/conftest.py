@@ -52,7 +52,7 @@ def darker(rgb: np.ndarray, ita: float) -> np.ndarray:
 
     hull = cv2.convexHull(face.detect(rgb).landmarks[:, :2].round().astype(np.int32))
     skin = torch.from_numpy(cv2.fillConvexPoly(np.zeros(rgb.shape[:2], np.uint8), hull, 1).astype(bool))[None]
-    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
+    x = torch.tensor(rgb).permute(2, 0, 1)[None].float() / 255.0
     return (tone.shift_tone(x, ita, skin)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
 
