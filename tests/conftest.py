@@ -43,6 +43,18 @@ def rgb_of(name: str) -> np.ndarray:
     return np.asarray(Image.open(DATA / name).convert("RGB"))
 
 
+def labelled_faces(root: Path) -> Path:
+    """An acne04-format folder of two test portraits with made-up grades (0 and 1) and counts."""
+    folder = root / "faces"
+    (folder / "images").mkdir(parents=True)
+    rows = ["image,severity_grade,n_lesions"]
+    for name, grade in [("obama-480p.jpg", 0), ("biden.jpg", 1)]:
+        (folder / "images" / name).write_bytes((DATA / name).read_bytes())
+        rows.append(f"images/{name},{grade},{3 * grade}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
 def darker(rgb: np.ndarray, ita: float) -> np.ndarray:
     """A whole photo re-rendered so its face skin has about ``ita`` degrees (``skintrack.tone``)."""
     import cv2

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import labelled_faces
 
 from skintrack import acne, face, measure, tone, train
 from skintrack import classifier as clf
@@ -95,13 +96,7 @@ def test_training_refuses_a_tone_share_outside_0_1(tmp_path):
 
 @pytest.mark.slow
 def test_evaluate_tone_shift_grades_each_photo_at_each_tone(tmp_path, capsys):
-    folder = tmp_path / "faces"
-    (folder / "images").mkdir(parents=True)
-    rows = ["image,severity_grade,n_lesions"]
-    for name, grade in [("obama-480p.jpg", 0), ("biden.jpg", 1)]:
-        (folder / "images" / name).write_bytes((DATA / name).read_bytes())
-        rows.append(f"images/{name},{grade},{3 * grade}")
-    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    folder = labelled_faces(tmp_path)
     torch.manual_seed(0)
     ckpt = clf.save(clf.make_checkpoint(clf.AcneNet("resnet50"), pre=clf.Preprocess(size=64),
                                         metrics={"accuracy": 0.5, "balanced_accuracy": 0.5, "n": 2}), tmp_path / "m.pt")  # fmt: skip

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import labelled_faces
 
 from skintrack import classifier as clf
 from skintrack import evaluate as ev
@@ -165,13 +166,7 @@ def test_a_tiny_training_run_writes_a_measured_checkpoint(tmp_path):
 
 
 def test_evaluate_command_prints_json_per_skin_tone_group(tmp_path, capsys):
-    folder = tmp_path / "faces"
-    (folder / "images").mkdir(parents=True)
-    rows = ["image,severity_grade,n_lesions"]
-    for name, grade in [("obama-480p.jpg", 0), ("biden.jpg", 1)]:
-        (folder / "images" / name).write_bytes((DATA / name).read_bytes())
-        rows.append(f"images/{name},{grade},{3 * grade}")
-    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    folder = labelled_faces(tmp_path)
     torch.manual_seed(0)
     model = clf.AcneNet("resnet50")
     ckpt = clf.save(clf.make_checkpoint(model, pre=SMALL, metrics={"accuracy": 0.5, "balanced_accuracy": 0.5, "n": 2}),
