@@ -94,10 +94,8 @@ def skin_tone(aligned_rgb: np.ndarray, landmarks: np.ndarray | None) -> tuple[fl
         return None, NO_FACE_GROUP
     from skintrack import face, measure
 
-    for m in measure.measure(aligned_rgb, face.region_masks(landmarks)):
-        if m.condition == "ita" and m.region == measure.WHOLE_FACE:
-            return m.value, measure.ita_group(m.value)
-    return None, NO_FACE_GROUP
+    ita = measure.value(measure.measure(aligned_rgb, face.region_masks(landmarks)), "ita")
+    return (None, NO_FACE_GROUP) if ita is None else (ita, measure.ita_group(ita))
 
 
 def prepare_photo(data_dir: str | Path, row: dict) -> dict:
@@ -228,7 +226,7 @@ def evaluate_tone_shift(classifier: clf.Classifier, data_dir: str | Path, split:
             continue
         renders = [(item["image"], item["ita_group"])]
         for t in targets:
-            image, measured = reshade(item["image"], item["landmarks"], t)
+            image, measured = reshade(item["image"], item["landmarks"], t, item["ita"])
             renders.append((image, measure.ita_group(measured)))
         preds = classifier.predict_batch([image for image, _ in renders])
         truth.append(item["grade"])
@@ -248,28 +246,25 @@ def evaluate_tone_shift(classifier: clf.Classifier, data_dir: str | Path, split:
     return out
 
 
-def reshade(aligned_rgb: np.ndarray, landmarks: np.ndarray, ita: float, rounds: int = 4) -> tuple[np.ndarray, float]:
-    """The aligned face re-rendered (``tone.shift_tone`` on the face skin) until the app's own
+def reshade(aligned_rgb: np.ndarray, landmarks: np.ndarray, ita: float, measured: float | None = None,
+            rounds: int = 4) -> tuple[np.ndarray, float]:  # fmt: skip
+    """The aligned face re-rendered (``tone.shift_image`` on the face skin) until the app's own
     skin-tone measurement, which white-balances first, reads about ``ita`` degrees; returns the
-    image and the ITA measured on it."""
-    import torch
-
+    image and the ITA measured on it. ``measured``: the face's ITA as it is, where known."""
     from skintrack import face, tone
 
-    skin = torch.from_numpy(np.logical_or.reduce(list(face.region_masks(landmarks).values())))[None]
-    x = torch.from_numpy(aligned_rgb).permute(2, 0, 1)[None].float() / 255.0
-    lightness, b_star = tone.skin_reference(tone.srgb_to_lab(x), skin)
-    raw = math.degrees(math.atan2(float(lightness) - 50.0, max(float(b_star), 8.0)))  # shift_tone's own reading
-    start = skin_tone(aligned_rgb, landmarks)[0]
-    aim, measured = raw + ita - (raw if start is None else start), math.nan
+    skin = face.face_mask(landmarks)
+    raw = tone.image_ita(aligned_rgb, skin)  # shift_tone's own reading
+    start = skin_tone(aligned_rgb, landmarks)[0] if measured is None else measured
+    aim = raw + ita - (raw if start is None else start)
+    image, reading = aligned_rgb, math.nan
     for _ in range(rounds):
-        out = tone.shift_tone(x, max(-85.0, min(85.0, aim)), skin)
-        image = (out[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        measured = skin_tone(image, landmarks)[0]
-        if abs(measured - ita) < 2:
+        image = tone.shift_image(aligned_rgb, max(-85.0, min(85.0, aim)), skin)
+        reading = skin_tone(image, landmarks)[0]
+        if abs(reading - ita) < 2:
             break
-        aim += ita - measured
-    return image, measured
+        aim += ita - reading
+    return image, reading
 
 
 # ---------------------------------------------------------------- command line

@@ -14,6 +14,7 @@ Torch, on a batch of float sRGB images in [0, 1] (B, 3, H, W), on any device.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 _RGB_TO_XYZ = torch.tensor([[0.4124564, 0.3575761, 0.1804375],
@@ -60,15 +61,41 @@ def skin_reference(lab: torch.Tensor, mask: torch.Tensor | None = None) -> tuple
     return torch.stack(ls), torch.stack(bs)
 
 
+MIN_B_STAR = 8.0  # b* is taken as at least this, so that a greyish photo still moves
+
+
+def skin_ita(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The ITA (degrees) of each image's skin as ``shift_tone`` reads it: the skin's median
+    L* and b* (b* at least ``MIN_B_STAR``), before any white balance."""
+    lightness, b_star = skin_reference(srgb_to_lab(x), mask)
+    return torch.rad2deg(torch.atan2(lightness - 50, b_star.clamp(min=MIN_B_STAR)))
+
+
 def shift_tone(x: torch.Tensor, ita: torch.Tensor | float, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Images ``x`` re-rendered so their skin's ITA is about ``ita`` degrees (one per image
-    or one for all): L* scaled by (50 + b* tan ITA) / L*, both the skin's medians, with b*
-    taken as at least 8 so that a greyish photo still moves; a* and b* unchanged."""
+    or one for all): L* scaled by (50 + b* tan ITA) / L*, both the skin's medians (b* at least
+    ``MIN_B_STAR``); a* and b* unchanged."""
     lab = srgb_to_lab(x)
     lightness, b_star = skin_reference(lab, mask)
     angle = torch.as_tensor(ita, dtype=x.dtype, device=x.device).expand(len(x))
-    target = (50 + b_star.clamp(min=8) * torch.tan(torch.deg2rad(angle))).clamp(5, 95)
+    target = (50 + b_star.clamp(min=MIN_B_STAR) * torch.tan(torch.deg2rad(angle))).clamp(5, 95)
     scale = (target / lightness.clamp(min=1)).view(-1, 1, 1)
     lab = torch.stack([(lab[:, 0] * scale).clamp(0, 100), lab[:, 1], lab[:, 2]], 1)
     return lab_to_srgb(lab)
+
+
+def as_batch(rgb: np.ndarray) -> torch.Tensor:
+    """An RGB uint8 image (H, W, 3) as a float batch of one (1, 3, H, W) in [0, 1]."""
+    return torch.tensor(rgb).permute(2, 0, 1)[None].float() / 255.0
+
+
+def image_ita(rgb: np.ndarray, skin: np.ndarray) -> float:
+    """``skin_ita`` of one RGB uint8 image, its skin given as a boolean (H, W) mask."""
+    return float(skin_ita(as_batch(rgb), torch.from_numpy(skin.astype(bool))[None])[0])
+
+
+def shift_image(rgb: np.ndarray, ita: float, skin: np.ndarray) -> np.ndarray:
+    """``shift_tone`` on one RGB uint8 image, its skin given as a boolean (H, W) mask."""
+    out = shift_tone(as_batch(rgb), ita, torch.from_numpy(skin.astype(bool))[None])
+    return (out[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 

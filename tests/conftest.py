@@ -58,14 +58,11 @@ def labelled_faces(root: Path) -> Path:
 def darker(rgb: np.ndarray, ita: float) -> np.ndarray:
     """A whole photo re-rendered so its face skin has about ``ita`` degrees (``skintrack.tone``)."""
     import cv2
-    import torch
 
     from skintrack import face, tone
 
     hull = cv2.convexHull(face.detect(rgb).landmarks[:, :2].round().astype(np.int32))
-    skin = torch.from_numpy(cv2.fillConvexPoly(np.zeros(rgb.shape[:2], np.uint8), hull, 1).astype(bool))[None]
-    x = torch.tensor(rgb).permute(2, 0, 1)[None].float() / 255.0
-    return (tone.shift_tone(x, ita, skin)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return tone.shift_image(rgb, ita, cv2.fillConvexPoly(np.zeros(rgb.shape[:2], np.uint8), hull, 1))
 
 
 def jpeg_bytes(rgb: np.ndarray, quality: int = 92, **save_args) -> bytes:

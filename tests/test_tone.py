@@ -27,14 +27,6 @@ def portrait(name: str = "biden.jpg") -> tuple[np.ndarray, np.ndarray]:
     return img, lm
 
 
-def as_tensor(img: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
-
-
-def as_image(x: torch.Tensor) -> np.ndarray:
-    return (x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-
-
 def test_lab_conversion_matches_opencv_and_inverts():
     rgb = np.random.default_rng(0).integers(0, 256, (1, 40, 40, 3), dtype=np.uint8)
     x = torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255.0
@@ -46,11 +38,9 @@ def test_lab_conversion_matches_opencv_and_inverts():
 
 def test_shift_tone_moves_the_skin_to_the_ita_asked_for():
     img, lm = portrait()
-    skin = torch.from_numpy(np.logical_or.reduce(list(face.region_masks(lm).values())))[None]
+    skin = face.face_mask(lm)
     for ita in (30.0, 0.0, -45.0):
-        lab = tone.srgb_to_lab(tone.shift_tone(as_tensor(img), ita, skin))
-        lightness, b_star = (float(v) for v in tone.skin_reference(lab, skin))
-        assert abs(measure.ita_degrees(lightness, max(b_star, 8.0)) - ita) < 3
+        assert abs(tone.image_ita(tone.shift_image(img, ita, skin), skin) - ita) < 3
 
 
 @pytest.mark.parametrize(("name", "ita", "group"), [("obama-720p.jpg", 0.0, "brown"), ("obama-720p.jpg", -45.0, "dark"),
@@ -66,8 +56,8 @@ def test_a_reshaded_face_is_measured_by_the_app_in_the_group_asked_for(name, ita
 
 def test_the_cheek_box_reference_is_close_to_the_skin_mask():
     img, lm = portrait("obama-720p.jpg")
-    lab = tone.srgb_to_lab(as_tensor(img))
-    skin = torch.from_numpy(np.logical_or.reduce(list(face.region_masks(lm).values())))[None]
+    lab = tone.srgb_to_lab(tone.as_batch(img))
+    skin = torch.from_numpy(face.face_mask(lm))[None]
     l_box, b_box = tone.skin_reference(lab)
     l_mask, b_mask = tone.skin_reference(lab, skin)
     assert abs(float(l_box - l_mask)) < 6 and abs(float(b_box - b_mask)) < 4

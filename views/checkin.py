@@ -71,8 +71,7 @@ with right:
             f"Held-out accuracy of this model: {model.card['metrics']['accuracy']:.1%} "
             f"({model.card['metrics']['n']} photos; see the Data page for its limits)."
         )
-        skin_ita = next((m.value for m in analysis.measurements if m.condition == "ita" and m.region == measure.WHOLE_FACE), None)
-        if (note := acne.tone_note(model.card, skin_ita)) is not None:
+        if (note := acne.tone_note(model.card, measure.value(analysis.measurements, "ita"))) is not None:
             (st.warning if note[1] else st.info)(note[0])
         st.dataframe(
             pipeline.prediction_frame(prediction, model.card["class_names"]), hide_index=True,
