@@ -1,8 +1,12 @@
 """Evaluate an acne classifier on a labelled folder, overall and per skin-tone group.
 
 The folder format is acne04's: ``labels.csv`` with ``image`` (path relative to the
-folder), ``severity_grade`` (0-3), optionally ``n_lesions`` and ``split``, and optionally
-YOLO lesion boxes in ``<split>/yolo_labels/<stem>.txt``. Every photo is aligned with
+folder), ``severity_grade`` (0-3) or ``n_lesions`` or both, optionally ``split``, and
+optionally YOLO lesion boxes in ``<split>/yolo_labels/<stem>.txt`` (with ``classes.txt``,
+only the acne-lesion classes count) and ``subjects.csv`` (each photo's person). A folder
+with counts and no grades (acne_frontal) is measured on count agreement only: lesion MAE
+and Spearman; grade accuracy is then omitted, not derived from the count, because its
+counts are of the whole face and Hayashi's grade counts half of it. Every photo is aligned with
 ``skintrack.face``; where no face is found it falls back to a resize of the whole photo
 (and is counted in its own group, since skin tone cannot be measured without the mask).
 """
@@ -31,39 +35,97 @@ N_GRADES = len(clf.GRADE_NAMES)
 
 
 def read_labels(data_dir: str | Path, split: str | None = None) -> list[dict]:
-    """Rows of ``labels.csv`` (optionally one split), checked: grade 0-3, files present."""
+    """Rows of ``labels.csv`` (optionally one split), checked: each row has a grade (0-3) or a
+    lesion count (or both), and its image is present. A folder with ``subjects.csv``
+    (``acne04_id,subject``) gives each row its person as ``subject``."""
     data_dir = Path(data_dir)
     labels = data_dir / "labels.csv"
     if not labels.is_file():
-        raise ValueError(f"no labels.csv in {data_dir}: a data folder needs labels.csv with image,severity_grade")
+        raise ValueError(f"no labels.csv in {data_dir}: a data folder needs labels.csv with image and "
+                         "severity_grade or n_lesions")  # fmt: skip
     with labels.open(newline="") as f:
         rows = list(csv.DictReader(f))
-    if not rows or "image" not in rows[0] or "severity_grade" not in rows[0]:
-        raise ValueError(f"{labels} needs the columns image and severity_grade")
+    if not rows or "image" not in rows[0] or not {"severity_grade", "n_lesions"} & set(rows[0]):
+        raise ValueError(f"{labels} needs the column image and severity_grade or n_lesions (or both)")
     if split is not None:
         splits = sorted({r.get("split", "") for r in rows})
         rows = [r for r in rows if r.get("split") == split]
         if not rows:
             raise ValueError(f"split {split!r} not in {labels}; splits there: {', '.join(splits)}")
     for r in rows:
-        g = r["severity_grade"]
-        if g not in {str(k) for k in range(N_GRADES)}:
+        g, n = r.get("severity_grade") or "", r.get("n_lesions") or ""
+        if g and g not in {str(k) for k in range(N_GRADES)}:
             raise ValueError(f"{labels}: severity_grade {g!r} for {r['image']}; allowed: 0-{N_GRADES - 1}")
+        if n and not n.isdigit():
+            raise ValueError(f"{labels}: n_lesions {n!r} for {r['image']}; allowed: a whole number >= 0")
+        if not g and not n:
+            raise ValueError(f"{labels}: {r['image']} has neither severity_grade nor n_lesions")
         if not (data_dir / r["image"]).is_file():
             raise ValueError(f"{labels}: image {r['image']!r} not found under {data_dir}")
+    subjects = read_subjects(data_dir)
+    if subjects:
+        for r in rows:
+            r["subject"] = subjects.get(r.get("acne04_id") or Path(r["image"]).name, "")
     return rows
 
 
+def read_subjects(data_dir: str | Path) -> dict[str, str]:
+    """Photo file name -> person id from the folder's ``subjects.csv``, or {} without one."""
+    path = Path(data_dir) / "subjects.csv"
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if rows and not {"acne04_id", "subject"} <= set(rows[0]):
+        raise ValueError(f"{path} needs the columns acne04_id and subject")
+    return {r["acne04_id"]: r["subject"] for r in rows}
+
+
+def exclude_subjects_of(rows: list[dict], all_rows: list[dict], split: str) -> tuple[list[dict], dict]:
+    """``rows`` less those of people who also appear in ``split`` of ``all_rows`` (by
+    ``subject``), and a note of what was dropped."""
+    if not all_rows or "subject" not in all_rows[0]:
+        raise ValueError("excluding the people of a split needs subjects.csv (acne04_id,subject) beside labels.csv")
+    seen = {r["subject"] for r in all_rows if r.get("split") == split and r["subject"]}
+    if not seen:
+        raise ValueError(f"no photo with a subject in split {split!r}")
+    unknown = [r for r in rows if not r["subject"]]
+    if unknown:
+        raise ValueError(f"{len(unknown)} photos have no subject in subjects.csv (e.g. {unknown[0]['image']}): "
+                         "cannot tell whether their people are in the excluded split")  # fmt: skip
+    kept = [r for r in rows if r["subject"] not in seen]
+    note = {"exclude_subjects_of": split, "n_before": len(rows), "n_dropped": len(rows) - len(kept),
+            "n_subjects": len({r["subject"] for r in kept})}  # fmt: skip
+    return kept, note
+
+
+# Box classes that count as acne lesions, by the name classes.txt gives them (acne04: one
+# class; acne_frontal: acne and pimple count, spot, mole and scar do not, as its n_lesions).
+LESION_CLASSES = ("acne_lesion", "acne", "pimple")
+
+
+def lesion_classes(data_dir: Path) -> set[int] | None:
+    """The class ids in ``classes.txt`` that are acne lesions, or None (every box) without one."""
+    path = Path(data_dir) / "classes.txt"
+    if not path.is_file():
+        return None
+    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return {i for i, name in enumerate(names) if name in LESION_CLASSES}
+
+
 def lesion_centres(data_dir: Path, image: str, width: int, height: int) -> np.ndarray | None:
-    """Centres of the YOLO lesion boxes of an image in photo pixels, or None if no label file."""
+    """Centres of the YOLO lesion boxes of an image in photo pixels, or None if no label file.
+    Only boxes of acne-lesion classes count where the folder has ``classes.txt``."""
+    data_dir = Path(data_dir)
     rel = Path(image)
     path = data_dir / rel.parent.parent / "yolo_labels" / (rel.stem + ".txt")
     if not path.is_file():
         return None
+    keep = lesion_classes(data_dir)
     pts = []
     for line in path.read_text().split("\n"):
         parts = line.split()
-        if len(parts) >= 5:
+        if len(parts) >= 5 and (keep is None or int(parts[0]) in keep):
             pts.append((float(parts[1]) * width, float(parts[2]) * height))
     return np.array(pts, np.float64).reshape(-1, 2)
 
@@ -109,13 +171,13 @@ def prepare_photo(data_dir: str | Path, row: dict) -> dict:
     img, m, lm = align_or_resize(rgb)
     pts = lesion_centres(data_dir, row["image"], rgb.shape[1], rgb.shape[0])
     ita, group = skin_tone(img, lm)
-    n = row.get("n_lesions")
+    n, g = row.get("n_lesions"), row.get("severity_grade")
     return {
         "image": img,
         "landmarks": lm,
         "source": row["image"],
         "split": row.get("split"),
-        "grade": int(row["severity_grade"]),
+        "grade": int(g) if g not in (None, "") else None,
         "n_lesions": int(n) if n not in (None, "") else None,
         "points": None if pts is None else (pts @ m[:, :2].T + m[:, 2]).round(2).tolist(),
         "aligned": lm is not None,
@@ -164,40 +226,121 @@ def grade_metrics(y_true, probs, lesions_true=None, lesions_pred=None, n_bins: i
         lp = np.asarray(lesions_pred, float)
         ok = ~np.isnan(lt)
         if ok.any():
-            out["mae_lesions"] = float(np.abs(lt[ok] - lp[ok]).mean())
+            out.update({k: v for k, v in count_metrics(lt, lp).items() if k != "n_counted"})
             out["accuracy_from_count"] = float(np.mean([grade == clf.grade_from_count(c) for grade, c in zip(y[ok], lp[ok], strict=True)]))
     return out
 
 
+def count_metrics(lesions_true, lesions_pred) -> dict:
+    """Agreement of predicted with labelled lesion counts (photos without a label skipped):
+    MAE, Spearman rank correlation (None under 3 photos or with a constant side), mean error."""
+    from scipy.stats import spearmanr
+
+    lt = np.asarray(lesions_true, float)
+    lp = np.asarray(lesions_pred, float)
+    ok = ~np.isnan(lt)
+    lt, lp = lt[ok], lp[ok]
+    out = {"n_counted": int(ok.sum())}
+    if not len(lt):
+        return out
+    rho = None  # undefined: JSON null, not NaN
+    if len(lt) >= 3 and np.ptp(lt) > 0 and np.ptp(lp) > 0:
+        rho = float(spearmanr(lt, lp).statistic)
+    out.update(mae_lesions=float(np.abs(lt - lp).mean()), spearman_lesions=rho,
+               mean_count_error=float((lp - lt).mean()))  # fmt: skip
+    return out
+
+
+def summary(photos: list[dict]) -> dict:
+    """Metrics of a list of per-photo records (``evaluate_model``'s ``photos``): the grade
+    metrics over the photos with a labelled grade (none without), the count metrics over
+    those with a labelled count; ``n`` counts every photo."""
+    graded = [p for p in photos if p["grade_true"] is not None]
+    out: dict = {}
+    if graded:
+        out.update(grade_metrics([p["grade_true"] for p in graded], [p["probs"] for p in graded],
+                                 [_nan(p["lesions_true"]) for p in graded], [p["lesions_pred"] for p in graded]))  # fmt: skip
+    out.update(count_metrics([_nan(p["lesions_true"]) for p in photos], [p["lesions_pred"] for p in photos]))
+    halves = [p for p in graded if p.get("grade_from_halves") is not None]
+    if halves:
+        out["accuracy_from_halves"] = float(np.mean([p["grade_from_halves"] == p["grade_true"] for p in halves]))
+    out["n"], out["n_graded"] = len(photos), len(graded)
+    return out
+
+
+def _nan(v) -> float:
+    return math.nan if v is None else float(v)
+
+
+def predict_with_density(classifier, aligned_rgb: np.ndarray):
+    """(Prediction, density map or None) of one aligned face. The torch classifier gives its
+    density head's map; a served model gives it where its Prediction carries one."""
+    if isinstance(classifier, clf.Classifier):
+        import torch
+
+        r = classifier.forward_batch(classifier.preprocess(aligned_rgb)[None])
+        probs = torch.softmax(r["logits"].float(), dim=1)[0]
+        return clf._prediction(probs, r["count"][0]), r["density"][0].float().numpy()
+    pred = classifier.predict(aligned_rgb)
+    return pred, getattr(pred, "density", None)
+
+
+def photo_record(classifier, item: dict, row: dict) -> dict:
+    """One photo's labels and the model's prediction, with lesions per region and half face."""
+    from skintrack import lesions
+
+    pred, density = predict_with_density(classifier, item["image"])
+    rec = {
+        "image": row["image"],
+        "group": row.get("subject") or None,
+        "split": row.get("split") or None,
+        "aligned": item["aligned"],
+        "ita": None if item["ita"] is None else round(item["ita"], 2),
+        "ita_group": item["ita_group"],
+        "grade_true": item["grade"],
+        "grade_pred": pred.grade,
+        "probs": [round(p, 5) for p in pred.probs],
+        "lesions_true": item["n_lesions"] if item["n_lesions"] is not None else (
+            None if item["points"] is None else len(item["points"])),
+        "lesions_pred": round(pred.lesions, 3),
+    }  # fmt: skip
+    if density is not None:
+        counts = lesions.density_counts(density, item["landmarks"], classifier.pre)
+        rec["regions_pred"] = {k: round(v, 3) for k, v in counts.items()}
+        rec["grade_from_halves"] = lesions.grade_from_halves(counts)
+    rec["regions_true"] = lesions.point_counts(item["points"], item["landmarks"])
+    return rec
+
+
 def evaluate_model(classifier: clf.Classifier, data_dir: str | Path, split: str | None = None,
-                   progress=None) -> dict:  # fmt: skip
-    """Metrics of ``classifier`` on a labelled folder: overall and per ITA skin-tone group."""
-    rows = read_labels(data_dir, split)
-    truth, probs, lt, lp, groups = [], [], [], [], []
+                   progress=None, exclude_subjects: str | None = None, by: tuple[str, ...] = ()) -> dict:  # fmt: skip
+    """Metrics of ``classifier`` on a labelled folder: overall, per ITA skin-tone group and per
+    value of each ``by`` column of labels.csv, with every photo's prediction (``photos``).
+    ``exclude_subjects``: leave out the photos of people who also appear in that split."""
+    all_rows = read_labels(data_dir)
+    rows = read_labels(data_dir, split) if split is not None else all_rows
+    grouping = None
+    if exclude_subjects is not None:
+        rows, grouping = exclude_subjects_of(rows, all_rows, exclude_subjects)
+    missing = [c for c in by if c not in rows[0]]
+    if missing:
+        raise ValueError(f"column {missing[0]!r} not in labels.csv; columns there: {', '.join(rows[0])}")
+    photos = []
     for i, row in enumerate(rows):
-        item = prepare_photo(data_dir, row)
-        pred = classifier.predict(item["image"])
-        truth.append(item["grade"])
-        probs.append(pred.probs)
-        lt.append(math.nan if item["n_lesions"] is None else item["n_lesions"])
-        lp.append(pred.lesions)
-        groups.append(item["ita_group"])
+        rec = photo_record(classifier, prepare_photo(data_dir, row), row)
+        rec.update({c: row[c] for c in by})
+        photos.append(rec)
         if progress is not None:
             progress(i + 1, len(rows))
-    result = grade_metrics(truth, probs, lt, lp)
-    result["model"] = classifier.source
-    result["data"] = str(data_dir)
-    result["split"] = split
+    result = summary(photos)
+    result.update(model=classifier.source, data=str(data_dir), split=split, grouping=grouping)
     from skintrack import measure
 
-    by_group = {}
     order = [name for _, name in measure.ITA_GROUPS] + [NO_FACE_GROUP]
-    for g in order:
-        idx = [i for i, x in enumerate(groups) if x == g]
-        if idx:
-            by_group[g] = grade_metrics([truth[i] for i in idx], [probs[i] for i in idx],
-                                        [lt[i] for i in idx], [lp[i] for i in idx])  # fmt: skip
-    result["by_group"] = by_group
+    result["by_group"] = {g: summary(sel) for g in order if (sel := [p for p in photos if p["ita_group"] == g])}
+    result["by_column"] = {c: {v: summary([p for p in photos if p[c] == v]) for v in sorted({p[c] for p in photos})}
+                           for c in by}  # fmt: skip
+    result["photos"] = photos
     return result
 
 
@@ -276,7 +419,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="auto",
                         help="rows of labels.csv with this split; 'all' for every row; 'auto' (default): "
                         "the 'valid' rows where labels.csv has them, else every row")
-    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON, with every photo's "
+                        "prediction under 'photos'")
+    parser.add_argument("--exclude-subjects-of", metavar="SPLIT", default=None,
+                        help="leave out photos of people who also appear in SPLIT (needs subjects.csv: "
+                        "acne04_id,subject), e.g. 'train' for figures on new people only")
+    parser.add_argument("--by", action="append", default=[], metavar="COLUMN",
+                        help="also report per value of this labels.csv column (e.g. source); repeatable")
     parser.add_argument("--tone-shift", type=parse_angles, default=None, metavar="ITA[,ITA...]",
                         help="paired skin-tone test instead: every photo with a face also re-rendered at "
                         "these ITA angles in degrees (brown: -30 to 10, dark: below -30), e.g. 0,-45")
@@ -295,17 +444,31 @@ def parse_angles(text: str) -> list[float]:
 def format_report(r: dict) -> str:
     """The metrics as plain text."""
     def line(name, m):
-        s = (f"{name:<14} n={m['n']:<4} acc={m['accuracy']:.3f} bal_acc={m['balanced_accuracy']:.3f} "
-             f"macro_f1={m['macro_f1']:.3f} ece={m['ece']:.3f}")  # fmt: skip
-        if "mae_lesions" in m:
-            s += f" mae_lesions={m['mae_lesions']:.2f}"
+        s = f"{name:<14} n={m['n']:<4}"
+        if m.get("n_graded"):
+            s += (f" acc={m['accuracy']:.3f} bal_acc={m['balanced_accuracy']:.3f} "
+                  f"macro_f1={m['macro_f1']:.3f} ece={m['ece']:.3f}")  # fmt: skip
+        if m.get("n_counted"):
+            rho = m["spearman_lesions"]
+            s += f" mae_lesions={m['mae_lesions']:.2f} spearman_lesions={'n/a' if rho is None else f'{rho:.3f}'}"
         return s
 
-    out = [f"model {r['model']} on {r['data']} (split {r['split'] or 'all'})", line("all", r)]
-    out.append("confusion (rows true, columns predicted: " + ", ".join(clf.GRADE_NAMES) + ")")
-    out += ["  " + " ".join(f"{v:4d}" for v in row) for row in r["confusion"]]
+    head = f"model {r['model']} on {r['data']} (split {r['split'] or 'all'})"
+    if r.get("grouping"):
+        g = r["grouping"]
+        head += (f", without the {g['n_dropped']} of {g['n_before']} photos of people also in "
+                 f"{g['exclude_subjects_of']!r} ({g['n_subjects']} people left)")  # fmt: skip
+    out = [head, line("all", r)]
+    if r.get("n_graded"):
+        out.append("confusion (rows true, columns predicted: " + ", ".join(clf.GRADE_NAMES) + ")")
+        out += ["  " + " ".join(f"{v:4d}" for v in row) for row in r["confusion"]]
+    else:
+        out.append("no severity_grade in the labels: grade accuracy not measured, count agreement only")
     out.append("by skin-tone group (ITA measured on each aligned photo):")
     out += ["  " + line(g, m) for g, m in r["by_group"].items()]
+    for c, groups in r.get("by_column", {}).items():
+        out.append(f"by {c}:")
+        out += ["  " + line(g, m) for g, m in groups.items()]
     return "\n".join(out)
 
 
@@ -344,7 +507,8 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate_tone_shift(classifier, args.data, split, args.tone_shift, progress)
         print(json.dumps(result, indent=2) if args.json else format_tone_report(result))
         return 0
-    result = evaluate_model(classifier, args.data, split, progress)
+    result = evaluate_model(classifier, args.data, split, progress, exclude_subjects=args.exclude_subjects_of,
+                            by=tuple(args.by))  # fmt: skip
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0
 

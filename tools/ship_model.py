@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"not shipped: accuracy {result['accuracy']:.3f} does not beat the majority class ({majority:.3f})")
         return 1
     by_group, by_tone = result.pop("by_group"), result.pop("by_tone")
+    result.pop("photos", None)  # every photo's prediction: in --report, too big for the checkpoint
+    result.pop("by_column", None)
     if "train_selection_metrics" not in ckpt:  # a model shipped again keeps what training selected on
         ckpt["train_selection_metrics"] = ckpt.get("metrics")
     ckpt["metrics"] = {**result, "split": args.split}
