@@ -50,6 +50,9 @@ def test_checkin_log_and_trend(app, home):
     assert any("every quality check passed" in s.value for s in app.success)
     assert len(app.image) == 1  # the aligned face with regions
     assert not app.dataframe[0].value.empty
+    # the accuracy quoted is on people the model was not trained on, not the 80.6% that counts them
+    quoted = [c.value for c in app.caption if "people it was not trained on" in c.value]
+    assert len(quoted) == 1 and "Held-out accuracy" not in quoted[0], [c.value for c in app.caption]
     app.date_input[0].set_value(date.today())
     save = next(b for b in app.button if b.label == "Save check-in")
     save.click().run()

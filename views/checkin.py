@@ -5,7 +5,7 @@ from datetime import datetime
 import streamlit as st
 
 import appstate
-from skintrack import acne, face, guidance, images, measure, pipeline, store
+from skintrack import acne, face, guidance, images, measure, modelcard, pipeline, store
 
 GUIDE = (
     "**For a good photo:** face a window in even daylight, no flash; hold the camera at eye "
@@ -68,8 +68,7 @@ with right:
         c2.metric("Estimated lesions", f"{prediction.lesions:.0f}")
         st.caption(
             f"Model confidence {prediction.confidence:.0%}; expected grade {prediction.expected_grade:.2f} of 3. "
-            f"Held-out accuracy of this model: {model.card['metrics']['accuracy']:.1%} "
-            f"({model.card['metrics']['n']} photos; see the Data page for its limits)."
+            + modelcard.accuracy_line(model.card)
         )
         if (note := acne.tone_note(model.card, measure.value(analysis.measurements, "ita"))) is not None:
             (st.warning if note[1] else st.info)(note[0])
