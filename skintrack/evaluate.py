@@ -313,15 +313,23 @@ def photo_record(classifier, item: dict, row: dict) -> dict:
 
 
 def evaluate_model(classifier: clf.Classifier, data_dir: str | Path, split: str | None = None,
-                   progress=None, exclude_subjects: str | None = None, by: tuple[str, ...] = ()) -> dict:  # fmt: skip
+                   progress=None, exclude_subjects: str | None = None, by: tuple[str, ...] = (),
+                   sample: int | None = None, seed: int = 0) -> dict:  # fmt: skip
     """Metrics of ``classifier`` on a labelled folder: overall, per ITA skin-tone group and per
     value of each ``by`` column of labels.csv, with every photo's prediction (``photos``).
-    ``exclude_subjects``: leave out the photos of people who also appear in that split."""
+    ``exclude_subjects``: leave out the photos of people who also appear in that split.
+    ``sample``: a uniform random sample of that many of the photos (seeded; labels.csv order)."""
     all_rows = read_labels(data_dir)
     rows = read_labels(data_dir, split) if split is not None else all_rows
     grouping = None
     if exclude_subjects is not None:
         rows, grouping = exclude_subjects_of(rows, all_rows, exclude_subjects)
+    if sample is not None and sample < len(rows):
+        if sample < 1:
+            raise ValueError(f"--sample {sample}: a sample needs at least one photo")
+        pick = np.sort(np.random.default_rng(seed).choice(len(rows), sample, replace=False))
+        grouping = {**(grouping or {}), "sample": sample, "sample_of": len(rows), "seed": seed}
+        rows = [rows[i] for i in pick]
     missing = [c for c in by if c not in rows[0]]
     if missing:
         raise ValueError(f"column {missing[0]!r} not in labels.csv; columns there: {', '.join(rows[0])}")
@@ -424,6 +432,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exclude-subjects-of", metavar="SPLIT", default=None,
                         help="leave out photos of people who also appear in SPLIT (needs subjects.csv: "
                         "acne04_id,subject), e.g. 'train' for figures on new people only")
+    parser.add_argument("--sample", type=int, default=None, metavar="N",
+                        help="a uniform random sample of N of the photos (after --split and --exclude-subjects-of)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --sample")
     parser.add_argument("--by", action="append", default=[], metavar="COLUMN",
                         help="also report per value of this labels.csv column (e.g. source); repeatable")
     parser.add_argument("--tone-shift", type=parse_angles, default=None, metavar="ITA[,ITA...]",
@@ -454,10 +465,12 @@ def format_report(r: dict) -> str:
         return s
 
     head = f"model {r['model']} on {r['data']} (split {r['split'] or 'all'})"
-    if r.get("grouping"):
-        g = r["grouping"]
+    g = r.get("grouping") or {}
+    if "exclude_subjects_of" in g:
         head += (f", without the {g['n_dropped']} of {g['n_before']} photos of people also in "
                  f"{g['exclude_subjects_of']!r} ({g['n_subjects']} people left)")  # fmt: skip
+    if "sample" in g:
+        head += f", a random sample of {g['sample']} of {g['sample_of']} photos (seed {g['seed']})"
     out = [head, line("all", r)]
     if r.get("n_graded"):
         out.append("confusion (rows true, columns predicted: " + ", ".join(clf.GRADE_NAMES) + ")")
@@ -508,7 +521,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2) if args.json else format_tone_report(result))
         return 0
     result = evaluate_model(classifier, args.data, split, progress, exclude_subjects=args.exclude_subjects_of,
-                            by=tuple(args.by))  # fmt: skip
+                            by=tuple(args.by), sample=args.sample, seed=args.seed)  # fmt: skip
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0
 

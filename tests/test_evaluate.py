@@ -128,3 +128,13 @@ def test_acne_frontal_lesions_are_its_acne_and_pimple_boxes():
     for r in rows:
         pts = ev.lesion_centres(FRONTAL, r["image"], 100, 100)
         assert (0 if pts is None else len(pts)) == int(r["n_lesions"]), r["image"]
+
+
+def test_a_seeded_sample_of_the_photos(tmp_path):
+    folder = folder_of(tmp_path, "image,n_lesions", [("obama-480p.jpg", 0), ("biden.jpg", 4), ("obama-720p.jpg", 1)])
+    model = clf.load(small_model(tmp_path))
+    a, b = (ev.evaluate_model(model, folder, sample=2, seed=1) for _ in range(2))
+    assert a["n"] == 2 and a["grouping"] == {"sample": 2, "sample_of": 3, "seed": 1}
+    assert [p["image"] for p in a["photos"]] == [p["image"] for p in b["photos"]]
+    with pytest.raises(ValueError, match="at least one photo"):
+        ev.evaluate_model(model, folder, sample=0)
