@@ -62,6 +62,12 @@ def read_labels(data_dir: str | Path, split: str | None = None) -> list[dict]:
             raise ValueError(f"{labels}: {r['image']} has neither severity_grade nor n_lesions")
         if not (data_dir / r["image"]).is_file():
             raise ValueError(f"{labels}: image {r['image']!r} not found under {data_dir}")
+    meta = data_dir / "meta.csv"  # acne_frontal: per-photo subset, pose, ... (columns labels.csv lacks)
+    if meta.is_file():
+        with meta.open(newline="") as f:
+            extra = {m["image"]: m for m in csv.DictReader(f)}
+        for r in rows:
+            r.update({k: v for k, v in extra.get(r["image"], {}).items() if k not in r})
     subjects = read_subjects(data_dir)
     if subjects:
         for r in rows:

@@ -5,9 +5,11 @@
   model's final look), the rest to folds 0-4 for grouped 5-fold cross-validation.
 - ``acne_frontal``: no person ids, so near-duplicate faces are grouped first. Each photo is
   aligned as the app aligns a selfie (``evaluate.align_or_resize``); two photos are linked
-  when their aligned faces look alike (correlation of 32x32 grey thumbnails of the face) or
-  their face shapes nearly coincide (RMS distance of the 468 aligned mesh points); the
-  groups are the connected components of those links. Groups then go to ``test`` and folds
+  when their aligned faces look alike (correlation of 32x32 grey thumbnails of the face) and
+  their face shapes are close (RMS distance of the 468 aligned mesh points), by
+  ``LINK_RULES``; the groups are the connected components of those links. These features
+  catch repeats of a face from one sitting, not the same person in unrelated photos (no
+  face-recognition model is installed). Groups then go to ``test`` and folds
   0-4 as above.
 
 Groups are assigned greedily, largest first (ties in a fixed hash order), each to the part
@@ -16,7 +18,7 @@ furthest short of its share, so every part holds about the same mix. The result 
 on the data and ``--seed``.
 
     .venv/bin/python tools/make_splits.py acne04
-    .venv/bin/python tools/make_splits.py acne_frontal   # aligns 2,557 photos: ~10 min on 2 cores
+    .venv/bin/python tools/make_splits.py acne_frontal   # aligns 2,557 photos: about 3 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -48,11 +50,17 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=None, help="the dataset folder (default ../shared/data/<dataset>)")
     p.add_argument("--out", type=Path, default=None, help="CSV to write (default models/splits/<dataset>.csv)")
     p.add_argument("--seed", type=int, default=0, help="orders groups of equal size")
-    p.add_argument("--thumb-corr", type=float, default=0.93,
-                   help="acne_frontal: link two faces whose aligned 32x32 grey thumbnails correlate at least this much")
-    p.add_argument("--shape-rms", type=float, default=3.0,
-                   help="acne_frontal: link two faces whose aligned mesh points lie within this RMS distance (px of 512)")
     return p
+
+
+# acne_frontal: two faces are linked when, for any (c, r) here, their aligned 32x32 grey face
+# thumbnails correlate at least c and their aligned mesh points lie within r px RMS (of 512).
+# Set by looking at contact sheets of the closest pairs (2026-12-01): thumbnails above 0.915
+# were mostly the same person; 0.86-0.915 was the same person only where the face shapes were
+# also close; shape alone (RMS under 3 px) mostly paired different people with similar faces,
+# so it needs some likeness too. Linking two strangers only makes a group bigger (harmless for
+# a split); missing a repeat leaks a person across parts, so the rules lean towards linking.
+LINK_RULES = ((0.915, float("inf")), (0.86, 7.0), (0.5, 2.8))
 
 
 def assign(groups: dict[str, list[int]], strata: list[int], n_strata: int, seed: int = 0) -> dict[str, str]:
@@ -121,7 +129,7 @@ def frontal_features(data: Path, rows: list[dict]) -> dict[str, np.ndarray]:
     return feats
 
 
-def link_groups(feats: dict[str, np.ndarray], thumb_corr: float, shape_rms: float) -> tuple[np.ndarray, dict]:
+def link_groups(feats: dict[str, np.ndarray], rules=LINK_RULES) -> tuple[np.ndarray, dict]:
     """Connected components of the near-duplicate links; and how many links each rule made."""
     t = feats["thumbs"] / np.sqrt(feats["thumbs"].shape[1])
     corr = t @ t.T
@@ -129,9 +137,9 @@ def link_groups(feats: dict[str, np.ndarray], thumb_corr: float, shape_rms: floa
     sq = (s * s).sum(1)
     rms = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * s @ s.T, 0) / 468)
     found = feats["found"]
-    by_thumb = corr >= thumb_corr
-    by_shape = (rms <= shape_rms) & found[:, None] & found[None, :]
-    links = np.triu(by_thumb | by_shape, 1)
+    rms[~(found[:, None] & found[None, :])] = np.inf  # no landmarks: no shape to compare
+    per_rule = [np.triu((corr >= c) & (rms <= r), 1) for c, r in rules]
+    links = np.logical_or.reduce(per_rule)
     parent = np.arange(len(t))
 
     def root(i):
@@ -143,7 +151,7 @@ def link_groups(feats: dict[str, np.ndarray], thumb_corr: float, shape_rms: floa
     for i, j in zip(*np.nonzero(links), strict=True):
         parent[root(i)] = root(j)
     labels = np.array([root(i) for i in range(len(t))])
-    stats = {"links_thumbnail": int(np.triu(by_thumb, 1).sum()), "links_shape": int(np.triu(by_shape, 1).sum()),
+    stats = {"links_per_rule": {f"corr>={c},rms<={r}": int(m.sum()) for (c, r), m in zip(rules, per_rule, strict=True)},
              "links": int(links.sum())}  # fmt: skip
     return labels, stats
 
@@ -157,7 +165,7 @@ def acne_frontal(args) -> tuple[list[dict], dict]:
 
     rows = ev.read_labels(args.data)
     feats = frontal_features(args.data, rows)
-    labels, stats = link_groups(feats, args.thumb_corr, args.shape_rms)
+    labels, stats = link_groups(feats)
     groups: dict[str, list[int]] = {}
     for i, lab in enumerate(labels):
         groups.setdefault(f"g{lab:04d}", []).append(i)
