@@ -1,8 +1,8 @@
 """The shipped acne model's figures on people and photos it was not trained on (issue 15).
 
 Reads what ``python -m skintrack evaluate --json`` wrote for (a) the ACNE04 ``valid`` photos of
-people not in ``train`` (``--exclude-subjects-of train``) and (b) all of ``acne_frontal``
-(``--by source``), adds 95% bootstrap intervals that resample people (ACNE04 ``subject``) or
+people not in ``train`` (``--exclude-subjects-of train``) and (b) ``acne_frontal`` (all of it,
+or a seeded sample: ``--sample``; ``--by subset --by pose``), adds 95% bootstrap intervals that resample people (ACNE04 ``subject``) or
 near-duplicate face groups (acne_frontal, from ``models/splits/acne_frontal.csv``; single
 photos where that file is absent), checks issue 15's targets, and writes the small JSON the
 Check-in page quotes (``skintrack.modelcard``), keyed by the model's id; prints the model
@@ -11,8 +11,8 @@ card's tables.
     .venv/bin/python -m skintrack evaluate --data ../shared/data/acne04 --split valid \\
         --exclude-subjects-of train --json > cache/eval/acne04-valid-newpeople.json
     .venv/bin/python -m skintrack evaluate --data ../shared/data/acne_frontal --split all \\
-        --by source --json > cache/eval/acne_frontal-all.json
-    .venv/bin/python tools/heldout_report.py cache/eval/acne04-valid-newpeople.json cache/eval/acne_frontal-all.json
+        --by subset --by pose --sample 600 --seed 0 --json > cache/eval/acne_frontal-sample600.json
+    .venv/bin/python tools/heldout_report.py cache/eval/acne04-valid-newpeople.json cache/eval/acne_frontal-sample600.json
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from skintrack.config import PROJECT_ROOT  # noqa: E402
 MIN_GROUP = 15  # ITA groups with fewer photos are listed, not judged
 COMMANDS = {
     "acne04": "python -m skintrack evaluate --data ../shared/data/acne04 --split valid --exclude-subjects-of train --json",
-    "acne_frontal": "python -m skintrack evaluate --data ../shared/data/acne_frontal --split all --by source --json",
+    "acne_frontal": "python -m skintrack evaluate --data ../shared/data/acne_frontal --split all --by subset --by pose "
+                    "--sample 600 --seed 0 --json",
 }
 
 
@@ -79,8 +80,12 @@ def spearman(photos):
 
 
 def by_ita(photos: list[dict], stats: dict) -> dict:
+    from skintrack import measure
+
     out = {}
-    for g in dict.fromkeys(p["ita_group"] for p in photos):
+    for g in [name for _, name in measure.ITA_GROUPS] + [ev.NO_FACE_GROUP]:
+        if not any(p["ita_group"] == g for p in photos):
+            continue
         sel = [p for p in photos if p["ita_group"] == g]
         out[g] = {"n": len(sel), **{k: f(sel) for k, f in stats.items()}}
     return out
@@ -132,15 +137,19 @@ def frontal_groups(photos: list[dict], split: Path) -> tuple[list[str], str]:
 def frontal_figures(r: dict, split: Path, boot: int) -> dict:
     photos = r["photos"]
     groups, unit = frontal_groups(photos, split)
+    g = r.get("grouping") or {}
+    which = f"a uniform random sample of {g['sample']} of the {g['sample_of']} photos (seed {g['seed']})" if "sample" in g else "all"
     out = {
-        "what": "all of acne_frontal (frontal faces, whole-face lesion counts: acne + pimple boxes); never used to "
+        "what": f"acne_frontal, {which} (frontal faces, whole-face lesion counts: acne + pimple boxes); never used to "
                 "train or select this model; no grade labels, so grade accuracy is not measured",
+        "sample_of": g.get("sample_of"),
         "command": COMMANDS["acne_frontal"], "n": r["n"], "n_groups": len(set(groups)), "resampled": unit,
         **{k: r.get(k) for k in ("spearman_lesions", "mae_lesions", "mean_count_error")},
         "spearman_ci95": bootstrap(photos, groups, spearman, boot),
         "mae_lesions_ci95": bootstrap(photos, groups, mae, boot),
-        "by_source": {k: {"n": m["n"], "spearman_lesions": m.get("spearman_lesions"), "mae_lesions": m.get("mae_lesions"),
-                          "mean_count_error": m.get("mean_count_error")} for k, m in r["by_column"]["source"].items()},
+        **{f"by_{c}": {k: {"n": m["n"], "spearman_lesions": m.get("spearman_lesions"), "mae_lesions": m.get("mae_lesions"),
+                           "mean_count_error": m.get("mean_count_error")} for k, m in r["by_column"][c].items()}
+           for c in ("subset", "pose")},
         "by_ita": by_ita(photos, {"spearman_lesions": spearman, "mae_lesions": mae}),
     }  # fmt: skip
     rho = out["spearman_lesions"]
@@ -150,6 +159,10 @@ def frontal_figures(r: dict, split: Path, boot: int) -> dict:
         tone_target(out["by_ita"], rho, "spearman_lesions", 100),
     ]  # fmt: skip
     return out
+
+
+def _f(v, digits: int) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
 
 
 def markdown(fig: dict) -> str:
@@ -165,10 +178,10 @@ def markdown(fig: dict) -> str:
              f"| {a.get('accuracy_from_halves') or float('nan'):.3f} |",
              "", "| measured on | n | count Spearman (95% CI) | lesion MAE (95% CI) | mean error (predicted - labelled) |",
              "|---|---|---|---|---|",
-             f"| acne_frontal, all ({f['n_groups']} groups) | {f['n']} | {f['spearman_lesions']:.3f} ({ci(f['spearman_ci95'])}) "
+             f"| acne_frontal{', sample' if f.get('sample_of') else ''} ({f['n_groups']} groups) | {f['n']} | {f['spearman_lesions']:.3f} ({ci(f['spearman_ci95'])}) "
              f"| {f['mae_lesions']:.2f} ({ci(f['mae_lesions_ci95'])}) | {f['mean_count_error']:+.2f} |"]  # fmt: skip
-    lines += [f"| acne_frontal, {k} | {m['n']} | {m['spearman_lesions']:.3f} | {m['mae_lesions']:.2f} | {m['mean_count_error']:+.2f} |"
-              for k, m in f["by_source"].items()]  # fmt: skip
+    lines += [f"| acne_frontal, {k} | {m['n']} | {_f(m['spearman_lesions'], 3)} | {m['mae_lesions']:.2f} | {m['mean_count_error']:+.2f} |"
+              for c in ("subset", "pose") for k, m in f[f"by_{c}"].items()]  # fmt: skip
     lines += ["", "By skin-tone group (ITA measured on each aligned face):", "",
               "| group | ACNE04 new people n | accuracy | lesion MAE | acne_frontal n | count Spearman | lesion MAE |",
               "|---|---|---|---|---|---|---|"]  # fmt: skip
