@@ -49,5 +49,8 @@ def accuracy_line(card: dict, path: Path | None = None) -> str:
             f"graded {a['accuracy']:.0%} correctly (95% interval {a['accuracy_ci95'][0]:.0%}-{a['accuracy_ci95'][1]:.0%}), "
             f"its lesion count off by {a['mae_lesions']:.1f} on average. On {f['n']} frontal faces like a selfie, which "
             f"it never saw in training, its count was off by {f['mae_lesions']:.1f} lesions on average and its ranking of "
-            f"the faces agreed {ranked} with the labelled counts (Spearman {rho:.2f}; 1 is perfect). "
-            "See the Data page for its limits.")  # fmt: skip
+            f"the faces agreed {ranked} with the labelled counts (Spearman {rho:.2f}; 1 is perfect)"
+            + (f": no better than always guessing {f['median_count']:.0f} (off by {f['mae_constant_median']:.1f}), so on a "
+               "frontal selfie read its count and grade as a rough guide at most."
+               if f.get("mae_constant_median") is not None and f["mae_lesions"] >= f["mae_constant_median"] else ".")
+            + " See the Data page for its limits.")  # fmt: skip

@@ -9,7 +9,7 @@ from skintrack import acne, modelcard
 FIGURES = {
     "model_id": "abc123def456",
     "acne04_new_people": {"n": 96, "n_people": 80, "accuracy": 0.70, "accuracy_ci95": [0.61, 0.79], "mae_lesions": 5.04},
-    "acne_frontal": {"n": 2557, "spearman_lesions": 0.41, "mae_lesions": 2.6},
+    "acne_frontal": {"n": 600, "spearman_lesions": 0.41, "mae_lesions": 2.6, "mae_constant_median": 1.6, "median_count": 1.0},
 }
 
 
@@ -21,7 +21,12 @@ def test_the_page_quotes_people_the_model_was_not_trained_on(tmp_path):
     line = modelcard.accuracy_line(card, path)
     assert "On 96 photos of 80 people it was not trained on" in line and "graded 70% correctly" in line
     assert "95% interval 61%-79%" in line and "Spearman 0.41" in line and "loosely" in line
+    assert "no better than always guessing 1 (off by 1.6)" in line
     assert "80.6%" not in line
+    better = {**FIGURES, "acne_frontal": {**FIGURES["acne_frontal"], "mae_lesions": 1.2, "spearman_lesions": 0.8}}
+    path.write_text(json.dumps(better))
+    line = modelcard.accuracy_line(card, path)
+    assert "agreed closely" in line and "no better" not in line
 
 
 def test_figures_of_another_model_are_never_quoted(tmp_path):

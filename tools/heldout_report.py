@@ -21,6 +21,7 @@ import argparse
 import csv
 import json
 import sys
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -114,6 +115,7 @@ def acne04_figures(r: dict, boot: int) -> dict:
         "n_left_out": r["grouping"]["n_dropped"],
         **{k: r.get(k) for k in ("accuracy", "balanced_accuracy", "macro_f1", "mae_lesions", "spearman_lesions",
                                  "mean_count_error", "accuracy_from_count", "accuracy_from_halves", "confusion")},
+        "majority_baseline_accuracy": max(Counter(p["grade_true"] for p in photos).values()) / len(photos),
         "accuracy_ci95": bootstrap(photos, groups, accuracy, boot),
         "mae_lesions_ci95": bootstrap(photos, groups, mae, boot),
         "by_ita": by_ita(photos, {"accuracy": accuracy, "mae_lesions": mae}),
@@ -137,6 +139,7 @@ def frontal_groups(photos: list[dict], split: Path) -> tuple[list[str], str]:
 def frontal_figures(r: dict, split: Path, boot: int) -> dict:
     photos = r["photos"]
     groups, unit = frontal_groups(photos, split)
+    median = float(np.median([p["lesions_true"] for p in photos]))
     g = r.get("grouping") or {}
     which = f"a uniform random sample of {g['sample']} of the {g['sample_of']} photos (seed {g['seed']})" if "sample" in g else "all"
     out = {
@@ -145,6 +148,9 @@ def frontal_figures(r: dict, split: Path, boot: int) -> dict:
         "sample_of": g.get("sample_of"),
         "command": COMMANDS["acne_frontal"], "n": r["n"], "n_groups": len(set(groups)), "resampled": unit,
         **{k: r.get(k) for k in ("spearman_lesions", "mae_lesions", "mean_count_error")},
+        # what always guessing the median labelled count would score: a count worse than this tells nothing
+        "mae_constant_median": float(np.mean([abs(p["lesions_true"] - median) for p in photos])),
+        "median_count": median,
         "spearman_ci95": bootstrap(photos, groups, spearman, boot),
         "mae_lesions_ci95": bootstrap(photos, groups, mae, boot),
         **{f"by_{c}": {k: {"n": m["n"], "spearman_lesions": m.get("spearman_lesions"), "mae_lesions": m.get("mae_lesions"),
@@ -176,13 +182,15 @@ def markdown(fig: dict) -> str:
              f"| ACNE04 valid, people not in train ({a['n_people']} people) | {a['n']} | {a['accuracy']:.3f} ({ci(a['accuracy_ci95'])}) "
              f"| {a['mae_lesions']:.2f} ({ci(a['mae_lesions_ci95'])}) | {a['spearman_lesions']:.3f} | {a['accuracy_from_count']:.3f} "
              f"| {a.get('accuracy_from_halves') or float('nan'):.3f} |",
+             f"\nAlways answering the most common grade: {a['majority_baseline_accuracy']:.3f}.",
              "", "| measured on | n | count Spearman (95% CI) | lesion MAE (95% CI) | mean error (predicted - labelled) |",
              "|---|---|---|---|---|",
              f"| acne_frontal{', sample' if f.get('sample_of') else ''} ({f['n_groups']} groups) | {f['n']} | {f['spearman_lesions']:.3f} ({ci(f['spearman_ci95'])}) "
              f"| {f['mae_lesions']:.2f} ({ci(f['mae_lesions_ci95'])}) | {f['mean_count_error']:+.2f} |"]  # fmt: skip
     lines += [f"| acne_frontal, {k} | {m['n']} | {_f(m['spearman_lesions'], 3)} | {m['mae_lesions']:.2f} | {m['mean_count_error']:+.2f} |"
               for c in ("subset", "pose") for k, m in f[f"by_{c}"].items()]  # fmt: skip
-    lines += ["", "By skin-tone group (ITA measured on each aligned face):", "",
+    lines += ["", f"Always guessing the median labelled count ({f['median_count']:.0f}): lesion MAE {f['mae_constant_median']:.2f}.",
+              "", "By skin-tone group (ITA measured on each aligned face):", "",
               "| group | ACNE04 new people n | accuracy | lesion MAE | acne_frontal n | count Spearman | lesion MAE |",
               "|---|---|---|---|---|---|---|"]  # fmt: skip
     for g in dict.fromkeys([*a["by_ita"], *f["by_ita"]]):
