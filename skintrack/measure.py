@@ -326,16 +326,33 @@ def spot_map(lab: np.ndarray, clean: np.ndarray) -> np.ndarray:
     return _smooth(a_star, clean, SPOT_SIGMAS[0]) - _smooth(a_star, clean, SPOT_SIGMAS[1])
 
 
+def local_maxima(response: np.ndarray, min_distance: int, threshold: float) -> np.ndarray:
+    """(N, 2) row, col of the local maxima of ``response`` above ``threshold``, strongest first,
+    no two closer than ``min_distance`` (Chebyshev): the same points as scikit-image's
+    ``peak_local_max(..., exclude_border=False)`` (a test holds them equal), on OpenCV."""
+    size = 2 * min_distance + 1
+    peak = cv2.dilate(response, np.ones((size, size), np.uint8))
+    candidates = response == peak
+    if candidates.all():  # a flat image has no peak
+        return np.zeros((0, 2), int)
+    rows, cols = np.nonzero(candidates & (response > threshold))
+    order = np.argsort(-response[rows, cols], kind="stable")
+    rows, cols = rows[order], cols[order]
+    keep = np.ones(len(rows), bool)
+    for i in range(len(rows)):  # plateaus give neighbouring equal maxima: keep the first
+        if keep[i]:
+            keep[i + 1 :] &= (np.abs(rows[i + 1 :] - rows[i]) >= min_distance) | (np.abs(cols[i + 1 :] - cols[i]) >= min_distance)
+    return np.stack([rows[keep], cols[keep]], axis=1)
+
+
 def red_spots(lab: np.ndarray, clean: np.ndarray, min_contrast: float = SPOT_MIN_CONTRAST) -> np.ndarray:
     """(N, 2) row, col of red spots: local maxima of ``spot_map`` at least ``min_contrast`` a* high."""
-    from skimage.feature import peak_local_max
-
     response = spot_map(lab, clean)
     inside = _inner(clean, 2)
     response = np.where(inside, response, 0.0)
     if not inside.any():
         return np.zeros((0, 2), int)
-    return peak_local_max(response, min_distance=SPOT_MIN_DISTANCE, threshold_abs=min_contrast, exclude_border=False)
+    return local_maxima(response, SPOT_MIN_DISTANCE, min_contrast)
 
 
 # ---------------------------------------------------------------- measurements
