@@ -77,9 +77,13 @@ with right:
             pipeline.prediction_frame(prediction, model.card["class_names"]), hide_index=True,
             column_config={"probability": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0, format="percent")},
         )  # fmt: skip
-        if st.toggle("Show where the model looked (Grad-CAM)"):
-            heat = model.gradcam(analysis.aligned.image)
-            st.image(face.overlay_heatmap(analysis.aligned.image, heat), caption="Brighter: more weight for the grade", width="stretch")
+        if model.can_gradcam:
+            label = "Show where the model looked (Grad-CAM)"
+        else:
+            label = "Show where the model counted lesions (its lesion-density map)"
+        if st.toggle(label):
+            heat, caption = acne.heatmap(model, analysis.aligned.image, prediction)
+            st.image(face.overlay_heatmap(analysis.aligned.image, heat), caption=caption, width="stretch")
 
 st.subheader("Measurements")
 st.dataframe(measure.describe(analysis.measurements), hide_index=True, width="stretch")
