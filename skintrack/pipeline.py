@@ -202,10 +202,12 @@ def photo_time(path: Path, loaded_time: datetime | None) -> datetime:
 
 
 def _prepare(settings: Settings, path: Path, data: bytes, mesh: face.FaceMesh | None):
-    """(entry without model scores, aligned face) for one photo, or its one-line refusal."""
+    """(entry without model scores, aligned face or None where the gate withholds the model) for one
+    photo, or its one-line refusal."""
     try:
         analysis = analyse(data, settings, None, mesh)
-        return new_entry(analysis, photo_time(path, analysis.loaded.taken_at)), analysis.aligned.image
+        for_model = analysis.aligned.image if analysis.quality.supports(face.MODEL[0]) else None
+        return new_entry(analysis, photo_time(path, analysis.loaded.taken_at)), for_model
     except REFUSED as exc:
         return str(exc)
 
@@ -261,12 +263,14 @@ def _import_chunk(settings, paths, known, classifier, mesh, pool, out: Imported,
     results = {i: job.result() for i, job in jobs.items()}
     ready = {i: r for i, r in results.items() if not isinstance(r, str)}
     entries = [r[0] for r in ready.values()]
-    if classifier is not None and ready:
-        predictions = classifier.predict_batch([r[1] for r in ready.values()])
+    faces = [r[1] for r in ready.values() if r[1] is not None]
+    if classifier is not None and faces:
+        predictions = iter(classifier.predict_batch(faces))
         entries = [
-            dataclasses.replace(e, scores=e.scores + [(classifier.source, c, r, v) for c, r, v in p.scores()])
-            for e, p in zip(entries, predictions, strict=True)
-        ]
+            e if aligned is None else
+            dataclasses.replace(e, scores=e.scores + [(classifier.source, c, r, v) for c, r, v in next(predictions).scores()])
+            for e, (_, aligned) in zip(entries, ready.values(), strict=True)
+        ]  # fmt: skip
     stored = set()
     try:
         ids = store.add_entries(settings, entries)
