@@ -148,3 +148,19 @@ def test_blur_is_read_on_the_aligned_face_whatever_the_skin_tone(ladder):
     values = [checks(cv2.GaussianBlur(rgb, (0, 0), s))["sharpness"] for s in (1.0, 2.0, 4.0)]
     assert values[0].value < values[1].value < values[2].value  # more blur reads as more
     assert not values[1].passed and not values[2].passed and values[1].withholds == face.DETAIL
+
+
+@pytest.mark.dataset
+def test_well_lit_dark_skinned_portraits_are_never_underexposed(shared_data):
+    """faces_mebeauty's black group: studio and daylight portraits; none may lose its colour as 'too dark'."""
+    folder = shared_data / "faces_mebeauty" / "images"
+    read = 0
+    for path in sorted(folder.glob("black_*.jpg")):
+        rgb = np.asarray(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB))
+        try:
+            verdict = checks(rgb)
+        except face.FaceRejected:
+            continue
+        read += 1
+        assert verdict["exposure"].passed, (path.name, verdict["exposure"].value)
+    assert read >= 35
