@@ -131,7 +131,7 @@ def page(title: str, body: str) -> bytes:
         "<!doctype html><html><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{html.escape(title)}</title><style>body{{font:18px/1.5 system-ui,sans-serif;margin:2em auto;"
-        "max-width:28em;padding:0 1em}button,input{font:inherit;padding:.5em;margin:.3em 0;width:100%}</style>"
+        "max-width:28em;padding:0 1em}button,input{font:inherit;padding:.5em;margin:.3em 0;width:100%;box-sizing:border-box}</style>"
         f"</head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
     ).encode()
 

@@ -285,3 +285,102 @@ def test_fifty_wrong_codes_get_in_nowhere(server):
     assert pair(server, good, source="127.0.0.10")[0] == 303
     forged = request(server, "GET", "/", cookie="A" * 22, source=attacker)
     assert forged[0] == 429
+
+
+# ---------------------------------------------------------------- a phone in Chromium, 390 x 844
+
+
+@pytest.fixture(scope="module")
+def phone_browser():
+    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, sync_api  # skips the module's tests without Chromium
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _phone(browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                  device_scale_factor=2, ignore_https_errors=True)  # fmt: skip
+    context.set_default_timeout(60_000)
+    return context
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_phone_pairs_checks_in_and_logs_the_day_and_others_see_a_lock(server, phone_browser):
+    from tests.test_browser import expect, settle, shot
+
+    # A browser that never paired: the lock page and nothing else; no image loads.
+    stranger = _phone(phone_browser)
+    seen_by_stranger = []
+    stranger.on("response", lambda r: seen_by_stranger.append((r.url, r.status, r.headers.get("content-type", ""))))
+    page = stranger.new_page()
+    page.goto(server["base"] + "/")
+    assert page.inner_text("body").startswith("skintrack is locked")
+    assert page.locator("img, input, iframe, [data-testid]").count() == 0
+    assert str(server["home"]) not in page.content()
+    shot(page, "lan-01-locked-phone")
+
+    # The phone: scan the QR code (open the link), pair, check in, log the day.
+    phone = _phone(phone_browser)
+    pg = phone.new_page()
+    pg.goto(server["link"])
+    shot(pg, "lan-02-pair-phone")
+    taps = 0
+    pg.get_by_role("button", name="Pair this device").tap()
+    taps_pairing = 1
+    settle(pg)
+    cookie = next(c for c in phone.cookies() if c["name"] == COOKIE)
+    assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
+
+    expect(pg.get_by_text("Take my first photo").first).to_be_visible()  # the app, on its first run: welcome
+    shot(pg, "lan-02-welcome-phone")
+    pg.get_by_text("Take my first photo").first.tap()  # first day only; later days open on Check-in
+    taps_pairing += 1
+    settle(pg)
+
+    started = time.monotonic()  # the daily routine from here: the Check-in page open
+    upload = pg.locator("input[type=file]").first
+    assert "image/jpeg" in (upload.get_attribute("accept") or "") or ".jpg" in (upload.get_attribute("accept") or "")
+    with pg.expect_file_chooser() as chooser:  # one tap opens the phone's camera or photos
+        pg.get_by_test_id("stFileUploaderDropzone").first.tap()
+    taps += 1
+    chooser.value.set_files(str(DATA / "obama-720p.jpg"))
+    expect(pg.get_by_text("Good photo").first).to_be_visible(timeout=120_000)
+    settle(pg)
+    shot(pg, "lan-03-checkin-phone")
+    media = pg.locator("[data-testid=stImage] img").first.get_attribute("src")
+    pg.get_by_role("button", name="Save check-in").tap()
+    taps += 1
+    expect(pg.get_by_text(re.compile(r"Saved as entry \d+")).first).to_be_visible(timeout=60_000)
+    settle(pg)
+    shot(pg, "lan-04-saved-phone")
+    form = pg.get_by_test_id("stForm").last
+    form.get_by_text("7 h", exact=True).tap()
+    form.get_by_text("2", exact=True).tap()
+    form.get_by_role("button", name="Save today's log").tap()
+    taps += 3
+    expect(pg.get_by_text(re.compile(r"Logged \w+day")).first).to_be_visible(timeout=60_000)
+    seconds = time.monotonic() - started
+    shot(pg, "lan-05-logged-phone")
+    day = store.get_day(server["settings"], date.today())
+    assert (day["sleep_hours"], day["stress"], day["products"]) == (7, 2, [("SPF 50", "AM")])
+    print(f"\nphone routine: pairing {taps_pairing} taps once; daily check-in and log {taps} taps in the browser "
+          f"(+2 in the camera app: shutter, use photo), {seconds:.1f} s on this machine")  # fmt: skip
+    assert taps <= 6 and seconds < 120  # analysis on 2 shared cores dominates; a phone tap takes ~1 s each
+
+    pg.goto(server["base"] + "/trends")
+    expect(pg.locator(".js-plotly-plot").first).to_be_visible(timeout=120_000)
+    settle(pg)
+    shot(pg, "lan-06-trends-phone")
+
+    # What the phone saw does not open in the stranger's browser.
+    assert media and "/media/" in media
+    answer = page.goto(server["base"] + media if media.startswith("/") else media)
+    assert answer.status == 401 and "skintrack is locked" in page.inner_text("body")
+    assert not any(status == 200 and kind.startswith("image/") for _, status, kind in seen_by_stranger)
+    assert all(status in (401,) for url, status, _ in seen_by_stranger if "/favicon" not in url)
+    stranger.close()
+    phone.close()
