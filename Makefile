@@ -64,3 +64,8 @@ bench: dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output
+
+# The app also for paired phones on this Wi-Fi, over HTTPS (see README, "Check in from your phone").
+.PHONY: run-phone
+run-phone: setup
+	$(PY) -m skintrack serve --lan

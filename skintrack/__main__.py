@@ -201,6 +201,7 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("train", "train", "train an acne model on a labelled folder (labels.csv as in acne04)"),
     ("evaluate", "evaluate", "measure an acne model on a labelled folder, per skin-tone group"),
     ("rescore", "rescore", "score the whole history again with a new acne model, keeping old scores"),
+    ("serve", "lan", "start the app; with --lan also for paired phones on the home network, over HTTPS"),
 ]
 
 

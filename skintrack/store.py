@@ -112,6 +112,27 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "LAN mode: paired devices and one-time pairing codes (hashes only)",
+        """
+        CREATE SEQUENCE device_id_seq START 1;
+        CREATE TABLE devices (
+            id BIGINT PRIMARY KEY DEFAULT nextval('device_id_seq'),
+            name VARCHAR NOT NULL,
+            token_sha256 VARCHAR NOT NULL UNIQUE,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            last_seen TIMESTAMP,
+            last_address VARCHAR,
+            revoked_at TIMESTAMP
+        );
+        CREATE TABLE pairing_codes (
+            code_sha256 VARCHAR PRIMARY KEY,
+            created_at TIMESTAMP NOT NULL,
+            expires_at TIMESTAMP NOT NULL,
+            used_at TIMESTAMP
+        );
+        """,
+    ),
 ]
 
 

@@ -108,3 +108,8 @@ elif st.button("Save check-in", type="primary", disabled=not pipeline.can_store(
         st.session_state["saved_entry"] = entry_id
         st.toast("Check-in saved", icon=":material/check:")
         st.success(f"Saved as entry {entry_id}. See it on the Trends page.")
+
+if st.session_state.get("saved_entry"):
+    from views.quicklog import quick_log  # the day's log, one tap per answer, right after the save
+
+    quick_log(settings)
