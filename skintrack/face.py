@@ -476,7 +476,7 @@ def quality(rgb: np.ndarray, face: Face, aligned: Aligned, limits: GateLimits | 
               regions=away),
         Check("face_size", eye >= lim.min_eye_distance_px, eye, f">= {lim.min_eye_distance_px:.0f} px between the eyes",
               f"face too small for fine detail ({eye:.0f} px between the eyes, {lim.min_eye_distance_px:.0f} needed): come closer or use a higher resolution",
-              withholds=DETAIL),
+              withholds=DETAIL + MODEL),  # lesions are 1-3 px at 33 px between the eyes: the model sees none
         Check("sharpness", blur <= lim.max_blur_px, blur, f"blur <= {lim.max_blur_px} px (aligned face)",
               f"too soft for texture and red spots (blur {blur:.1f} px, {lim.max_blur_px} at most): {blur_fix}",
               withholds=DETAIL),

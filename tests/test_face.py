@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 import pytest
-from conftest import no_face, rgb_of, two_faces
+from conftest import darker, no_face, rgb_of, two_faces
 
 from skintrack import face, tone
 
@@ -95,19 +95,6 @@ def test_regions_are_on_skin_and_apart(ladder):
     assert xs.mean() < 256 < np.nonzero(masks["left_cheek"])[1].mean()
 
 
-def well_lit_dark(rgb: np.ndarray, ita: float = -50.0) -> np.ndarray:
-    """``rgb`` with only its face skin re-rendered at ``ita`` (feathered): darker skin in the same
-    light, the sclera, teeth and background as lit. (``conftest.darker`` darkens the whole
-    photo, which is an underexposure of it.)"""
-    found = face.detect(rgb)
-    aligned = face.align(rgb, found)
-    skin = face.face_mask(aligned.landmarks).astype(np.uint8)
-    skin = cv2.warpAffine(skin, aligned.matrix, rgb.shape[1::-1], flags=cv2.WARP_INVERSE_MAP | cv2.INTER_NEAREST)
-    weight = cv2.GaussianBlur(skin.astype(np.float32), (0, 0), 3)[..., None]
-    dark = tone.shift_image(rgb, ita, skin.astype(bool))
-    return np.round(dark * weight + rgb * (1 - weight)).astype(np.uint8)
-
-
 def underexposed(rgb: np.ndarray, share: float = 0.15) -> np.ndarray:
     """``rgb`` with ``share`` of the light (scaled in linear light, as a shorter exposure does)."""
     linear = (rgb / 255.0) ** 2.2 * share
@@ -133,7 +120,7 @@ def test_quality_gate_passes_a_good_portrait_and_withholds_detail_on_a_small_fac
 def test_exposure_is_judged_from_exposure_not_skin_colour(ladder):
     """The darkest skin in good light keeps its colour measures; light skin at 15% of the light loses them."""
     rgb, _, _ = ladder["obama-1080p.jpg"]
-    dark_skin = checks(well_lit_dark(rgb))
+    dark_skin = checks(darker(rgb))
     assert dark_skin["exposure"].passed and dark_skin["sharpness"].passed and dark_skin["highlights"].passed
     dim = checks(underexposed(rgb))
     assert not dim["exposure"].passed and dim["exposure"].withholds == face.COLOUR
@@ -143,7 +130,7 @@ def test_exposure_is_judged_from_exposure_not_skin_colour(ladder):
 
 def test_blur_is_read_on_the_aligned_face_whatever_the_skin_tone(ladder):
     rgb, _, _ = ladder["obama-1080p.jpg"]
-    sharp, dark = checks(rgb)["sharpness"], checks(well_lit_dark(rgb))["sharpness"]
+    sharp, dark = checks(rgb)["sharpness"], checks(darker(rgb))["sharpness"]
     assert sharp.passed and dark.passed and abs(sharp.value - dark.value) < 0.5
     values = [checks(cv2.GaussianBlur(rgb, (0, 0), s))["sharpness"] for s in (1.0, 2.0, 4.0)]
     assert values[0].value < values[1].value < values[2].value  # more blur reads as more

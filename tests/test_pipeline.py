@@ -6,8 +6,8 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-from conftest import DATA, jpeg_bytes, no_face, rgb_of
-from test_face import underexposed, well_lit_dark
+from conftest import DATA, darker, jpeg_bytes, no_face, rgb_of
+from test_face import underexposed
 from test_serving import SIZE, calibrated_model
 
 from skintrack import archive, face, measure, pipeline, serving, store
@@ -96,7 +96,7 @@ def test_a_photo_at_15_percent_of_the_light_stores_no_colour_value(settings):
 
 
 def test_the_darkest_skin_in_good_light_is_stored_with_its_colour(settings):
-    entry_id, analysis = pipeline.checkin(settings, jpeg_bytes(well_lit_dark(rgb_of("obama-1080p.jpg"), -50.0)))
+    entry_id, analysis = pipeline.checkin(settings, jpeg_bytes(darker(rgb_of("obama-1080p.jpg"), -50.0)))
     values, held = _stored(settings, entry_id)
     assert set(face.COLOUR) <= values and not held and analysis.quality.ok
     assert measure.value(analysis.measurements, "ita") < -30  # it is dark skin, measured as such
