@@ -21,6 +21,8 @@ import numpy as np
 from mediapipe.python.solutions import face_mesh as mp_face_mesh
 from mediapipe.python.solutions import face_mesh_connections as conn
 
+from . import measure
+
 ALIGNED_SIZE = 512
 N_MESH = 468  # the last 10 of the 478 refined landmarks are the irises
 CANONICAL_PATH = Path(__file__).with_name("canonical_face.npy")
@@ -207,6 +209,15 @@ class GateLimits:
     # of every group of faces_mebeauty read 144-255; the test portraits underexposed to 15% 87-100.
     min_highlight: float = 120.0
     max_clipped: float = 0.05  # share of skin pixels with a channel at 254-255
+    # Colour cast: how far the skin sits from the skin locus along the colour-temperature axis
+    # (``measure.colour_cast``); white balance undoes at most ``measure.MAX_LOCUS_SHIFT`` (0.6).
+    # obama-1080p and biden relit at 2700-15000 K: whole-face redness moved +0.32 a* at a cast of
+    # 0.63 (4500 K), +1.02 at 0.72 (3800 K), +2.3 to +2.8 at 0.83-0.90, +4.3 at 1.03-1.08 (3300-3500 K),
+    # against a noise band of 0.65 a*. The band alone would set 0.65, but the locus is least sure at
+    # the dark end: obama-1080p with its skin re-rendered at ITA -50 in the same light reads 0.68 (at
+    # ITA 0: 0.13), and 2 of 16 well-lit black tune portraits of faces_mebeauty exceed 0.65. So only
+    # a strong cast (about 3500 K or warmer, a lamp) withholds colour; 0.65-1.0 is a known bias.
+    max_cast: float = 1.0
     max_yaw_deg: float = 30.0  # beyond: refused; the canonical fit was checked to 30 degrees
     region_yaw_deg: float = 20.0  # beyond: the cheek and under-eye turned away are withheld
     max_pitch_deg: float = 20.0
@@ -472,6 +483,8 @@ def quality(rgb: np.ndarray, face: Face, aligned: Aligned, limits: GateLimits | 
     clipped = float((aligned.image[mask] >= 254).any(axis=1).mean()) if mask.any() else 1.0
     blur = blur_px(aligned)
     highlight = highlight_level(aligned)
+    cast = measure.colour_cast(aligned.image, region_masks(aligned.landmarks))
+    cast = 0.0 if cast is None else cast
     h, w = rgb.shape[:2]
     oval = face.landmarks[FACE_OVAL, :2]
     outside = float(((oval[:, 0] < 0) | (oval[:, 0] >= w) | (oval[:, 1] < 0) | (oval[:, 1] >= h)).mean())
@@ -506,6 +519,10 @@ def quality(rgb: np.ndarray, face: Face, aligned: Aligned, limits: GateLimits | 
               withholds=COLOUR),
         Check("highlights", clipped <= lim.max_clipped, clipped, f"<= {lim.max_clipped:.0%} blown-out pixels",
               f"overexposed for colour ({clipped:.0%} of the skin blown out, {lim.max_clipped:.0%} at most): avoid flash and direct sun",
+              withholds=COLOUR),
+        Check("colour_cast", abs(cast) <= lim.max_cast, cast, f"|colour cast| <= {lim.max_cast}",
+              f"light too {'warm' if cast > 0 else 'cold'} for colour (cast {abs(cast):.2f}, {lim.max_cast} at most): "
+              "use daylight from a window, not a lamp or coloured light",
               withholds=COLOUR),
     ]  # fmt: skip
     return Quality(checks)

@@ -179,3 +179,18 @@ def test_the_padded_retry_keeps_the_scale_of_the_photo(ladder):
     mesh = face.FaceMesh()
     plain, padded = mesh.landmarks(crop)[0], mesh.landmarks(crop, pad=face.DETECT_PAD)[0]
     assert np.median(np.linalg.norm(padded[: face.N_MESH, :2] - plain[: face.N_MESH, :2], axis=1)) < 3.0
+
+
+def test_a_strong_colour_cast_withholds_colour_and_a_mild_one_does_not(ladder):
+    """obama-1080p relit by a black body (repeatability's von Kries shift): 4500 K is undone by the
+    white balance and keeps its colour measures, so does the darkest skin in neutral light; 3000 K
+    (a tungsten lamp) is beyond the white balance and loses them."""
+    from skintrack.repeatability import colour_temperature
+
+    rgb, _, _ = ladder["obama-1080p.jpg"]
+    assert checks(rgb)["colour_cast"].passed
+    assert checks(colour_temperature(rgb, 4500))["colour_cast"].passed
+    assert checks(darker(rgb))["colour_cast"].passed  # reads 0.68: the locus is least sure on dark skin
+    warm = checks(colour_temperature(rgb, 3000))["colour_cast"]
+    assert not warm.passed and warm.withholds == face.COLOUR and "too warm" in warm.message
+    assert warm.value > 1.0  # measured 1.40
