@@ -151,3 +151,46 @@ def test_well_lit_dark_skinned_portraits_are_never_underexposed(shared_data):
         read += 1
         assert verdict["exposure"].passed, (path.name, verdict["exposure"].value)
     assert read >= 35
+
+
+def test_a_crop_into_the_face_is_found_on_a_padded_copy_and_judged_as_cut(ladder):
+    """obama-1080p cropped 20% inside the face oval: the mesh finds nothing as it is, the retry
+    on an edge-padded copy finds the face, its landmarks land on the crop's own pixels, and the
+    framing check (on the crop, not the padded copy) refuses it as cut by the edge."""
+    rgb, found, _ = ladder["obama-1080p.jpg"]
+    x0, y0, x1, y1 = found.box
+    dx, dy = 0.2 * (x1 - x0), 0.2 * (y1 - y0)
+    top, left = round(y0 + dy), round(x0 + dx)
+    crop = np.ascontiguousarray(rgb[top : round(y1 - dy), left : round(x1 - dx)])
+    mesh = face.FaceMesh()
+    assert mesh.landmarks(crop) == []  # what the retry is for
+    cropped = face.detect(crop, mesh)
+    moved = np.linalg.norm(cropped.landmarks[: face.N_MESH, :2] + (left, top) - found.landmarks[: face.N_MESH, :2], axis=1)
+    assert np.median(moved) < 0.06 * found.eye_distance, np.median(moved)  # measured 0.032; the border is 150 px
+    verdict = face.quality(crop, cropped, face.align(crop, cropped))
+    assert verdict.refused and "face cut by the edge" in verdict.reasons[0]
+
+
+def test_the_padded_retry_keeps_the_scale_of_the_photo(ladder):
+    """A crop tight to the face oval, searched with and without the border: the same landmarks."""
+    rgb, found, _ = ladder["obama-1080p.jpg"]
+    x0, y0, x1, y1 = (round(v) for v in found.box)
+    crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+    mesh = face.FaceMesh()
+    plain, padded = mesh.landmarks(crop)[0], mesh.landmarks(crop, pad=face.DETECT_PAD)[0]
+    assert np.median(np.linalg.norm(padded[: face.N_MESH, :2] - plain[: face.N_MESH, :2], axis=1)) < 3.0
+
+
+def test_a_strong_colour_cast_withholds_colour_and_a_mild_one_does_not(ladder):
+    """obama-1080p relit by a black body (repeatability's von Kries shift): 4500 K is undone by the
+    white balance and keeps its colour measures, so does the darkest skin in neutral light; 3000 K
+    (a tungsten lamp) is beyond the white balance and loses them."""
+    from skintrack.repeatability import colour_temperature
+
+    rgb, _, _ = ladder["obama-1080p.jpg"]
+    assert checks(rgb)["colour_cast"].passed
+    assert checks(colour_temperature(rgb, 4500))["colour_cast"].passed
+    assert checks(darker(rgb))["colour_cast"].passed  # reads 0.68: the locus is least sure on dark skin
+    warm = checks(colour_temperature(rgb, 3000))["colour_cast"]
+    assert not warm.passed and warm.withholds == face.COLOUR and "too warm" in warm.message
+    assert warm.value > 1.0  # measured 1.40
