@@ -1,31 +1,37 @@
 # skintrack: `make run` starts the app on http://127.0.0.1:8501, `make test` runs every test.
+# Three installs, each a superset of the one before: the app (`setup`: no torch, about 1 GB),
+# the training tools (`train-setup`: torch), the test tools (`dev`).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TRAIN_STAMP := $(VENV)/.train-installed
 DEV_STAMP := $(VENV)/.dev-installed
-# The installed model exported to ONNX once, so that a check-in never waits for torch's import.
-EXPORTED := cache/onnx/.exported
-MODELS := $(wildcard models/*.pt)
 
-.PHONY: setup dev run test lint bench chromium clean
+.PHONY: setup train-setup dev run test lint deps lock bench chromium clean
 
-setup: $(STAMP) $(EXPORTED)
+setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+# requirements.lock pins every package of requirements.txt's install (tools/lock.py, `make lock`).
+$(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --upgrade pip "setuptools>=70.1"
+	$(PY) -m pip install -q --no-deps -r requirements.lock
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
-$(EXPORTED): $(STAMP) $(MODELS)
-	$(PY) -m skintrack.serving --export
-	mkdir -p $(@D) && touch $@
+lock:
+	$(PYTHON) tools/lock.py
+
+train-setup: $(TRAIN_STAMP)
+
+$(TRAIN_STAMP): $(STAMP) requirements-train.txt
+	$(PY) -m pip install -q -r requirements-train.txt
+	touch $@
 
 dev: $(DEV_STAMP)
 
-$(DEV_STAMP): $(STAMP) requirements-dev.txt
+$(DEV_STAMP): $(TRAIN_STAMP) requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
@@ -44,12 +50,22 @@ chromium:
 lint: dev
 	$(PY) -m ruff check .
 
+# Every import is a listed requirement, every requirement is imported, no dev tool in the code.
+deps: dev
+	$(PY) -m deptry --config deptry.toml .
+
 test: dev chromium
 	$(PY) -m ruff check .
+	$(PY) -m deptry --config deptry.toml .
 	$(PY) -m pytest -q -p no:cacheprovider
 
-bench: setup
+bench: dev
 	$(PY) -m skintrack bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output
+
+# The app also for paired phones on this Wi-Fi, over HTTPS (see README, "Check in from your phone").
+.PHONY: run-phone
+run-phone: setup
+	$(PY) -m skintrack serve --lan

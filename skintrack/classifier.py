@@ -159,6 +159,8 @@ class Classifier:
         self.id = checkpoint["id"]
         self.source = f"{checkpoint['arch']}-acne@{self.id}"
 
+    can_gradcam = True  # the torch model has the gradients Grad-CAM needs
+
     @property
     def card(self) -> dict:
         """What the checkpoint says about itself: metrics, data, training arguments, version."""
@@ -178,7 +180,7 @@ class Classifier:
             x = torch.stack([self.preprocess(a) for a in aligned[i : i + batch_size]])
             r = self.forward_batch(x)
             probs = torch.softmax(r["logits"].float(), dim=1)
-            out += [_prediction(p, c) for p, c in zip(probs, r["count"], strict=True)]
+            out += [_prediction(p, c, d) for p, c, d in zip(probs, r["count"], r["density"], strict=True)]
         return out
 
     def predict(self, aligned_rgb: np.ndarray) -> Prediction:
@@ -268,13 +270,52 @@ def build(ckpt: dict) -> AcneNet:
     return model.eval()
 
 
+def read_shipped(path: Path) -> dict:
+    """The exact checkpoint a shipped model file (``serving.ship``) was made from: its
+    metadata, and its fp16 weights taken back from the ONNX initializers (checked against
+    the id the file records)."""
+    import json
+
+    import onnx
+    from onnx import numpy_helper
+
+    from skintrack.serving import CARD_KEY
+
+    model = onnx.load(str(path))
+    props = {p.key: p.value for p in model.metadata_props}
+    if CARD_KEY not in props:
+        raise ValueError(f"{path} is not a skintrack model file (no {CARD_KEY} metadata)")
+    ckpt = json.loads(props[CARD_KEY])
+    values = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    for node in model.graph.node:  # the casts to fp32, and weights the exporter shared between layers
+        if node.op_type in ("Cast", "Identity") and node.input[0] in values:
+            values[node.output[0]] = values[node.input[0]]
+    int_buffers = ckpt.pop("int_buffers", {})
+    state = {}
+    net = AcneNet(ckpt["arch"], n_grades=len(ckpt["class_names"]), width=int(ckpt.get("width", 256)))
+    for key, like in net.state_dict().items():
+        if not like.is_floating_point():
+            state[key] = torch.tensor(int_buffers.get(key, 0), dtype=like.dtype)
+        elif f"net.{key}" in values:
+            state[key] = torch.from_numpy(values[f"net.{key}"].astype(np.float16))
+        else:
+            raise ValueError(f"{path}: weight {key} is missing from the model file")
+    if weights_id(state) != ckpt.get("id"):
+        raise ValueError(f"{path}: the weights do not match the id {ckpt.get('id')!r} the file records")
+    ckpt["state_dict"] = state
+    return ckpt
+
+
 def read(path: str | os.PathLike) -> dict:
-    """The raw checkpoint dict (CPU tensors); checks the format, not the metrics."""
+    """The raw checkpoint dict (CPU tensors) of a ``.pt`` checkpoint or a shipped ``.onnx``
+    model file; checks the format, not the metrics."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no checkpoint at {path}")
-    data = path.read_bytes()
-    ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+    if path.suffix == ".onnx":
+        ckpt = read_shipped(path)
+    else:
+        ckpt = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=False)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"{path} is not a skintrack acne classifier checkpoint (format {FORMAT!r} expected)")
     if ckpt.get("version") != FORMAT_VERSION:

@@ -249,18 +249,33 @@ def white_balance(aligned_rgb: np.ndarray, masks: dict[str, np.ndarray], landmar
     c = skin_chroma(aligned_rgb, masks)
     if c is None:
         return WhiteBalance((1.0, 1.0, 1.0), "none: too little skin")
+    return WhiteBalance(tuple(float(g) for g in _locus_fit(c)[0]), "skin locus")
+
+
+def _locus_fit(c: np.ndarray) -> tuple[np.ndarray, float]:
+    """(gains, wanted): the gains ``white_balance`` applies to skin of chroma ``c`` (clipped to
+    ``MAX_LOCUS_SHIFT``), and the shift along the locus axis that the skin would need unclipped."""
     along, across, lightness = c
     log_rg, log_bg = along * LOCUS_AXIS + across * ACROSS_AXIS
     skin = np.exp([log_rg, 0.0, log_bg])
     skin *= ((lightness + 16.0) / 116.0) ** 3 / (skin @ LUMA)
-    gains = np.ones(3)
+    gains, wanted = np.ones(3), 0.0
     for _ in range(4):  # the target depends on the corrected skin's lightness: a few fixed-point steps
         corrected = 116.0 * float((skin * gains) @ LUMA) ** (1 / 3) - 16.0
         target = SKIN_LOCUS[0] + SKIN_LOCUS[1] * across + SKIN_LOCUS[2] * corrected
-        shift = float(np.clip(target - along, -MAX_LOCUS_SHIFT, MAX_LOCUS_SHIFT)) * LOCUS_AXIS
+        wanted = float(target - along)
+        shift = float(np.clip(wanted, -MAX_LOCUS_SHIFT, MAX_LOCUS_SHIFT)) * LOCUS_AXIS
         gains = np.array([math.exp(shift[0]), 1.0, math.exp(shift[1])])
         gains = gains / (gains @ LUMA)  # a grey keeps its luminance, as under a change of light
-    return WhiteBalance(tuple(float(g) for g in gains), "skin locus")
+    return gains, wanted
+
+
+def colour_cast(aligned_rgb: np.ndarray, masks: dict[str, np.ndarray]) -> float | None:
+    """How far the skin sits from the skin locus along the colour-temperature axis (log-chroma
+    units; positive: a warm cast to undo), before ``white_balance`` clips it to ``MAX_LOCUS_SHIFT``.
+    None without enough skin."""
+    c = skin_chroma(aligned_rgb, masks)
+    return None if c is None else _locus_fit(c)[1]
 
 
 # ---------------------------------------------------------------- per-pixel maps
@@ -326,16 +341,33 @@ def spot_map(lab: np.ndarray, clean: np.ndarray) -> np.ndarray:
     return _smooth(a_star, clean, SPOT_SIGMAS[0]) - _smooth(a_star, clean, SPOT_SIGMAS[1])
 
 
+def local_maxima(response: np.ndarray, min_distance: int, threshold: float) -> np.ndarray:
+    """(N, 2) row, col of the local maxima of ``response`` above ``threshold``, strongest first,
+    no two closer than ``min_distance`` (Chebyshev): the same points as scikit-image's
+    ``peak_local_max(..., exclude_border=False)`` (a test holds them equal), on OpenCV."""
+    size = 2 * min_distance + 1
+    peak = cv2.dilate(response, np.ones((size, size), np.uint8))
+    candidates = response == peak
+    if candidates.all():  # a flat image has no peak
+        return np.zeros((0, 2), int)
+    rows, cols = np.nonzero(candidates & (response > threshold))
+    order = np.argsort(-response[rows, cols], kind="stable")
+    rows, cols = rows[order], cols[order]
+    keep = np.ones(len(rows), bool)
+    for i in range(len(rows)):  # plateaus give neighbouring equal maxima: keep the first
+        if keep[i]:
+            keep[i + 1 :] &= (np.abs(rows[i + 1 :] - rows[i]) >= min_distance) | (np.abs(cols[i + 1 :] - cols[i]) >= min_distance)
+    return np.stack([rows[keep], cols[keep]], axis=1)
+
+
 def red_spots(lab: np.ndarray, clean: np.ndarray, min_contrast: float = SPOT_MIN_CONTRAST) -> np.ndarray:
     """(N, 2) row, col of red spots: local maxima of ``spot_map`` at least ``min_contrast`` a* high."""
-    from skimage.feature import peak_local_max
-
     response = spot_map(lab, clean)
     inside = _inner(clean, 2)
     response = np.where(inside, response, 0.0)
     if not inside.any():
         return np.zeros((0, 2), int)
-    return peak_local_max(response, min_distance=SPOT_MIN_DISTANCE, threshold_abs=min_contrast, exclude_border=False)
+    return local_maxima(response, SPOT_MIN_DISTANCE, min_contrast)
 
 
 # ---------------------------------------------------------------- measurements

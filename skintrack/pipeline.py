@@ -37,7 +37,8 @@ class Analysis:
     aligned: face.Aligned
     masks: dict[str, np.ndarray]
     quality: face.Quality
-    measurements: list[measure.Measurement]
+    measurements: list[measure.Measurement]  # only those the photo supports
+    withheld: list[face.Withheld] = field(default_factory=list)
     prediction: object | None = None  # classifier.Prediction when a trained model is installed
     model_source: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -90,21 +91,53 @@ def analyse(
     masks = face.region_masks(aligned.landmarks)
     verdict = face.quality(loaded.rgb, found, aligned)
     timer.lap("quality_align")
-    measurements = measure.measure(aligned.image, masks)
+    measurements = [] if verdict.refused else supported(verdict, measure.measure(aligned.image, visible(verdict, masks)))
     timer.lap("measure")
-    prediction = classifier.predict(aligned.image) if classifier is not None else None
+    use_model = classifier is not None and verdict.supports(face.MODEL[0])
+    prediction = classifier.predict(aligned.image) if use_model else None
     timer.lap("classifier")
     return Analysis(
         loaded=loaded, face=found, aligned=aligned, masks=masks, quality=verdict,
-        measurements=measurements, prediction=prediction,
+        measurements=measurements, withheld=[] if verdict.refused else verdict.withheld, prediction=prediction,
         model_source=getattr(classifier, "source", None), timings_ms=timer.ms,
     )  # fmt: skip
 
 
+def visible(verdict: face.Quality, masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The region masks less the regions the gate withholds (a cheek turned away): the whole-face
+    values are then taken over the skin the photo shows well."""
+    return {name: m for name, m in masks.items() if verdict.supports(face.EVERY, name)}
+
+
+def supported(verdict: face.Quality, measurements: list[measure.Measurement]) -> list[measure.Measurement]:
+    """The measurements the photo supports; the others are never kept as numbers."""
+    return [m for m in measurements if verdict.supports(m.condition, m.region)]
+
+
+def can_store(analysis: Analysis) -> bool:
+    """The gate refused nothing and at least one measurement (or the model's grade) was kept."""
+    return not analysis.quality.refused and bool(analysis.measurements or analysis.prediction is not None)
+
+
+def withheld_lines(analysis: Analysis) -> list[str]:
+    """'not measured: <what>: <reason>', one line per reason (value, limit and fix)."""
+    by_reason: dict[str, list[str]] = {}
+    for w in analysis.withheld:
+        by_reason.setdefault(w.reason, []).append(_what(w))
+    return [f"not measured: {', '.join(what)}: {reason}" for reason, what in by_reason.items()]
+
+
+def _what(w: face.Withheld) -> str:
+    if w.condition == face.EVERY:
+        return f"the {w.region.replace('_', ' ')}"
+    label = measure.CONDITIONS[w.condition].label if w.condition in measure.CONDITIONS else "acne grade"
+    return label if w.region == face.EVERY else f"{label} on the {w.region.replace('_', ' ')}"
+
+
 def new_entry(analysis: Analysis, taken_at: datetime | None = None) -> store.NewEntry:
-    """What storing an analysis writes (both JPEGs encoded); refuses one that failed the quality gate."""
-    if not analysis.quality.ok:
-        raise CheckinRefused("; ".join(analysis.quality.reasons))
+    """What storing an analysis writes (both JPEGs encoded); refuses one with nothing to store."""
+    if not can_store(analysis):
+        raise CheckinRefused("; ".join(analysis.quality.reasons) or "no measurement could be made on this photo")
     taken = taken_at or analysis.loaded.taken_at or datetime.now()
     rgb = analysis.loaded.rgb
     return store.NewEntry(
@@ -120,6 +153,7 @@ def new_entry(analysis: Analysis, taken_at: datetime | None = None) -> store.New
         pitch=analysis.face.pitch,
         roll=analysis.face.roll,
         scores=analysis.scores(),
+        withheld=[(w.condition, w.region, w.reason) for w in analysis.withheld],
     )
 
 
@@ -168,10 +202,12 @@ def photo_time(path: Path, loaded_time: datetime | None) -> datetime:
 
 
 def _prepare(settings: Settings, path: Path, data: bytes, mesh: face.FaceMesh | None):
-    """(entry without model scores, aligned face) for one photo, or its one-line refusal."""
+    """(entry without model scores, aligned face or None where the gate withholds the model) for one
+    photo, or its one-line refusal."""
     try:
         analysis = analyse(data, settings, None, mesh)
-        return new_entry(analysis, photo_time(path, analysis.loaded.taken_at)), analysis.aligned.image
+        for_model = analysis.aligned.image if analysis.quality.supports(face.MODEL[0]) else None
+        return new_entry(analysis, photo_time(path, analysis.loaded.taken_at)), for_model
     except REFUSED as exc:
         return str(exc)
 
@@ -227,12 +263,14 @@ def _import_chunk(settings, paths, known, classifier, mesh, pool, out: Imported,
     results = {i: job.result() for i, job in jobs.items()}
     ready = {i: r for i, r in results.items() if not isinstance(r, str)}
     entries = [r[0] for r in ready.values()]
-    if classifier is not None and ready:
-        predictions = classifier.predict_batch([r[1] for r in ready.values()])
+    faces = [r[1] for r in ready.values() if r[1] is not None]
+    if classifier is not None and faces:
+        predictions = iter(classifier.predict_batch(faces))
         entries = [
-            dataclasses.replace(e, scores=e.scores + [(classifier.source, c, r, v) for c, r, v in p.scores()])
-            for e, p in zip(entries, predictions, strict=True)
-        ]
+            e if aligned is None else
+            dataclasses.replace(e, scores=e.scores + [(classifier.source, c, r, v) for c, r, v in next(predictions).scores()])
+            for e, (_, aligned) in zip(entries, ready.values(), strict=True)
+        ]  # fmt: skip
     stored = set()
     try:
         ids = store.add_entries(settings, entries)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -42,12 +43,13 @@ from .config import PROJECT_ROOT, user_dir
 if TYPE_CHECKING:
     from . import classifier as clf
 
-EXPORT_VERSION = 2  # 2: the export records the checkpoint id it was made from
+EXPORT_VERSION = 3  # 2: the export records the checkpoint id it was made from; 3: and gives the density map
 OPSET = 17
 PRECISIONS = ("fp32", "int8")
 INPUT = "input"
-OUTPUTS = ("logits", "count")
+OUTPUTS = ("logits", "count", "density")
 ID_KEY = "skintrack_checkpoint_id"  # in the export's metadata
+CARD_KEY = "skintrack_checkpoint"  # in a shipped model's metadata: the checkpoint less its weights, as JSON
 
 
 def threads() -> int:
@@ -67,9 +69,11 @@ def _stamp(path: Path, checkpoint_id: str) -> None:
     onnx.save(model, str(path))
 
 
-def export(model: clf.AcneNet, path: str | os.PathLike, size: int, checkpoint_id: str | None = None) -> Path:
+def export(model: clf.AcneNet, path: str | os.PathLike, size: int, checkpoint_id: str | None = None,
+           fold: bool = True) -> Path:  # fmt: skip
     """Write ``model`` as ONNX (batch dimension dynamic, ``size`` x ``size`` RGB input),
-    recording ``checkpoint_id`` in its metadata."""
+    recording ``checkpoint_id`` in its metadata; ``fold=False`` keeps every layer and weight as
+    the checkpoint has it (batch norms unfused: ONNX Runtime fuses them when it loads)."""
     import torch
 
     class Heads(torch.nn.Module):
@@ -79,9 +83,9 @@ def export(model: clf.AcneNet, path: str | os.PathLike, size: int, checkpoint_id
             super().__init__()
             self.net = net
 
-        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             r = self.net(x)
-            return r["logits"], r["count"]
+            return r["logits"], r["count"], r["density"]
 
     model = model.eval()
     example = torch.zeros(1, 3, size, size)
@@ -92,7 +96,7 @@ def export(model: clf.AcneNet, path: str | os.PathLike, size: int, checkpoint_id
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                Heads(model), (example,), str(tmp), dynamo=False, opset_version=OPSET,
+                Heads(model), (example,), str(tmp), dynamo=False, opset_version=OPSET, do_constant_folding=fold,
                 input_names=[INPUT], output_names=list(OUTPUTS),
                 dynamic_axes={INPUT: {0: "batch"}, **{o: {0: "batch"} for o in OUTPUTS}},
             )  # fmt: skip
@@ -100,6 +104,73 @@ def export(model: clf.AcneNet, path: str | os.PathLike, size: int, checkpoint_id
             _stamp(tmp, checkpoint_id)
 
     return acne.write_atomic(Path(path), write)
+
+
+def ship(ckpt: dict, path: str | os.PathLike) -> Path:
+    """Write checkpoint ``ckpt`` as the model file the app serves, torch-free.
+
+    An ONNX graph of the unfused network whose weights are the checkpoint's own fp16 values,
+    each cast to fp32 as ONNX Runtime loads the file (it then folds the casts and batch norms
+    once), with the checkpoint less its weights as JSON in the metadata. One file about the
+    size of the checkpoint: ``classifier.read`` rebuilds the exact checkpoint from it (same
+    weights, same id), so training, evaluation and Grad-CAM need no second copy."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from . import classifier as clf
+
+    state = ckpt["state_dict"]
+    size = acne.Preprocess.from_dict(ckpt["preprocess"]).size
+    meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
+    meta["int_buffers"] = {k: int(v) for k, v in state.items() if not v.is_floating_point()}
+    card = json.dumps(meta, default=lambda v: list(v) if isinstance(v, tuple) else str(v))
+
+    def write(tmp: Path) -> None:
+        export(clf.build(ckpt), tmp, size, fold=False)
+        model = onnx.load(str(tmp))
+        casts = []
+        for init in model.graph.initializer:
+            key = init.name.removeprefix("net.")
+            if init.name.startswith("net.") and key in state and state[key].is_floating_point():
+                init.CopyFrom(numpy_helper.from_array(state[key].numpy(), f"{init.name}::fp16"))
+                casts.append(helper.make_node("Cast", [init.name], [f"net.{key}"], to=onnx.TensorProto.FLOAT))
+        nodes = casts + list(model.graph.node)  # the casts first: ONNX keeps nodes in topological order
+        del model.graph.node[:]
+        model.graph.node.extend(nodes)
+        helper.set_model_props(model, {ID_KEY: ckpt["id"], CARD_KEY: card})
+        onnx.checker.check_model(model)
+        onnx.save(model, str(tmp))
+
+    return acne.write_atomic(Path(path), write)
+
+
+def shipped_card(sess: ort.InferenceSession, path: object) -> dict:
+    """The checkpoint metadata a shipped model file carries (``ship``); refuses any other ONNX file."""
+    props = sess.get_modelmeta().custom_metadata_map
+    try:
+        meta = json.loads(props[CARD_KEY])
+    except (KeyError, ValueError):
+        raise ValueError(f"{path} is not a skintrack model file (no {CARD_KEY} metadata)") from None
+    if meta.get("format") != acne.FORMAT or props.get(ID_KEY) != meta.get("id"):
+        raise ValueError(f"{path}: not a skintrack acne model of format {acne.FORMAT!r}, or its id does not match")
+    return meta
+
+
+def load_shipped(path: str | os.PathLike) -> OnnxClassifier:
+    """Serve a shipped model file (``ship``) as it is: no torch, no export, no cache."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no model file at {path}")
+    sess = session(path)
+    meta = shipped_card(sess, path)
+    acne.require_measured(meta, path)
+
+    def reference() -> clf.Classifier:
+        from . import classifier as clf
+
+        return clf.load(path)
+
+    return OnnxClassifier(sess, meta, "fp32", reference=reference)
 
 
 def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike, checkpoint_id: str | None = None) -> Path:
@@ -229,16 +300,17 @@ class OnnxClassifier:
         """The model-input batch (N, 3, size, size) float32: the checkpoint's own preprocessing."""
         return np.stack([acne.model_input(a, self.pre) for a in aligned])
 
-    def forward_batch(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(logits, count) for a preprocessed batch."""
-        logits, count = self.session.run(list(OUTPUTS), {INPUT: np.ascontiguousarray(batch, np.float32)})
-        return logits, count
+    def forward_batch(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(logits, count, density) for a preprocessed batch."""
+        logits, count, density = self.session.run(list(OUTPUTS), {INPUT: np.ascontiguousarray(batch, np.float32)})
+        return logits, count, density
 
     def predict_batch(self, aligned: list[np.ndarray], batch_size: int = 16) -> list[acne.Prediction]:
         out: list[acne.Prediction] = []
         for i in range(0, len(aligned), batch_size):
-            logits, count = self.forward_batch(self.inputs(aligned[i : i + batch_size]))
-            out += [acne.prediction(p, c) for p, c in zip(_softmax(logits.astype(np.float64)), count, strict=True)]
+            logits, count, density = self.forward_batch(self.inputs(aligned[i : i + batch_size]))
+            probs = _softmax(logits.astype(np.float64))
+            out += [acne.prediction(p, c, d) for p, c, d in zip(probs, count, density, strict=True)]
         return out
 
     def predict(self, aligned_rgb: np.ndarray) -> acne.Prediction:
@@ -251,6 +323,14 @@ class OnnxClassifier:
                 raise ValueError(f"{self.source}: no checkpoint to build the torch reference from")
             self._reference = self._reference_factory()
         return self._reference
+
+    @property
+    def can_gradcam(self) -> bool:
+        """Grad-CAM needs torch (``make train-setup``) and a checkpoint to rebuild the network from."""
+        try:
+            return self._reference_factory is not None and importlib.util.find_spec("torch") is not None
+        except (ImportError, ValueError):  # a broken or half-removed install
+            return False
 
     def gradcam(self, aligned_rgb: np.ndarray, grade: int | None = None) -> np.ndarray:
         return self.reference().gradcam(aligned_rgb, grade)
@@ -328,10 +408,15 @@ def describe(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None
 def load(
     path: str | os.PathLike, precision: str = "fp32", cache_dir: str | os.PathLike | None = None
 ) -> OnnxClassifier:
-    """Serve a checkpoint file; like ``classifier.load`` it refuses one without held-out metrics.
+    """Serve a model file; like ``classifier.load`` it refuses one without held-out metrics.
 
-    torch is imported only when the file's sidecar or its export is not cached yet."""
+    A shipped ``.onnx`` file is served as it is. For a torch checkpoint (``.pt``), torch is
+    imported only when the file's sidecar or its export is not cached yet."""
     _check_precision(precision)
+    if Path(path).suffix == ".onnx":
+        if precision != "fp32":
+            raise ValueError(f"{path}: a shipped model serves fp32 only; quantise from its .pt checkpoint")
+        return load_shipped(path)
     meta, ckpt = describe(path, cache_dir)
     acne.require_measured(meta, path)
     sess = None
@@ -375,16 +460,10 @@ def agreement(reference, candidate, aligned: list[np.ndarray]) -> dict:
     }
 
 
-def installed():
-    """The installed trained model, served through ONNX Runtime (the same scores, about twice
-    as fast as torch on a CPU); the torch model where the export cannot be made or run here;
-    None where no trained model is installed (then no acne scores are shown anywhere)."""
-    try:
-        return load_default()
-    except (ImportError, OSError, RuntimeError):
-        from . import classifier as clf
-
-        return clf.load_default()
+def installed() -> OnnxClassifier | None:
+    """The installed trained model (``models/resnet50-acne.onnx``) served through ONNX Runtime,
+    or None where none is installed (then no acne scores are shown anywhere)."""
+    return load_default()
 
 
 def prune_exports(keep: list[dict], cache_dir: str | os.PathLike | None = None) -> list[Path]:
@@ -402,29 +481,40 @@ def prune_exports(keep: list[dict], cache_dir: str | os.PathLike | None = None) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m skintrack.serving --export``: export the installed model now (``make setup``
-    runs it), so that the first check-in of a fresh clone does not wait for torch."""
+    """``python -m skintrack.serving --ship CHECKPOINT.pt``: write a trained checkpoint as the
+    model file the app serves (``models/resnet50-acne.onnx``) and show how far its served
+    scores are from torch's on the test portraits; ``--export --model CHECKPOINT.pt`` caches the
+    ONNX export of a checkpoint that is not shipped (``rescore --model``, the bench). Both need
+    the training tools (``make train-setup``)."""
     parser = argparse.ArgumentParser(prog="python -m skintrack.serving", description=main.__doc__)
-    parser.add_argument("--export", action="store_true", required=True, help="export and cache the model")
-    parser.add_argument("--model", help="checkpoint file (default: the installed model)")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--ship", metavar="CHECKPOINT", help="a trained .pt checkpoint to ship")
+    what.add_argument("--export", action="store_true", help="export and cache --model")
+    parser.add_argument("--model", help="checkpoint file to --export")
+    parser.add_argument("--out", type=Path, default=acne.MODELS_DIR / acne.DEFAULT_NAME, help="where --ship writes")
     parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
     args = parser.parse_args(argv)
-    path = args.model or acne.default_path()
-    if path is None:
-        print(f"no trained model under {acne.MODELS_DIR}: nothing to export")
-        return 0
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("onnx") is None:
+        print("skintrack.serving: needs torch and onnx: run `make train-setup` first", file=sys.stderr)
+        return 2
+    from . import classifier as clf
+
     try:
-        served = load(path, args.precision)
+        if args.ship:
+            ckpt = clf.read(args.ship)
+            acne.require_measured(ckpt, args.ship)
+            ship(ckpt, args.out)
+            served = load_shipped(args.out)
+            print(f"{served.source} shipped as {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
+            return 0
+        if not args.model:
+            parser.error("--export needs --model CHECKPOINT.pt")
+        served = load(args.model, args.precision)
     except (ValueError, OSError) as exc:
         print(f"skintrack.serving: {exc}", file=sys.stderr)
         return 2
     where = next((d for d in cache_dirs() if (d / export_name(served.checkpoint, args.precision)).is_file()), None)
     print(f"{served.source} served through ONNX Runtime from {where}")
-    if args.model is None:  # the installed models keep their exports; those of models since replaced go
-        keep = [describe(p)[0] for p in sorted(acne.MODELS_DIR.glob("*.pt"))]
-        removed = prune_exports(keep)
-        if removed:
-            print(f"removed {len(removed)} cached files of models no longer installed: " + ", ".join(f.name for f in removed))
     return 0
 
 

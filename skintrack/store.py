@@ -15,7 +15,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
@@ -100,6 +100,39 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "withheld: the measurements a photo could not support, and why (never stored as numbers)",
+        """
+        CREATE TABLE withheld (
+            entry_id BIGINT NOT NULL,
+            condition VARCHAR NOT NULL,
+            region VARCHAR NOT NULL,
+            reason VARCHAR NOT NULL,
+            PRIMARY KEY (entry_id, condition, region)
+        );
+        """,
+    ),
+    (
+        "LAN mode: paired devices and one-time pairing codes (hashes only)",
+        """
+        CREATE SEQUENCE device_id_seq START 1;
+        CREATE TABLE devices (
+            id BIGINT PRIMARY KEY DEFAULT nextval('device_id_seq'),
+            name VARCHAR NOT NULL,
+            token_sha256 VARCHAR NOT NULL UNIQUE,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            last_seen TIMESTAMP,
+            last_address VARCHAR,
+            revoked_at TIMESTAMP
+        );
+        CREATE TABLE pairing_codes (
+            code_sha256 VARCHAR PRIMARY KEY,
+            created_at TIMESTAMP NOT NULL,
+            expires_at TIMESTAMP NOT NULL,
+            used_at TIMESTAMP
+        );
+        """,
+    ),
 ]
 
 
@@ -135,6 +168,7 @@ class NewEntry:
     pitch: float
     roll: float
     scores: list[tuple[str, str, str, float]]  # (source, condition, region, value)
+    withheld: list[tuple[str, str, str]] = field(default_factory=list)  # (condition, region, reason)
 
 
 def _open(path: Path) -> duckdb.DuckDBPyConnection:
@@ -282,6 +316,8 @@ def add_entries(settings: Settings, new: list[NewEntry]) -> list[int]:
                     ],
                 ).fetchone()[0]
                 _insert_scores(con, [(entry_id, s, c, r, float(v)) for s, c, r, v in item.scores])
+                if item.withheld:
+                    con.executemany("INSERT INTO withheld VALUES (?, ?, ?, ?)", [(entry_id, *w) for w in item.withheld])
                 ids.append(entry_id)
             con.execute("COMMIT")
         except BaseException:
@@ -446,6 +482,7 @@ def _delete_rows(settings: Settings, select: str, params: list, log_between: tup
         ids = [row[0] for row in doomed]
         if ids:
             con.execute("DELETE FROM scores WHERE list_contains(?, entry_id)", [ids])
+            con.execute("DELETE FROM withheld WHERE list_contains(?, entry_id)", [ids])
             con.execute("DELETE FROM entries WHERE list_contains(?, id)", [ids])
         days = 0
         if log_between is not None:

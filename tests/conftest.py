@@ -55,14 +55,20 @@ def labelled_faces(root: Path) -> Path:
     return folder
 
 
-def darker(rgb: np.ndarray, ita: float) -> np.ndarray:
-    """A whole photo re-rendered so its face skin has about ``ita`` degrees (``skintrack.tone``)."""
+def darker(rgb: np.ndarray, ita: float = -50.0) -> np.ndarray:
+    """``rgb`` with only its face skin re-rendered at ``ita`` degrees (``skintrack.tone``,
+    feathered): darker skin in the same light, the sclera, teeth and background lit as they
+    were. (Darkening the whole photo would be an underexposure of it, not darker skin.)"""
     import cv2
 
     from skintrack import face, tone
 
-    hull = cv2.convexHull(face.detect(rgb).landmarks[:, :2].round().astype(np.int32))
-    return tone.shift_image(rgb, ita, cv2.fillConvexPoly(np.zeros(rgb.shape[:2], np.uint8), hull, 1))
+    aligned = face.align(rgb, face.detect(rgb))
+    skin = face.face_mask(aligned.landmarks).astype(np.uint8)
+    skin = cv2.warpAffine(skin, aligned.matrix, rgb.shape[1::-1], flags=cv2.WARP_INVERSE_MAP | cv2.INTER_NEAREST)
+    weight = cv2.GaussianBlur(skin.astype(np.float32), (0, 0), 3)[..., None]
+    dark = tone.shift_image(rgb, ita, skin.astype(bool))
+    return np.round(dark * weight + rgb * (1 - weight)).astype(np.uint8)
 
 
 def jpeg_bytes(rgb: np.ndarray, quality: int = 92, **save_args) -> bytes:

@@ -135,3 +135,22 @@ def test_shipped_model_is_measured_and_counts_more_lesions_where_there_are_more(
     clear, severe = (ev.prepare_photo(SHARED / "acne04", r) for r in (rows[0], rows[-1]))
     p_clear, p_severe = c.predict_batch([clear["image"], severe["image"]])
     assert p_severe.lesions > p_clear.lesions and p_severe.expected_grade > p_clear.expected_grade
+
+
+def test_the_installed_model_serves_what_torch_computes_on_real_faces():
+    """The shipped file (fp16 weights cast to fp32 as ONNX Runtime loads it) against the
+    network torch rebuilds from the same file: probabilities and counts within 1e-3."""
+    if clf.default_path() is None:
+        pytest.skip("no model installed under models/")
+    from conftest import rgb_of
+
+    from skintrack import face, serving
+
+    faces = []
+    for name in ("obama-720p.jpg", "biden.jpg"):
+        rgb = rgb_of(name)
+        faces.append(face.align(rgb, face.detect(rgb)).image)
+    served, reference = serving.load_default(), clf.load_default()
+    assert served.source == reference.source
+    agree = serving.agreement(reference, served, faces)
+    assert agree["grade_agreement"] == 1.0 and agree["max_prob_diff"] < 1e-3 and agree["max_lesion_diff"] < 1e-3

@@ -6,7 +6,9 @@ import shutil
 import subprocess
 import sys
 
+import cv2
 import duckdb
+import numpy as np
 import pytest
 from conftest import DATA, ROOT, jpeg_bytes, no_face
 from PIL import Image
@@ -68,12 +70,24 @@ def test_import_a_folder_skips_duplicates_and_lists_refusals(tmp_path, home):
     Image.fromarray(no_face()).save(folder / "cat.png")
     done = run("import", str(folder), home=home)
     assert done.returncode == 0, done.stderr
-    assert "stored 2, skipped 1 duplicates, refused 2 of 5 photos" in done.stdout
-    assert "cat.png: no face found" in done.stdout and "small.jpg: face too small" in done.stdout
+    assert "stored 3, skipped 1 duplicates, refused 1 of 5 photos" in done.stdout
+    assert "cat.png: no face found" in done.stdout  # the small face keeps its colour measures
     assert "importing" in done.stderr  # the progress bar
-    assert count_entries(home) == 2
+    assert count_entries(home) == 3
     again = run("import", str(folder), home=home)
-    assert "stored 0, skipped 3 duplicates" in again.stdout
+    assert "stored 0, skipped 4 duplicates" in again.stdout
+
+
+def test_checkin_says_what_it_did_not_measure(tmp_path, home):
+    small = run("checkin", str(DATA / "obama-240p.jpg"), home=home)
+    assert small.returncode == 0, small.stderr
+    lines = [line for line in small.stdout.splitlines() if line.startswith("not measured: ")]
+    assert len(lines) == 1 and "Texture" in lines[0] and "face too small" in lines[0] and "60 needed" in lines[0]
+    soft = tmp_path / "soft.jpg"
+    soft.write_bytes(jpeg_bytes(cv2.GaussianBlur(np.asarray(Image.open(DATA / "obama-1080p.jpg")), (0, 0), 3.0)))
+    out = json.loads(run("checkin", "--json", str(soft), home=home).stdout)
+    held = {w["condition"] for w in out["withheld"]}
+    assert {"texture", "red_spots"} <= held and not held & {s["condition"] for s in out["scores"]}
 
 
 def test_log_a_day_and_refuse_bad_values(home):

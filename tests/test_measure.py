@@ -91,6 +91,31 @@ def test_red_spots_are_counted_and_placed():
     assert got["red_area"] > 0  # the spots are redder than the baseline
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_local_maxima_are_scikit_images_peaks(seed):
+    """The OpenCV peak finder that replaced scikit-image (a dev tool only) finds the same
+    points on smooth fields, plateaus included."""
+    feature = pytest.importorskip("skimage.feature")
+    rng = np.random.default_rng(seed)
+    field = cv2.GaussianBlur(rng.normal(size=(160, 200)), (0, 0), 1.0 + seed / 2)
+    if seed % 2:
+        field = np.round(field * 4) / 4  # flat tops: neighbouring equal maxima
+    ours = {tuple(p) for p in measure.local_maxima(field, 5, 0.05)}
+    theirs = {tuple(p) for p in feature.peak_local_max(field, min_distance=5, threshold_abs=0.05, exclude_border=False)}
+    assert ours == theirs and len(ours) > 10
+
+
+def test_red_spots_on_a_real_face_are_scikit_images_peaks(portrait):
+    feature = pytest.importorskip("skimage.feature")
+    aligned, masks, _ = portrait
+    maps = measure.skin_maps(aligned, masks)
+    response = measure.spot_map(maps.lab, maps.clean)
+    response = np.where(measure._inner(maps.clean, 2), response, 0.0)
+    theirs = feature.peak_local_max(response, min_distance=measure.SPOT_MIN_DISTANCE,
+                                    threshold_abs=measure.SPOT_MIN_CONTRAST, exclude_border=False)
+    assert {tuple(p) for p in measure.red_spots(maps.lab, maps.clean)} == {tuple(p) for p in theirs}
+
+
 def test_dark_circles_is_the_lightness_gap_to_the_cheek():
     rgb = lab_patch((65.0, 12.0, 17.0))
     dark = lab_patch((57.0, 12.0, 17.0))

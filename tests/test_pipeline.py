@@ -3,13 +3,15 @@ chunk, and the same scores, duplicates and refusals as checking them in one at a
 
 import shutil
 
+import cv2
 import numpy as np
 import pytest
-from conftest import DATA, jpeg_bytes, no_face
+from conftest import DATA, darker, jpeg_bytes, no_face, rgb_of
+from test_face import underexposed
 from test_serving import SIZE, calibrated_model
 
+from skintrack import archive, face, measure, pipeline, serving, store
 from skintrack import classifier as clf
-from skintrack import pipeline, serving, store
 
 
 @pytest.fixture(scope="module")
@@ -38,22 +40,22 @@ def test_import_stores_skips_and_refuses_like_one_at_a_time(settings, folder, mo
     paths = sorted(folder.iterdir())
     steps = []
     done = pipeline.import_photos(settings, paths, model, chunk=chunk, workers=2, progress=steps.append)
-    assert len(done.stored) == 2 and done.duplicates == 1 and sum(steps) == len(paths)
+    assert len(done.stored) == 3 and done.duplicates == 1 and sum(steps) == len(paths)
     assert [(p.name, r.split(":")[0].split(" (")[0]) for p, r in done.refused] == [
-        ("2-cat.jpg", "no face found"), ("4-cat-again.jpg", "no face found"), ("6-small.jpg", "face too small"),
+        ("2-cat.jpg", "no face found"), ("4-cat-again.jpg", "no face found"),
     ]  # fmt: skip
     entries = store.entries(settings)
-    assert len(entries) == 2 and not store.known_hashes(settings) - {e for e in entries["image_sha256"]}
+    assert len(entries) == 3 and not store.known_hashes(settings) - {e for e in entries["image_sha256"]}
     # The batched scores are the scores of a check-in of that photo on its own.
     scores = store.scores(settings)
-    for entry_id, name in zip(done.stored, ["obama-1080p.jpg", "biden.jpg"], strict=True):
+    for entry_id, name in zip(done.stored, ["obama-1080p.jpg", "biden.jpg", "obama-240p.jpg"], strict=True):
         alone = pipeline.analyse((DATA / name).read_bytes(), settings, model).scores()
         got = scores[scores["entry_id"] == entry_id].set_index(["source", "condition", "region"])["value"]
-        assert len(got) == len(alone) and model.source in got.index.get_level_values("source")
+        assert len(got) == len(alone) and (model.source in got.index.get_level_values("source")) == (name != "obama-240p.jpg")
         for source, condition, region, value in alone:
             assert got[(source, condition, region)] == pytest.approx(value, abs=1e-4), (name, condition, region)
     again = pipeline.import_photos(settings, paths, model, chunk=chunk)
-    assert again.stored == [] and again.duplicates == 3 and len(again.refused) == 3
+    assert again.stored == [] and again.duplicates == 4 and len(again.refused) == 2
 
 
 def test_import_without_a_model_stores_measurements_only(settings, folder):
@@ -63,3 +65,48 @@ def test_import_without_a_model_stores_measurements_only(settings, folder):
     with pytest.raises(ValueError, match="chunk 0: must be at least 1"):
         pipeline.import_photos(settings, [], None, chunk=0)
     assert np.isfinite(store.scores(settings)["value"]).all()
+
+
+# ---------------------------------------------------------------- withheld measurements
+
+
+def _stored(settings, entry_id: int) -> tuple[set[str], set[str]]:
+    """(conditions with a stored value, conditions recorded as withheld) of one entry."""
+    with store.connect(settings) as con:
+        values = {r[0] for r in con.execute("SELECT condition FROM scores WHERE entry_id = ?", [entry_id]).fetchall()}
+        held = {r[0] for r in con.execute("SELECT condition FROM withheld WHERE entry_id = ?", [entry_id]).fetchall()}
+    return values, held
+
+
+def test_a_blurred_photo_keeps_its_colour_and_stores_no_texture_or_red_spots(settings):
+    rgb = rgb_of("obama-1080p.jpg")
+    for sigma in (2.0, 4.0):  # beyond the limit: 3.3 and 5.4 px on the aligned face
+        entry_id, analysis = pipeline.checkin(settings, jpeg_bytes(cv2.GaussianBlur(rgb, (0, 0), sigma)))
+        values, held = _stored(settings, entry_id)
+        assert not {"texture", "red_spots"} & values, sigma
+        assert {"texture", "red_spots"} <= held and {"redness", "ita"} <= values
+        assert any(line.startswith("not measured: Texture") and "too soft" in line for line in pipeline.withheld_lines(analysis))
+
+
+def test_a_photo_at_15_percent_of_the_light_stores_no_colour_value(settings):
+    entry_id, _ = pipeline.checkin(settings, jpeg_bytes(underexposed(rgb_of("obama-1080p.jpg"))))
+    values, held = _stored(settings, entry_id)
+    assert not set(face.COLOUR) & values and set(face.COLOUR) <= held
+    assert values  # texture is still measured: a dim photo is not refused outright
+
+
+def test_the_darkest_skin_in_good_light_is_stored_with_its_colour(settings):
+    entry_id, analysis = pipeline.checkin(settings, jpeg_bytes(darker(rgb_of("obama-1080p.jpg"), -50.0)))
+    values, held = _stored(settings, entry_id)
+    assert set(face.COLOUR) <= values and not held and analysis.quality.ok
+    assert measure.value(analysis.measurements, "ita") < -30  # it is dark skin, measured as such
+
+
+def test_withheld_rows_go_with_their_entry_and_into_an_export(settings):
+    with store.connect(settings) as con:
+        assert store.schema_version(con) == len(store.MIGRATIONS)
+        assert "withheld" in archive._tables(con)
+    entry_id, _ = pipeline.checkin(settings, jpeg_bytes(cv2.GaussianBlur(rgb_of("obama-1080p.jpg"), (0, 0), 4.0)))
+    assert _stored(settings, entry_id)[1]
+    store.delete_entry(settings, entry_id)
+    assert _stored(settings, entry_id) == (set(), set())

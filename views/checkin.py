@@ -42,7 +42,7 @@ analysis: pipeline.Analysis = st.session_state["analysis"]
 
 left, right = st.columns([1, 1])
 with left:
-    view = st.selectbox("Show on the face", ["regions", *measure.HEATMAP_CONDITIONS], format_func=lambda c: c if c == "regions" else measure.CONDITIONS[c].label)
+    view = st.selectbox("Show on the face", ["regions", *(c for c in measure.HEATMAP_CONDITIONS if analysis.quality.supports(c))], format_func=lambda c: c if c == "regions" else measure.CONDITIONS[c].label)
     if view == "regions":
         st.image(face.draw_regions(analysis.aligned.image, analysis.masks), caption="Aligned face with the measured regions", width="stretch")
     else:
@@ -53,9 +53,13 @@ with right:
     st.subheader("Photo quality")
     if analysis.quality.ok:
         st.success("Good photo: every quality check passed.")
-    else:
+    elif analysis.quality.refused:
         for reason in analysis.quality.reasons:
             st.error(reason)
+        st.caption(GUIDE)
+    else:
+        for line in pipeline.withheld_lines(analysis):
+            st.warning(line)
         st.caption(GUIDE)
     st.subheader("Acne model")
     model = appstate.classifier()
@@ -76,9 +80,13 @@ with right:
             pipeline.prediction_frame(prediction, model.card["class_names"]), hide_index=True,
             column_config={"probability": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0, format="percent")},
         )  # fmt: skip
-        if st.toggle("Show where the model looked (Grad-CAM)"):
-            heat = model.gradcam(analysis.aligned.image)
-            st.image(face.overlay_heatmap(analysis.aligned.image, heat), caption="Brighter: more weight for the grade", width="stretch")
+        if model.can_gradcam:
+            label = "Show where the model looked (Grad-CAM)"
+        else:
+            label = "Show where the model counted lesions (its lesion-density map)"
+        if st.toggle(label):
+            heat, caption = acne.heatmap(model, analysis.aligned.image, prediction)
+            st.image(face.overlay_heatmap(analysis.aligned.image, heat), caption=caption, width="stretch")
 
 st.subheader("Measurements")
 st.dataframe(measure.describe(analysis.measurements), hide_index=True, width="stretch")
@@ -89,7 +97,7 @@ taken_day = st.date_input("Taken on", value=default_time.date(), max_value=datet
 taken_time = st.time_input("at", value=default_time.time())
 if st.session_state.get("saved_entry"):
     st.success(f"Saved as entry {st.session_state['saved_entry']}. See it on the Trends page.")
-elif st.button("Save check-in", type="primary", disabled=not analysis.quality.ok):
+elif st.button("Save check-in", type="primary", disabled=not pipeline.can_store(analysis)):
     try:
         entry_id = pipeline.save(settings, analysis, datetime.combine(taken_day, taken_time))
     except (pipeline.CheckinRefused, store.StoreError) as exc:
@@ -99,3 +107,8 @@ elif st.button("Save check-in", type="primary", disabled=not analysis.quality.ok
         st.session_state["saved_entry"] = entry_id
         st.toast("Check-in saved", icon=":material/check:")
         st.success(f"Saved as entry {entry_id}. See it on the Trends page.")
+
+if st.session_state.get("saved_entry"):
+    from views.quicklog import quick_log  # the day's log, one tap per answer, right after the save
+
+    quick_log(settings)

@@ -5,7 +5,7 @@ from datetime import date
 import streamlit as st
 
 import appstate
-from skintrack import archive, backup, store
+from skintrack import archive, backup, certificate, devices, lan, store
 from skintrack.config import PROJECT_ROOT
 
 RESTORE_LIMIT_MB = 1024  # a restore reads the whole archive into memory; bigger ones: `python -m skintrack restore`
@@ -13,7 +13,7 @@ RESTORE_LIMIT_MB = 1024  # a restore reads the whole archive into memory; bigger
 st.title("Your data")
 settings = appstate.settings()
 st.caption(f"Everything is stored in `{settings.home}` on this computer and nowhere else.")
-export_tab, restore_tab, delete_tab, backups_tab, model_tab = st.tabs(["Export", "Restore", "Delete", "Backups", "Model"])
+export_tab, restore_tab, delete_tab, backups_tab, model_tab, phones_tab = st.tabs(["Export", "Restore", "Delete", "Backups", "Model", "Phones"])
 
 with export_tab:
     st.write("One zip file with every table (Parquet and CSV), every stored photo, and a manifest "
@@ -121,3 +121,36 @@ with model_tab:
     if card.is_file():
         with st.expander("Model card (models/README.md)", expanded=model is not None):
             st.markdown(card.read_text())
+
+with phones_tab:
+    lan_url = lan.announced()
+    if lan_url is None:
+        st.info("Phone check-ins are off. Start skintrack with `make run-phone` (or `python -m skintrack serve --lan`) "
+                "to use it from a phone on this Wi-Fi, over HTTPS, after pairing the phone once.")  # fmt: skip
+    else:
+        cert = certificate.load(settings)
+        st.write(f"Phones on this Wi-Fi can use skintrack at **{lan_url}** once paired. A pairing link works once, "
+                 f"for {devices.CODE_TTL.seconds // 60} minutes.")  # fmt: skip
+        if st.button("Pair a phone", icon=":material/qr_code_2:"):
+            st.session_state["pairing_link"] = lan.pairing_link(lan_url, devices.new_code(settings))
+        if link := st.session_state.get("pairing_link"):
+            st.image(lan.qr_png(link), caption="Scan with the phone's camera", width=260)
+            st.code(link, language=None)
+        if cert is not None:
+            st.caption(f"Certificate SHA-256 fingerprint (the phone shows the same): `{cert.fingerprint}`")
+    paired = devices.listing(settings)
+    if paired.empty:
+        st.caption("No paired devices.")
+    else:
+        st.dataframe(paired.drop(columns="id"), hide_index=True, width="stretch")
+        active = paired[paired["revoked_at"].isna()]
+        if not active.empty:
+            chosen = st.selectbox("Device", active["id"].tolist(),
+                                  format_func=lambda i: f"{active.set_index('id').at[i, 'name']} (#{i})")  # fmt: skip
+            left, right = st.columns(2)
+            if left.button("Revoke", icon=":material/block:"):
+                devices.revoke(settings, chosen)
+                st.rerun()
+            if right.button("Revoke all", icon=":material/phonelink_erase:"):
+                devices.revoke_all(settings)
+                st.rerun()
