@@ -58,3 +58,18 @@ def test_grade_comes_from_the_half_face_with_more_lesions():
     assert rows == [("lesion_count", "forehead", 1.5), ("lesion_count", "left_half", 2.0)]
     with pytest.raises(ValueError, match="density map"):
         lesions.density_counts(np.zeros((1, 48, 48)), None)
+
+
+def test_the_served_models_density_map_gives_its_count_per_half_and_region(landmarks):
+    """The shipped ONNX model (no torch) returns its density map with each prediction; the
+    half faces of that map add up to its count."""
+    from skintrack import acne, serving
+
+    if acne.default_path() is None:
+        pytest.skip("no model installed under models/")
+    model = serving.load(acne.default_path())
+    rgb = rgb_of("obama-480p.jpg")
+    pred = model.predict(face.align(rgb, face.detect(rgb)).image)
+    counts = lesions.density_counts(pred.density, landmarks, model.pre)
+    assert counts["left_half"] + counts["right_half"] == pytest.approx(pred.lesions, rel=1e-4)
+    assert 0 <= sum(counts[r] for r in lesions.COUNT_REGIONS) < pred.lesions
