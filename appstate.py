@@ -5,11 +5,24 @@ Pages import this module; the core (``skintrack/``) never imports streamlit.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import streamlit as st
 
-from skintrack import face, insights, serving, store, trends
+from skintrack import store
 from skintrack.config import Settings
+
+if TYPE_CHECKING:
+    from skintrack import face, insights, trends
+
+
+def _module(name: str):
+    """A core module imported when first used, not when the app starts: MediaPipe (face),
+    SciPy (trends, insights) and ONNX Runtime (serving) would hold up the first page by
+    about 1.5 s, and the page does not need them until a photo or a chart does."""
+    return importlib.import_module(f"skintrack.{name}")
 
 
 def settings() -> Settings:
@@ -25,13 +38,13 @@ def startup(home: str) -> int:
 
 @st.cache_resource(show_spinner="Loading the face model...")
 def mesh() -> face.FaceMesh:
-    return face.FaceMesh()
+    return _module("face").FaceMesh()
 
 
 @st.cache_resource(show_spinner="Loading the acne model...")
 def classifier():
     """The installed trained classifier (see ``serving.installed``), or None."""
-    return serving.installed()
+    return _module("serving").installed()
 
 
 def data_version(home: str) -> tuple[int, ...]:
@@ -53,17 +66,17 @@ def _lifestyle(home: str, version: tuple[int, ...]) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _catalogue(home: str, version: tuple[int, ...]) -> pd.DataFrame:
-    return trends.catalogue(Settings.for_home(home))
+    return _module("trends").catalogue(Settings.for_home(home))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _trend(home: str, version: tuple[int, ...], condition: str, region: str) -> trends.TrendData:
-    return trends.load(Settings.for_home(home), condition, region)
+    return _module("trends").load(Settings.for_home(home), condition, region)
 
 
 @st.cache_data(show_spinner="Looking for patterns...", max_entries=4)
 def _insights(home: str, version: tuple[int, ...]) -> insights.Report:
-    return insights.report(Settings.for_home(home))
+    return _module("insights").report(Settings.for_home(home))
 
 
 def scores(home: str) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from datetime import datetime
 import streamlit as st
 
 import appstate
-from skintrack import acne, face, guidance, images, measure, modelcard, pipeline, store
+from skintrack import guidance, images
 
 GUIDE = (
     "**For a good photo:** face a window in even daylight, no flash; hold the camera at eye "
@@ -26,6 +26,9 @@ photo = uploaded or shot
 if photo is None:
     st.info(GUIDE)
     st.stop()
+
+# Imported once there is a photo: MediaPipe and SciPy would hold up the first page by a second.
+from skintrack import acne, face, measure, modelcard, pipeline, store  # noqa: E402
 
 data = photo.getvalue()
 key = images.sha256(data)
