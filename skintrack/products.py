@@ -101,22 +101,13 @@ def catalogue(settings: Settings) -> pd.DataFrame:
         ).df()
 
 
-def _product(con, name: str, create: bool) -> int:
-    found = con.execute("SELECT id FROM products WHERE lower(name) = lower(?)", [name]).fetchone()
-    if found:
-        return found[0]
-    if not create:
-        raise store.NotFoundError(f"no product named {name!r} in the catalogue")
-    return con.execute("INSERT INTO products (name) VALUES (?) RETURNING id", [name]).fetchone()[0]
-
-
 def start(settings: Settings, name: str, day: date | str, time_of_day: str = "AM+PM", today: date | None = None) -> int:
     """Start using a product (added to the catalogue if new) on ``day``; returns the period id."""
     name, day = clean_name(name), parse_day(day, today)
     if time_of_day not in ROUTINE_TIMES:
         raise InvalidLog(f"time of day {time_of_day!r} must be one of {', '.join(ROUTINE_TIMES)}")
     with store.connect(settings) as con:
-        product_id = _product(con, name, create=True)
+        product_id = store.product_id(con, name, create=True)
         overlap = con.execute(
             "SELECT start_day, stop_day FROM routine WHERE product_id = ?"
             " AND start_day <= ? AND (stop_day IS NULL OR stop_day >= ?)",
@@ -140,7 +131,7 @@ def stop(settings: Settings, name: str, day: date | str, today: date | None = No
     """Stop a product on ``day`` (its last day of use), ending its open period."""
     name, day = clean_name(name), parse_day(day, today)
     with store.connect(settings) as con:
-        product_id = _product(con, name, create=False)
+        product_id = store.product_id(con, name, create=False)
         period = con.execute(
             "SELECT id, start_day FROM routine WHERE product_id = ? AND stop_day IS NULL", [product_id]
         ).fetchone()

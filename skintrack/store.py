@@ -100,6 +100,37 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "products: merge names that differ only in case, keeping their history",
+        # Each group of names equal but for case becomes its oldest product (the lowest id),
+        # which takes any brand, type, ingredients or notes only a duplicate had; the
+        # duplicates' logged uses and routine periods move to it (a use it already has on
+        # that day and time is kept once). Then lower(name) is unique.
+        """
+        CREATE TEMPORARY TABLE product_merge AS
+            SELECT id, min(id) OVER (PARTITION BY lower(name)) AS keep FROM products;
+        UPDATE products SET
+            brand = coalesce(products.brand, g.brand), kind = coalesce(products.kind, g.kind),
+            ingredients = coalesce(products.ingredients, g.ingredients), notes = coalesce(products.notes, g.notes)
+            FROM (SELECT m.keep, min(p.brand) AS brand, min(p.kind) AS kind, min(p.ingredients) AS ingredients,
+                         min(p.notes) AS notes
+                  FROM product_merge m JOIN products p ON p.id = m.id WHERE m.id <> m.keep GROUP BY m.keep) g
+            WHERE products.id = g.keep;
+        INSERT OR IGNORE INTO product_use
+            SELECT DISTINCT u.day, m.keep, u.time_of_day FROM product_use u
+            JOIN product_merge m ON m.id = u.product_id WHERE m.id <> m.keep;
+        DELETE FROM product_use WHERE product_id IN (SELECT id FROM product_merge WHERE id <> keep);
+        UPDATE routine SET product_id = m.keep FROM product_merge m
+            WHERE routine.product_id = m.id AND m.id <> m.keep;
+        DELETE FROM products WHERE id IN (SELECT id FROM product_merge WHERE id <> keep);
+        DROP TABLE product_merge;
+        """,
+    ),
+    (
+        "products: names unique without regard to case",
+        # Its own transaction: DuckDB builds an index over the rows deleted earlier in the same one.
+        "CREATE UNIQUE INDEX products_lower_name ON products (lower(name));",
+    ),
 ]
 
 
@@ -355,10 +386,14 @@ def log_day(settings: Settings, day: date, values: dict, products: list[tuple[st
     log_days(settings, [(day, values, list(products))])
 
 
-def _product_id(con: duckdb.DuckDBPyConnection, name: str) -> int:
-    found = con.execute("SELECT id FROM products WHERE name = ?", [name]).fetchone()
+def product_id(con: duckdb.DuckDBPyConnection, name: str, create: bool = True) -> int:
+    """The id of the product named ``name`` without regard to case, added to the catalogue if new
+    (``create``) or else ``NotFoundError``. The one look-up of a product by name."""
+    found = con.execute("SELECT id FROM products WHERE lower(name) = lower(?)", [name]).fetchone()
     if found:
         return found[0]
+    if not create:
+        raise NotFoundError(f"no product named {name!r} in the catalogue")
     return con.execute("INSERT INTO products (name) VALUES (?) RETURNING id", [name]).fetchone()[0]
 
 
@@ -508,7 +543,7 @@ def log_days(settings: Settings, days: list[tuple[date, dict, list[tuple[str, st
             )
             con.execute("DELETE FROM product_use WHERE day = ?", [day])
             for name, time_of_day in products:
-                con.execute("INSERT OR IGNORE INTO product_use VALUES (?, ?, ?)", [day, _product_id(con, name), time_of_day])
+                con.execute("INSERT OR IGNORE INTO product_use VALUES (?, ?, ?)", [day, product_id(con, name), time_of_day])
 
 
 # ---------------------------------------------------------------- Trends queries (aggregated in DuckDB)
