@@ -28,6 +28,7 @@ from PIL import Image, ImageDraw
 
 from . import products, store
 from .config import DEMO_MARKER, Settings
+from .errors import BadValue
 
 SOURCE = "measure@1"
 REGION_SHARES = {  # where the red spots fall, and each region's redness offset (a*)
@@ -176,7 +177,7 @@ def prepare_home(home: Path) -> Settings:
     if not settings.is_demo:
         holds_data = settings.db_path.exists() or (settings.images_dir.exists() and any(settings.images_dir.iterdir()))
         if holds_data:
-            raise ValueError(f"{home} holds a skintrack history that is not a demo; choose an empty folder with --home")
+            raise BadValue(f"{home} holds a skintrack history that is not a demo; choose an empty folder with --home")
     for path in (settings.db_path, settings.db_path.with_name(settings.db_path.name + ".wal")):
         path.unlink(missing_ok=True)
     shutil.rmtree(settings.images_dir, ignore_errors=True)
@@ -225,7 +226,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not 14 <= args.days <= 3650:
-        raise ValueError(f"--days {args.days} is out of range: 14-3650")
+        raise BadValue(f"--days {args.days} is out of range: 14-3650")
     home = Path(args.home).expanduser() if args.home else default_home()
     settings = build(home, args.days, args.seed)
     print(f"demo home ready: {settings.home} ({args.days} days of generated history)")

@@ -17,6 +17,7 @@ from . import analytics, before_after, changes, effects, measure, products, stor
 from .analytics import WHOLE_FACE
 from .config import Settings
 from .effects import InsightConfig
+from .errors import BadValue
 
 CAVEAT = (
     "These are associations in your own records, not proof of cause and not a diagnosis: "
@@ -252,9 +253,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not 50 <= args.bootstrap <= 100_000:
-        raise ValueError(f"--bootstrap {args.bootstrap} is out of range: 50-100000")
+        raise BadValue(f"--bootstrap {args.bootstrap} is out of range: 50-100000")
     if args.history_days < 0:
-        raise ValueError(f"--history-days {args.history_days} is negative: give a number of days, or 0 for all")
+        raise BadValue(f"--history-days {args.history_days} is negative: give a number of days, or 0 for all")
     config = InsightConfig(n_boot=args.bootstrap, seed=args.seed, history_days=args.history_days or None)
     rep = report(args.settings, config, None if args.all_regions else (WHOLE_FACE,))
     if args.json:

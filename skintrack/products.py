@@ -14,6 +14,7 @@ import pandas as pd
 
 from . import store
 from .config import Settings
+from .errors import BadValue
 from .lifestyle import MAX_NAME, MAX_NOTE, InvalidLog, parse_day
 
 KINDS = (
@@ -211,7 +212,7 @@ def run(args) -> int:
             print(f"{p.product} ({p.time_of_day}): {p.start:%Y-%m-%d} to {until}")
         return 0
     if not args.name:
-        raise ValueError(f"routine {args.action} needs a product name")
+        raise BadValue(f"routine {args.action} needs a product name")
     day = parse_day(args.on)
     if args.action == "start":
         start(settings, args.name, day, args.when)

@@ -27,6 +27,7 @@ import plotly.graph_objects as go
 
 from . import analytics, charts, guidance, measure, store
 from .config import Settings
+from .errors import BadValue, Refused
 from .lifestyle import NUMERIC_FIELDS
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -39,7 +40,7 @@ MODEL_CHARTS = {
 }
 
 
-class EmptyPeriod(ValueError):
+class EmptyPeriod(Refused, ValueError):
     """The period holds no check-ins."""
 
 
@@ -88,7 +89,7 @@ class Report:
 def build(settings: Settings, start: date, end: date) -> Report:
     """Gather the report of ``start``..``end`` (both included), or raise ``EmptyPeriod``."""
     if end < start:
-        raise ValueError(f"the period ends ({end}) before it starts ({start})")
+        raise BadValue(f"the period ends ({end}) before it starts ({start})")
     all_scores = store.scores(settings)
     scores = in_period(all_scores, "taken_at", start, end)
     if scores.empty:

@@ -23,6 +23,7 @@ import duckdb
 import pandas as pd
 
 from .config import Settings
+from .errors import Refused
 
 LOCK_WAIT_S = 10.0
 
@@ -134,7 +135,7 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 
-class StoreError(Exception):
+class StoreError(Refused):
     """The store cannot do what was asked; the message says why."""
 
 

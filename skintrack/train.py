@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from skintrack import classifier as clf
 from skintrack import evaluate as ev
+from skintrack.errors import BadValue
 from skintrack.tone import shift_tone
 
 DATA_TERMS = (
@@ -408,7 +409,7 @@ def init_weights(model: clf.AcneNet, init: str) -> None:
         url = ResNet50_Weights.IMAGENET1K_V2.url
         path = Path(get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
         if not path.is_file():
-            raise ValueError(f"--init imagenet: torchvision's ResNet-50 weights are not cached at {path} (no download is made); use --init none or PATH")
+            raise BadValue(f"--init imagenet: torchvision's ResNet-50 weights are not cached at {path} (no download is made); use --init none or PATH")
         state = torch.load(path, map_location="cpu", weights_only=True)
         stem_map = {"conv1": "stem.0", "bn1": "stem.1", "layer1": "stem.4", "layer2": "stage8", "layer3": "stage16", "layer4": "stage32"}
         mapped = {}
@@ -420,10 +421,10 @@ def init_weights(model: clf.AcneNet, init: str) -> None:
         return
     path = Path(init)
     if not path.is_file():
-        raise ValueError(f"--init {init!r}: not 'none', 'imagenet' or an existing checkpoint file")
+        raise BadValue(f"--init {init!r}: not 'none', 'imagenet' or an existing checkpoint file")
     ckpt = clf.read(path)
     if ckpt["arch"] != model.arch:
-        raise ValueError(f"--init {init}: checkpoint is {ckpt['arch']}, not {model.arch}")
+        raise BadValue(f"--init {init}: checkpoint is {ckpt['arch']}, not {model.arch}")
     model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()})
 
 
@@ -470,22 +471,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _check(args) -> None:
     if args.arch not in clf.ARCHITECTURES:
-        raise ValueError(f"--arch {args.arch!r}: allowed {', '.join(clf.ARCHITECTURES)}")
+        raise BadValue(f"--arch {args.arch!r}: allowed {', '.join(clf.ARCHITECTURES)}")
     for name in ("epochs", "batch_size", "size", "save_every"):
         if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} {getattr(args, name)}: must be at least 1")
+            raise BadValue(f"--{name.replace('_', '-')} {getattr(args, name)}: must be at least 1")
     if args.size % 32:
-        raise ValueError(f"--size {args.size}: must be a multiple of 32")
+        raise BadValue(f"--size {args.size}: must be a multiple of 32")
     if not 0 <= args.ldl_mix <= 1:
-        raise ValueError(f"--ldl-mix {args.ldl_mix}: must be in [0, 1]")
+        raise BadValue(f"--ldl-mix {args.ldl_mix}: must be in [0, 1]")
     if not args.data.is_dir():
-        raise ValueError(f"--data {args.data}: not a folder")
+        raise BadValue(f"--data {args.data}: not a folder")
     if not 0 <= args.tone_aug <= 1:
-        raise ValueError(f"--tone-aug {args.tone_aug}: must be in [0, 1]")
+        raise BadValue(f"--tone-aug {args.tone_aug}: must be in [0, 1]")
     if not 0 <= args.ema < 1:
-        raise ValueError(f"--ema {args.ema}: must be in [0, 1)")
+        raise BadValue(f"--ema {args.ema}: must be in [0, 1)")
     if args.device not in ("cpu", "cuda") or (args.device == "cuda" and not torch.cuda.is_available()):
-        raise ValueError(f"--device {args.device}: use cpu, or cuda where a GPU is available")
+        raise BadValue(f"--device {args.device}: use cpu, or cuda where a GPU is available")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -506,7 +507,7 @@ def run(args: argparse.Namespace) -> int:
     train_ex = load_examples(args.data, args.train_split, pre, args.cache, args.limit)
     valid_ex = load_examples(args.data, args.valid_split, pre, args.cache, args.limit)
     if len(train_ex) < args.batch_size:
-        raise ValueError(f"--batch-size {args.batch_size}: larger than the {len(train_ex)} training examples")
+        raise BadValue(f"--batch-size {args.batch_size}: larger than the {len(train_ex)} training examples")
     say(f"train {len(train_ex)} valid {len(valid_ex)} examples; args {vars(args)}")
     device, amp = torch.device(args.device), args.device == "cuda"
     if amp:

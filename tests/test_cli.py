@@ -87,3 +87,53 @@ def test_log_a_day_and_refuse_bad_values(home):
         assert bad.returncode == 2 and reason in bad.stderr
     future = run("log", "2999-01-01", "--stress", "2", home=home)
     assert future.returncode == 2 and "in the future" in future.stderr
+
+
+def test_a_refusal_exits_2_and_a_bug_exits_1_with_one_line(settings, monkeypatch, capsys):
+    from skintrack import store
+    from skintrack.__main__ import main
+    from skintrack.errors import Refused
+
+    argv = ["log", "2026-03-01", "--stress", "2", "--home", str(settings.home)]
+
+    def refuse(*_args, **_kwargs):
+        raise Refused("the day is full")
+
+    monkeypatch.setattr(store, "log_day", refuse)
+    assert main(argv) == 2
+    assert capsys.readouterr().err == "skintrack: the day is full\n"
+
+    def bug(*_args, **_kwargs):
+        raise ValueError("a bug, not bad input")
+
+    monkeypatch.setattr(store, "log_day", bug)
+    monkeypatch.delenv("SKINTRACK_DEBUG", raising=False)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err == ("skintrack: unexpected error: ValueError: a bug, not bad input "
+                   "(run with SKINTRACK_DEBUG=1 for the traceback)\n")
+    monkeypatch.setenv("SKINTRACK_DEBUG", "1")
+    assert main(argv) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_a_command_that_cannot_be_imported_is_an_error_not_an_invalid_choice(settings, monkeypatch, capsys):
+    from skintrack.__main__ import main
+
+    monkeypatch.setitem(sys.modules, "skintrack.insights", None)  # importing it raises ImportError
+    assert main(["insights", "--home", str(settings.home)]) == 1
+    err = capsys.readouterr().err
+    assert "unexpected error" in err and "skintrack.insights" in err and "invalid choice" not in err
+
+
+def test_bad_arguments_are_refusals(settings, capsys):
+    from skintrack.__main__ import main
+
+    home = ["--home", str(settings.home)]
+    for argv, reason in [(["checkin", str(DATA / "biden.jpg"), "--at", "yesterday"], "invalid --at"),
+                         (["import", str(DATA / "biden.jpg")], "is not a folder"),
+                         (["routine", "start"], "needs a product name"),
+                         (["insights", "--bootstrap", "3"], "--bootstrap 3"),
+                         (["rescore", "--model", str(DATA / "missing.pt")], "no such checkpoint")]:
+        assert main([*argv, *home]) == 2, argv
+        assert reason in capsys.readouterr().err
