@@ -380,7 +380,7 @@ def _validated(zf: zipfile.ZipFile, settings: Settings) -> tuple[dict, dict[str,
         if folder == "tables" and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}\.(parquet|csv)", rest):
             raise ArchiveError(f"{name!r} is not a table file (tables/<name>.parquet or .csv)")
     total = sum(m["size"] for m in files.values())
-    free = shutil.disk_usage(settings.home).free
+    free = shutil.disk_usage(next(p for p in (settings.home, *settings.home.parents) if p.exists())).free
     if total * 2 > free:  # the photos, plus the before-restore copy of the current data
         raise ArchiveError(f"restoring needs about {total * 2 / 2**20:.0f} MB of disk; {free / 2**20:.0f} MB are free")
     for name in sorted(files):

@@ -198,6 +198,7 @@ def connect(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     # The app's sessions are threads sharing one DuckDB instance, where two check-ins or two
     # first-time migrations at once conflict; across processes the file lock serialises.
     with _ONE_AT_A_TIME:
+        settings.db_path.parent.mkdir(parents=True, exist_ok=True)
         con = _open(settings.db_path)
         try:
             migrate(con, backups_dir=settings.backups_dir)

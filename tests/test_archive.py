@@ -222,6 +222,7 @@ def test_the_database_is_copied_before_a_migration(settings):
     if len(store.MIGRATIONS) < 2:
         pytest.skip("only one migration so far")
     old = len(store.MIGRATIONS) - 1
+    settings.home.mkdir(parents=True, exist_ok=True)  # resolving the home creates nothing
     con = duckdb.connect(str(settings.db_path))
     store.migrate(con, target=old)
     con.execute("INSERT INTO lifestyle (day, stress, note) VALUES (?, ?, ?)", [date(2026, 1, 1), 3, "before"])
