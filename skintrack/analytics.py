@@ -20,14 +20,16 @@ WHOLE_FACE = "face"
 # ---------------------------------------------------------------- daily values and trends
 
 
+def latest_sources(scores: pd.DataFrame) -> pd.Series:
+    """The source that most recently produced each condition (a newer model wins), by condition:
+    of the latest entry (taken_at, then entry_id), the source stored last (``store.scores`` keeps
+    storage order within an entry). ``store._latest_sources`` is this rule in DuckDB."""
+    return scores.sort_values(["taken_at", "entry_id"], kind="stable").groupby("condition")["source"].last()
+
+
 def latest_source(scores: pd.DataFrame, condition: str) -> str | None:
-    """The source that most recently produced ``condition`` (a newer model wins): of the latest
-    entry, the source stored last (``store.scores`` keeps storage order within an entry), as
-    ``store.read_daily_values`` decides it in DuckDB."""
-    rows = scores[scores["condition"] == condition]
-    if rows.empty:
-        return None
-    return rows.sort_values(["taken_at", "entry_id"], kind="stable")["source"].iloc[-1]
+    """``latest_sources`` of one condition; None when it has no scores."""
+    return latest_sources(scores[scores["condition"] == condition]).get(condition)
 
 
 def catalogue(scores: pd.DataFrame) -> pd.DataFrame:
@@ -50,7 +52,7 @@ def daily_values(scores: pd.DataFrame, regions: tuple[str, ...] | None = None) -
     columns = ["day", "condition", "region", "value", "n"]
     if scores.empty:
         return pd.DataFrame(columns=columns)
-    latest = scores.sort_values(["taken_at", "entry_id"], kind="stable").groupby("condition")["source"].last()
+    latest = latest_sources(scores)
     rows = scores[scores["source"].to_numpy() == scores["condition"].map(latest).to_numpy()]
     if regions is not None:
         rows = rows[rows["region"].isin(regions)]

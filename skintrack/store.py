@@ -579,13 +579,21 @@ def daily_scores(settings: Settings, condition: str, region: str) -> pd.DataFram
         return read_daily_scores(con, condition, region)
 
 
+def _latest_sources(where: str = "") -> str:
+    """The CTE ``latest`` (condition, source): each condition's newest source, of the latest entry
+    the most recently stored (a rescore adds a new model's scores to old entries, and the newer
+    model wins). The one statement of the rule; ``analytics.latest_sources`` applies it to a
+    frame read by ``scores``. ``where`` is a literal filter on ``s`` (one condition: twice as fast)."""
+    return (
+        "latest AS (SELECT s.condition, arg_max(s.source, (e.taken_at, s.entry_id, s.rowid)) AS source"
+        f"  FROM scores s JOIN entries e ON e.id = s.entry_id {where} GROUP BY s.condition)"
+    )
+
+
 def read_daily_scores(con: duckdb.DuckDBPyConnection, condition: str, region: str) -> pd.DataFrame:
     """``daily_scores`` on an open connection."""
     return con.execute(
-        # The newest source of each condition: of the latest entry, the most recently stored
-        # (a rescore adds a new model's scores to old entries, and the newer model wins).
-        "WITH latest AS (SELECT s.condition, arg_max(s.source, (e.taken_at, s.entry_id, s.rowid)) AS source"
-        "  FROM scores s JOIN entries e ON e.id = s.entry_id WHERE s.condition = ? GROUP BY s.condition)"
+        f"WITH {_latest_sources('WHERE s.condition = ?')}"  # literals only: values are ? parameters
         " SELECT date_trunc('day', e.taken_at) AS day, avg(s.value) AS value, count(*) AS n"
         " FROM scores s JOIN entries e ON e.id = s.entry_id"
         " JOIN latest l ON l.condition = s.condition AND l.source = s.source"
@@ -601,8 +609,7 @@ def read_daily_values(con: duckdb.DuckDBPyConnection, regions: tuple[str, ...] |
     condition, region and day, as ``analytics.daily_values`` computes from the scores table."""
     wanted = None if regions is None else list(regions)
     return con.execute(
-        "WITH latest AS (SELECT s.condition, arg_max(s.source, (e.taken_at, s.entry_id, s.rowid)) AS source"
-        "  FROM scores s JOIN entries e ON e.id = s.entry_id GROUP BY s.condition)"
+        f"WITH {_latest_sources()}"
         " SELECT date_trunc('day', e.taken_at) AS day, s.condition, s.region, avg(s.value) AS value, count(*) AS n"
         " FROM scores s JOIN entries e ON e.id = s.entry_id"
         " JOIN latest l ON l.condition = s.condition AND l.source = s.source"
