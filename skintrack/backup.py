@@ -20,6 +20,7 @@ import pandas as pd
 
 from . import store
 from .config import Settings
+from .files import write_atomic
 
 KEEP = 10  # newest backups kept of each kind (database copies; before-restore archives)
 DB_GLOB = "skintrack-*.duckdb"
@@ -51,16 +52,11 @@ def copy_database(con: duckdb.DuckDBPyConnection, backups_dir: Path, reason: str
     """Checkpoint ``con``'s database and copy its file to ``backups_dir``; return the copy."""
     con.execute("CHECKPOINT")  # everything in the main file, nothing left in the WAL
     dest = backups_dir / f"skintrack-{_stamp()}-{reason}.duckdb"
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    source = _database_path(con)
     try:
-        backups_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(_database_path(con), tmp)
-        os.replace(tmp, dest)
+        write_atomic(dest, lambda tmp: shutil.copyfile(source, tmp))
     except OSError as exc:  # a full or read-only disk: say so rather than go on without a copy
         raise store.StoreError(f"cannot copy the database to {backups_dir}: {exc.strerror or exc}") from None
-    finally:
-        if tmp.is_file():
-            tmp.unlink()
     prune(backups_dir)
     return dest
 
@@ -117,7 +113,7 @@ def prune(backups_dir: Path, keep: int = KEEP) -> list[Path]:
     """Delete all but the ``keep`` newest backups of each kind; return what was deleted."""
     removed = []
     for tmp in backups_dir.glob(".*.tmp"):  # a copy whose process was killed half-way
-        pid = tmp.name.rsplit(".", 2)[-2]
+        pid = tmp.name.rsplit(".", 2)[-2]  # files.write_atomic names it .<name>.<random>.<pid>.tmp
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)

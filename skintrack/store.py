@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import threading
 import time
@@ -24,6 +23,7 @@ import pandas as pd
 
 from .config import Settings
 from .errors import Refused
+from .files import write_atomic
 
 LOCK_WAIT_S = 10.0
 
@@ -264,13 +264,6 @@ def image_paths(sha: str) -> tuple[str, str]:
     return f"{sha[:2]}/{sha}.jpg", f"{sha[:2]}/{sha}.aligned.jpg"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def read_image(settings: Settings, rel_path: str) -> bytes:
     return (settings.images_dir / rel_path).read_bytes()
 
@@ -300,9 +293,9 @@ def add_entries(settings: Settings, new: list[NewEntry]) -> list[int]:
             for item in new:
                 for rel, data in zip(image_paths(item.image_sha256), (item.original_jpeg, item.aligned_jpeg), strict=True):
                     path = settings.images_dir / rel
-                    _write_atomic(path, data)
-                    written.append(path)
-            con.execute("BEGIN TRANSACTION")
+                    write_atomic(path, data)
+                    written.append(path)  # kill point: photo-written
+            con.execute("BEGIN TRANSACTION")  # kill point: photos-written
             for item in new:
                 original_rel, aligned_rel = image_paths(item.image_sha256)
                 entry_id = con.execute(
@@ -314,16 +307,16 @@ def add_entries(settings: Settings, new: list[NewEntry]) -> list[int]:
                         item.height, json.dumps(item.quality), item.alignment_rms, item.yaw, item.pitch, item.roll,
                     ],
                 ).fetchone()[0]
-                _insert_scores(con, [(entry_id, s, c, r, float(v)) for s, c, r, v in item.scores])
+                _insert_scores(con, [(entry_id, s, c, r, float(v)) for s, c, r, v in item.scores])  # kill point: entry-inserted
                 ids.append(entry_id)
-            con.execute("COMMIT")
+            con.execute("COMMIT")  # kill point: before-commit
         except BaseException:
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
             for path in written:
                 path.unlink(missing_ok=True)
             raise
-    return ids
+    return ids  # kill point: after-commit
 
 
 def add_scores(settings: Settings, rows: list[tuple[int, str, str, str, float]]) -> None:
@@ -489,7 +482,7 @@ def _delete_rows(settings: Settings, select: str, params: list, log_between: tup
             days = con.execute("SELECT count(*) FROM lifestyle WHERE day BETWEEN ? AND ?", list(log_between)).fetchone()[0]
             con.execute("DELETE FROM lifestyle WHERE day BETWEEN ? AND ?", list(log_between))
             con.execute("DELETE FROM product_use WHERE day BETWEEN ? AND ?", list(log_between))
-    files = _unlink_images(settings, [p for row in doomed for p in row[1:]])
+    files = _unlink_images(settings, [p for row in doomed for p in row[1:]])  # kill point: rows-deleted
     if ids or days:
         from .archive import compact  # lazy: archive uses this module
 
@@ -524,7 +517,7 @@ def delete_everything(settings: Settings) -> Deleted:
     files = 0
     if settings.images_dir.exists():
         files = sum(1 for p in settings.images_dir.rglob("*") if p.is_file())
-        shutil.rmtree(settings.images_dir)
+        shutil.rmtree(settings.images_dir)  # kill point: photos-left
     backup.remove_all(settings)
     return Deleted(entries_count, files, days)
 
