@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import html
-import importlib
 import os
 import shutil
 import subprocess
@@ -25,19 +24,18 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from . import analytics, charts, guidance, measure, store
+from . import analytics, charts, guidance, labels, measure, products, store
+from .acne import GRADE_NAMES
 from .config import Settings
 from .errors import BadValue, Refused
+from .insights import CAVEAT as INSIGHTS_CAVEAT
+from .insights import compute as compute_insights
+from .insights import sentences as insight_sentences
 from .lifestyle import NUMERIC_FIELDS
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHART_SIZE = {"width": 700, "height": 320, "scale": 2}
-GRADE_NAMES = ("mild", "moderate", "severe", "very severe")
-# Model outputs shown as charts besides the measurements, with their label and unit.
-MODEL_CHARTS = {
-    "acne_grade": ("Acne grade (expected; 0 mild to 3 very severe)", "grade"),
-    "lesion_count": ("Acne lesions (estimated count)", "lesions"),
-}
+MODEL_CHARTS = labels.MODEL_OUTPUTS  # model outputs shown as charts besides the measurements
 
 
 class EmptyPeriod(Refused, ValueError):
@@ -131,18 +129,11 @@ def chart_conditions(scores: pd.DataFrame) -> list[str]:
     return [c for c in (*measure.CONDITIONS, *MODEL_CHARTS) if c in present]
 
 
-def _label_unit(condition: str) -> tuple[str, str]:
-    if condition in measure.CONDITIONS:
-        spec = measure.CONDITIONS[condition]
-        return spec.label, spec.unit
-    return MODEL_CHARTS[condition]
-
-
 def trend_charts(scores: pd.DataFrame) -> list[Chart]:
     """One trend figure (daily values, 7-day mean) per condition, whole face."""
     out = []
     for condition in chart_conditions(scores):
-        label, unit = _label_unit(condition)
+        label, unit = labels.label_unit(condition)
         series = analytics.daily_series(scores, condition, measure.WHOLE_FACE)
         if not series.empty:
             out.append(Chart(condition, label, charts.trend_figure(series, f"{label}, whole face", unit)))
@@ -153,16 +144,15 @@ def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Per condition (whole face): days with a value, the first and last day's value, the change,
     the mean, and whether the change is beyond the measurement's noise band (when one was measured)."""
     columns = ["measurement", "unit", "days", "first", "last", "change", "noise band", "beyond noise", "mean"]
-    band_of = getattr(measure, "noise_band", None)
     rows = []
     for condition in chart_conditions(scores):
-        label, unit = _label_unit(condition)
+        label, unit = labels.label_unit(condition)
         series = analytics.daily_series(scores, condition, measure.WHOLE_FACE)
         if series.empty:
             continue
         values = series["value"].astype(float)
         change = values.iloc[-1] - values.iloc[0]
-        band = band_of(condition, measure.WHOLE_FACE) if band_of and condition in measure.CONDITIONS else None
+        band = measure.noise_band(condition, measure.WHOLE_FACE) if condition in measure.CONDITIONS else None
         if band is None or len(series) < 2:
             beyond = ""
         else:
@@ -223,38 +213,20 @@ def products_used(settings: Settings, start: date, end: date) -> pd.DataFrame:
 
 
 def insights(settings: Settings, start: date, end: date) -> list[str]:
-    """The insights in words, from every record up to ``end`` (more days, more power), with the caveat.
-
-    The insights module belongs to another part of skintrack and may be absent or newer
-    than this report; a report without insights is still useful, so a failure there becomes
-    one line instead of losing the whole document.
-    """
-    try:
-        module = importlib.import_module("skintrack.insights")
-        products = importlib.import_module("skintrack.products")
-    except ImportError:
-        return []
-    try:
-        scores = in_period(store.scores(settings), "taken_at", date.min, end)
-        log = in_period(store.lifestyle(settings), "day", date.min, end)
-        routine = products.routine(settings)
-        routine = routine[routine["start"] <= pd.Timestamp(end)]
-        uses = in_period(products.uses(settings), "day", date.min, end)
-        found = module.sentences(module.compute(scores, log, routine, uses), log)
-        caveat = getattr(module, "CAVEAT", None)
-        return [str(s) for s in found] + ([caveat] if caveat and found else [])
-    except Exception as exc:  # noqa: BLE001 - see the docstring
-        return [f"Insights could not be computed for this period ({type(exc).__name__}: {exc})."]
+    """The insights in words, from every record up to ``end`` (more days, more power), with the caveat."""
+    scores = in_period(store.scores(settings), "taken_at", date.min, end)
+    log = in_period(store.lifestyle(settings), "day", date.min, end)
+    routine = products.routine(settings)
+    routine = routine[routine["start"] <= pd.Timestamp(end)]
+    uses = in_period(products.uses(settings), "day", date.min, end)
+    found = insight_sentences(compute_insights(scores, log, routine, uses), log)
+    return [*found, INSIGHTS_CAVEAT] if found else []
 
 
 def routine_table(settings: Settings, start: date, end: date) -> pd.DataFrame:
     """Routine periods (product, kind, when, started, stopped) that overlap the period, if recorded."""
     columns = ["product", "kind", "when", "started", "stopped"]
-    try:
-        products = importlib.import_module("skintrack.products")
-        periods = products.routine(settings)
-    except (ImportError, AttributeError):
-        return pd.DataFrame(columns=columns)
+    periods = products.routine(settings)
     if periods.empty:
         return pd.DataFrame(columns=columns)
     overlap = (periods["start"] <= pd.Timestamp(end)) & (periods["stop"].isna() | (periods["stop"] >= pd.Timestamp(start)))
