@@ -32,18 +32,6 @@ def latest_source(scores: pd.DataFrame, condition: str) -> str | None:
     return latest_sources(scores[scores["condition"] == condition]).get(condition)
 
 
-def catalogue(scores: pd.DataFrame) -> pd.DataFrame:
-    """Each stored (condition, region) with its number of entries, most common first."""
-    if scores.empty:
-        return pd.DataFrame(columns=["condition", "region", "n"])
-    return (
-        scores.groupby(["condition", "region"], as_index=False)["entry_id"].nunique()
-        .rename(columns={"entry_id": "n"})
-        .sort_values(["condition", "region"])
-        .reset_index(drop=True)
-    )  # fmt: skip
-
-
 def daily_values(scores: pd.DataFrame, regions: tuple[str, ...] | None = None) -> pd.DataFrame:
     """One value per day, condition and region (the mean of the day's check-ins, latest source).
 

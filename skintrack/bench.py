@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import importlib
 import json
 import os
 import platform
@@ -35,7 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import analytics, before_after, charts, face, pipeline, serving, store
+from . import analytics, charts, face, insights, pipeline, serving, store, trends
 from . import classifier as clf
 from .config import PROJECT_ROOT, Settings
 
@@ -481,24 +480,11 @@ def generate_history(settings: Settings, days: int, template: list[tuple[str, st
                     " exercise_min, alcohol_units, sun_min, updated_at, diet FROM bench_log")  # fmt: skip
 
 
-def _insights() -> Callable[[Settings], object] | None:
-    """The Insights computation as the Trends page runs it (queries, analytics, sentences),
-    or None while the insights module is absent."""
-    try:
-        insights = importlib.import_module("skintrack.insights")
-        report, sentences = insights.report, insights.sentences
-    except (ImportError, AttributeError):
-        return None
-    return lambda settings: sentences(report(settings))
-
-
 def trends_once(settings: Settings, condition: str, region: str) -> dict[str, float]:
     """What the Trends page does for one view with its query caches empty, in milliseconds:
     the queries (the catalogue, then one measurement aggregated by DuckDB, the log and the
     product periods over one connection), then the overlay and the figure, serialised as
     ``st.plotly_chart`` does. (With the caches warm, a rerun pays only the second part.)"""
-    from . import trends
-
     t = time.perf_counter()
     trends.catalogue(settings)
     view = trends.load(settings, condition, region)
@@ -509,20 +495,16 @@ def trends_once(settings: Settings, condition: str, region: str) -> dict[str, fl
     return {"queries_ms": (t1 - t) * 1000.0, "figure_ms": (t2 - t1) * 1000.0, "trends_ms": (t2 - t) * 1000.0}
 
 
-def trends_pandas_once(settings: Settings, condition: str, region: str) -> float:
-    """The same view as the page built it before (the whole scores table read, then grouped
-    by pandas; a connection per query), in ms: the comparison for ``trends_once``."""
-    from . import products
-
-    t = time.perf_counter()
-    scores, log = store.scores(settings), store.lifestyle(settings)
-    routine, uses = products.routine(settings), products.uses(settings)
-    analytics.catalogue(scores)
-    series = analytics.daily_series(scores, condition, region)
-    overlay = analytics.lifestyle_series(log, "sleep_hours")
-    periods = before_after.product_periods(routine, uses)
-    charts.trend_figure(series, condition, "", overlay, "Sleep", periods).to_json()
-    return (time.perf_counter() - t) * 1000.0
+def insights_ms(cfg: BenchConfig, settings: Settings) -> dict:
+    """The Insights computation as the Trends page runs it (queries, analytics, sentences), in ms."""
+    runs_ms: list[float] = []
+    for i in range(cfg.warmup + cfg.insights_repeat):
+        took = _timed(lambda: insights.sentences(insights.report(settings)))
+        if i >= cfg.warmup:
+            runs_ms.append(took)
+        if sum(runs_ms) > 60_000:  # a minute is enough to say "slow"
+            break
+    return summary(runs_ms)
 
 
 def bench_trends(cfg: BenchConfig, template: list, scratch: Path) -> tuple[dict, Path]:
@@ -534,20 +516,9 @@ def bench_trends(cfg: BenchConfig, template: list, scratch: Path) -> tuple[dict,
         settings = Settings.for_home(home)
         generate_history(settings, 365 * years, template)
         runs = [trends_once(settings, condition, region) for _ in range(cfg.warmup + cfg.repeat)][cfg.warmup :]
-        pandas_path = [trends_pandas_once(settings, condition, region) for _ in range(cfg.warmup + cfg.repeat)][cfg.warmup :]
         out[f"{years}y"] = {"days": 365 * years, "score_rows": 365 * years * len(template),
-                            **{k: summary([r[k] for r in runs]) for k in runs[0]},
-                            "trends_pandas_ms": summary(pandas_path)}  # fmt: skip
-        insights = _insights() if cfg.insights_repeat else None
-        if insights is not None:
-            runs_ms: list[float] = []
-            for i in range(cfg.warmup + cfg.insights_repeat):
-                took = _timed(lambda s=settings, f=insights: f(s))
-                if i >= cfg.warmup:
-                    runs_ms.append(took)
-                if sum(runs_ms) > 60_000:  # a minute is enough to say "slow"
-                    break
-        out[f"{years}y"]["insights_ms"] = summary(runs_ms) if insights is not None else None
+                            **{k: summary([r[k] for r in runs]) for k in runs[0]}}  # fmt: skip
+        out[f"{years}y"]["insights_ms"] = insights_ms(cfg, settings) if cfg.insights_repeat else None
     return out, home
 
 
@@ -633,8 +604,7 @@ def format_report(r: dict) -> str:
         ins = t.get("insights_ms")
         ins_text = f", insights {ins['median']:.1f}" if ins else ", insights n/a"
         lines.append(f"Trends {years} ({t['days']} days): queries {t['queries_ms']['median']:.1f} + figure "
-                     f"{t['figure_ms']['median']:.1f} = {t['trends_ms']['median']:.1f} ms "
-                     f"(pandas path {t['trends_pandas_ms']['median']:.1f}){ins_text}")  # fmt: skip
+                     f"{t['figure_ms']['median']:.1f} = {t['trends_ms']['median']:.1f} ms{ins_text}")  # fmt: skip
     lines.append(f"import: {r['import']['cli_photos_per_s']} photos/s (command), {r['import']['onnx_photos_per_s']} with the ONNX model")
     cs = r["cold_start"]
     lines.append(f"cold start to stored check-in: command {cs['cli_checkin_s']['median']} s, ONNX path {cs['onnx_checkin_s']['median']} s "
