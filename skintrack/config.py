@@ -36,8 +36,6 @@ class Settings:
     max_pixels: int = 64_000_000
     # Shortest side in pixels below which a photo cannot show skin detail.
     min_side: int = 64
-    # Side of the aligned face image.
-    aligned_size: int = 512
 
     @classmethod
     def for_home(cls, home: str | os.PathLike | None = None) -> Settings:

@@ -126,9 +126,3 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 92) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="JPEG", quality=quality, optimize=True)
     return buf.getvalue()
-
-
-def encode_png(rgb: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG")
-    return buf.getvalue()

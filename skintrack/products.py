@@ -78,16 +78,10 @@ def save_product(
 
 def delete_product(settings: Settings, product_id: int) -> None:
     """Remove a product with its routine periods and its logged uses."""
-    with store.connect(settings) as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for table in ("routine", "product_use"):
-                con.execute(f"DELETE FROM {table} WHERE product_id = ?", [product_id])  # table names are literals
-            con.execute("DELETE FROM products WHERE id = ?", [product_id])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    with store.connect(settings) as con, store.transaction(con):
+        con.execute("DELETE FROM routine WHERE product_id = ?", [product_id])
+        con.execute("DELETE FROM product_use WHERE product_id = ?", [product_id])
+        con.execute("DELETE FROM products WHERE id = ?", [product_id])
 
 
 def catalogue(settings: Settings) -> pd.DataFrame:
@@ -141,12 +135,6 @@ def stop(settings: Settings, name: str, day: date | str, today: date | None = No
         if day < period[1]:
             raise ProductError(f"cannot stop {name} on {day}: it started on {period[1]}")
         con.execute("UPDATE routine SET stop_day = ? WHERE id = ?", [day, period[0]])
-
-
-def delete_period(settings: Settings, period_id: int) -> None:
-    """Forget one routine period (entered by mistake)."""
-    with store.connect(settings) as con:
-        con.execute("DELETE FROM routine WHERE id = ?", [period_id])
 
 
 def routine(settings: Settings) -> pd.DataFrame:

@@ -121,7 +121,7 @@ def measure_photo(rgb: np.ndarray, mesh: face.FaceMesh | None = None,
     aligned = face.align(rgb, found)
     masks = face.region_masks(aligned.landmarks)
     verdict = face.quality(rgb, found, aligned)
-    values = {(m.condition, m.region): m.value for m in measure.measure(aligned.image, masks, aligned.landmarks)}
+    values = {(m.condition, m.region): m.value for m in measure.measure(aligned.image, masks)}
     if classifier is not None:
         p = classifier.predict(aligned.image)
         values.update({(c, measure.WHOLE_FACE): float(v) for c, v in zip(ACNE_SCORES, (p.expected_grade, p.lesions, p.grade), strict=True)})
