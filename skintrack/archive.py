@@ -37,7 +37,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import backup, store
+from . import dbcopy, store
 from .config import Settings
 from .files import write_atomic
 
@@ -469,7 +469,7 @@ def restore(settings: Settings, source: Source) -> ArchiveInfo:
                 if _has_rows(con):
                     stamp = datetime.now().strftime("%Y%m%dT%H%M%S%f")
                     export(settings, settings.backups_dir / f"before-restore-{stamp}.zip")
-                    backup.prune(settings.backups_dir)
+                    dbcopy.prune(settings.backups_dir)
                 _write_images(zf, settings, manifest["files"])  # kill point: staged
                 _swap_in(con, staged, settings)
         finally:

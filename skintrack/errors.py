@@ -12,5 +12,9 @@ class Refused(Exception):
     """The request cannot be done as asked; the message names the bad value and what is allowed."""
 
 
+class StoreError(Refused):
+    """The store cannot do what was asked; the message says why."""
+
+
 class BadValue(Refused, ValueError):
     """A value the user gave (an option, a date, a path) is malformed or out of range."""

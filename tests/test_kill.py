@@ -22,7 +22,7 @@ import pytest
 from conftest import ROOT
 from datakit import add_entry, files_under, fill, state
 
-from skintrack import archive, backup, files, store
+from skintrack import archive, backup, erase, files, store
 from skintrack.config import Settings
 
 CHILD = """
@@ -155,7 +155,7 @@ def test_a_real_checkin_killed_before_commit_leaves_nothing(settings):
 
 def test_a_delete_killed_between_rows_and_files_leaves_nothing(settings):
     ids = fill(settings, days=2)
-    _kill_at(store._delete_rows, "rows-deleted", lambda: store.delete_entry(settings, ids[0]))
+    _kill_at(erase._delete_rows, "rows-deleted", lambda: erase.delete_entry(settings, ids[0]))
     assert len(files_under(settings.images_dir)) == 4  # the rows are gone, the files still there
     store.remove_orphan_files(settings)
     _consistent(settings)
@@ -214,7 +214,7 @@ def test_a_backup_killed_half_way_is_cleared_by_the_next(settings):
 
 def test_deleting_everything_killed_before_the_photos_go_leaves_nothing(settings):
     fill(settings, days=2)
-    _kill_at(store.delete_everything, "photos-left", lambda: store.delete_everything(settings))
+    _kill_at(erase.delete_everything, "photos-left", lambda: erase.delete_everything(settings))
     assert len(files_under(settings.images_dir)) == 4  # the database is empty, the photos not yet deleted
     store.remove_orphan_files(settings)
     assert files_under(settings.images_dir) == {} and store.entries(settings).empty and store.lifestyle(settings).empty
