@@ -23,7 +23,7 @@ WHOLE_FACE = "face"
 def latest_sources(scores: pd.DataFrame) -> pd.Series:
     """The source that most recently produced each condition (a newer model wins), by condition:
     of the latest entry (taken_at, then entry_id), the source stored last (``store.scores`` keeps
-    storage order within an entry). ``store._latest_sources`` is this rule in DuckDB."""
+    storage order within an entry). ``store.LATEST_SOURCES`` is this rule in DuckDB."""
     return scores.sort_values(["taken_at", "entry_id"], kind="stable").groupby("condition")["source"].last()
 
 

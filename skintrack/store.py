@@ -485,28 +485,35 @@ def daily_scores(settings: Settings, condition: str, region: str) -> pd.DataFram
         return read_daily_scores(con, condition, region)
 
 
-def _latest_sources(where: str = "") -> str:
-    """The CTE ``latest`` (condition, source): each condition's newest source, of the latest entry
-    the most recently stored (a rescore adds a new model's scores to old entries, and the newer
-    model wins). The one statement of the rule; ``analytics.latest_sources`` applies it to a
-    frame read by ``scores``. ``where`` is a literal filter on ``s`` (one condition: twice as fast)."""
-    return (
-        "latest AS (SELECT s.condition, arg_max(s.source, (e.taken_at, s.entry_id, s.rowid)) AS source"
-        f"  FROM scores s JOIN entries e ON e.id = s.entry_id {where} GROUP BY s.condition)"
-    )
+# Each condition's newest source: of the latest entry, the most recently stored (a rescore adds
+# a new model's scores to old entries, and the newer model wins). The one statement of the rule,
+# as the CTE ``latest`` (condition, source), of every condition or of the one given as a ? (twice
+# as fast); ``analytics.latest_sources`` applies it to a frame read by ``scores``.
+_LATEST = (
+    "latest AS (SELECT s.condition, arg_max(s.source, (e.taken_at, s.entry_id, s.rowid)) AS source"
+    " FROM scores s JOIN entries e ON e.id = s.entry_id"
+)
+LATEST_SOURCES = "WITH " + _LATEST + " GROUP BY s.condition)"
+LATEST_SOURCE_OF_ONE = "WITH " + _LATEST + " WHERE s.condition = ? GROUP BY s.condition)"
+_DAILY_SCORES = LATEST_SOURCE_OF_ONE + (
+    " SELECT date_trunc('day', e.taken_at) AS day, avg(s.value) AS value, count(*) AS n"
+    " FROM scores s JOIN entries e ON e.id = s.entry_id"
+    " JOIN latest l ON l.condition = s.condition AND l.source = s.source"
+    " WHERE s.condition = ? AND s.region = ?"
+    " GROUP BY 1 ORDER BY 1"
+)
+_DAILY_VALUES = LATEST_SOURCES + (
+    " SELECT date_trunc('day', e.taken_at) AS day, s.condition, s.region, avg(s.value) AS value, count(*) AS n"
+    " FROM scores s JOIN entries e ON e.id = s.entry_id"
+    " JOIN latest l ON l.condition = s.condition AND l.source = s.source"
+    " WHERE ?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], s.region)"
+    " GROUP BY ALL ORDER BY s.condition, s.region, day"
+)
 
 
 def read_daily_scores(con: duckdb.DuckDBPyConnection, condition: str, region: str) -> pd.DataFrame:
     """``daily_scores`` on an open connection."""
-    return con.execute(
-        f"WITH {_latest_sources('WHERE s.condition = ?')}"  # literals only: values are ? parameters
-        " SELECT date_trunc('day', e.taken_at) AS day, avg(s.value) AS value, count(*) AS n"
-        " FROM scores s JOIN entries e ON e.id = s.entry_id"
-        " JOIN latest l ON l.condition = s.condition AND l.source = s.source"
-        " WHERE s.condition = ? AND s.region = ?"
-        " GROUP BY 1 ORDER BY 1",
-        [condition, condition, region],
-    ).df()
+    return con.execute(_DAILY_SCORES, [condition, condition, region]).df()
 
 
 def read_daily_values(con: duckdb.DuckDBPyConnection, regions: tuple[str, ...] | None = None) -> pd.DataFrame:
@@ -514,15 +521,7 @@ def read_daily_values(con: duckdb.DuckDBPyConnection, regions: tuple[str, ...] |
     in DuckDB (``regions=None``: every region): day, condition, region, value, n, ordered by
     condition, region and day, as ``analytics.daily_values`` computes from the scores table."""
     wanted = None if regions is None else list(regions)
-    return con.execute(
-        f"WITH {_latest_sources()}"
-        " SELECT date_trunc('day', e.taken_at) AS day, s.condition, s.region, avg(s.value) AS value, count(*) AS n"
-        " FROM scores s JOIN entries e ON e.id = s.entry_id"
-        " JOIN latest l ON l.condition = s.condition AND l.source = s.source"
-        " WHERE ?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], s.region)"
-        " GROUP BY ALL ORDER BY s.condition, s.region, day",
-        [wanted, wanted],
-    ).df()
+    return con.execute(_DAILY_VALUES, [wanted, wanted]).df()
 
 
 INSERT_SCORES = (
