@@ -143,70 +143,19 @@ def bench_checkin(cfg: BenchConfig, ckpt: dict, home: Path, export_dir: Path | N
     load_ms = (time.perf_counter() - t) * 1000.0
     int8 = serving.from_checkpoint(ckpt, "int8", cache_dir=export_dir)
     reference = clf.Classifier(clf.build(ckpt), ckpt)
-    model = reference.model
-    size = reference.pre.size
-    from torchvision.models import resnet50
-
-    bare = resnet50(weights=None).eval()
-    cl = copy.deepcopy(model).to(memory_format=torch.channels_last)  # .to() on a module is in place
     data = PHOTO.read_bytes()
     analysis = pipeline.analyse(data, settings, onnx, mesh)
     aligned = analysis.aligned.image
-    x = reference.preprocess(aligned)[None]
-    xcl = x.contiguous(memory_format=torch.channels_last)
-    batch16 = [aligned] * 16
 
     def checkin(i: int) -> dict:
         done = pipeline.analyse(_unique(data, i), settings, onnx, mesh)
         pipeline.save(settings, done, datetime(2020, 1, 1) + timedelta(days=i))
         return done.timings_ms
 
-    def bf16() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            cl(xcl)
-
-    def one_thread(fn: Callable[[], object]) -> Callable[[], object]:
-        # On a machine shared with other work, torch's OpenMP threads wait on each other at
-        # every layer and one thread can beat two many times over: time both, so that the
-        # reference is the faster and the comparison never flatters the check-in.
-        def run() -> None:
-            n = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                fn()
-            finally:
-                torch.set_num_threads(n)
-
-        return run
-
-    onnx1 = serving.OnnxClassifier(serving.session(serving.ensure_export(ckpt, cache_dir=export_dir), 1), ckpt)
-    variants: dict[str, Callable[[], object]] = {
-        "torch_eager": lambda: model(x),
-        "torch_eager_1thread": one_thread(lambda: model(x)),
-        "torchvision_resnet50_eager": lambda: bare(x),
-        "torch_channels_last": lambda: cl(xcl),
-        "torch_bf16_channels_last": bf16,
-        "onnx_fp32": lambda: onnx.forward_batch(x.numpy()),
-        "onnx_fp32_1thread": lambda: onnx1.forward_batch(x.numpy()),
-        "onnx_int8": lambda: int8.forward_batch(x.numpy()),
-        "onnx_fp32_predict": lambda: onnx.predict(aligned),
-    }
-    stages: dict[str, list[float]] = {}
-    totals: list[float] = []
-    times: dict[str, list[float]] = {k: [] for k in variants}
+    variants = _forward_variants(ckpt, reference, onnx, int8, aligned, export_dir)
+    batch16 = [aligned] * 16
     with torch.inference_mode():
-        for i in range(cfg.warmup + cfg.repeat):
-            t = time.perf_counter()
-            ms = checkin(i)
-            total = (time.perf_counter() - t) * 1000.0
-            timed = {k: _timed(fn) for k, fn in variants.items()}
-            if i < cfg.warmup:
-                continue
-            totals.append(total)
-            for k, v in ms.items():
-                stages.setdefault(k, []).append(v)
-            for k, v in timed.items():
-                times[k].append(v)
+        stages, totals, times = _interleaved(cfg, checkin, variants)
         batch_ms = [_timed(lambda: onnx.predict_batch(batch16)) / 16 for _ in range(max(2, cfg.repeat // 3))]
     ref = np.minimum(times["torch_eager"], times["torch_eager_1thread"])
     out = {
@@ -220,7 +169,7 @@ def bench_checkin(cfg: BenchConfig, ckpt: dict, home: Path, export_dir: Path | N
         "serving_load_ms": round(load_ms, 1),
     }
     model_out = {
-        "input_size": size,
+        "input_size": reference.pre.size,
         "threads": {"torch": torch.get_num_threads(), "onnxruntime": serving.threads()},
         "forward_ms": {k: summary(v) for k, v in times.items()},
         "speedup_over_reference": {k: round(float(np.median(ref / np.asarray(v))), 2) for k, v in times.items()},
@@ -232,6 +181,75 @@ def bench_checkin(cfg: BenchConfig, ckpt: dict, home: Path, export_dir: Path | N
         },
     }
     return {"checkin": out, "model": model_out}, analysis.scores()
+
+
+def _one_thread(fn: Callable[[], object]) -> Callable[[], None]:
+    """``fn`` run on one torch thread. On a machine shared with other work, torch's OpenMP threads
+    wait on each other at every layer and one thread can beat two many times over: time both, so
+    that the reference is the faster and the comparison never flatters the check-in."""
+
+    def run() -> None:
+        n = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            fn()
+        finally:
+            torch.set_num_threads(n)
+
+    return run
+
+
+def _forward_variants(
+    ckpt: dict, reference: clf.Classifier, onnx, int8, aligned: np.ndarray, export_dir: Path | None
+) -> dict[str, Callable[[], object]]:
+    """One forward pass of the model on one aligned face, by each way of running it."""
+    from torchvision.models import resnet50
+
+    model = reference.model
+    bare = resnet50(weights=None).eval()
+    cl = copy.deepcopy(model).to(memory_format=torch.channels_last)  # .to() on a module is in place
+    x = reference.preprocess(aligned)[None]
+    xcl = x.contiguous(memory_format=torch.channels_last)
+
+    def bf16() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            cl(xcl)
+
+    onnx1 = serving.OnnxClassifier(serving.session(serving.ensure_export(ckpt, cache_dir=export_dir), 1), ckpt)
+    return {
+        "torch_eager": lambda: model(x),
+        "torch_eager_1thread": _one_thread(lambda: model(x)),
+        "torchvision_resnet50_eager": lambda: bare(x),
+        "torch_channels_last": lambda: cl(xcl),
+        "torch_bf16_channels_last": bf16,
+        "onnx_fp32": lambda: onnx.forward_batch(x.numpy()),
+        "onnx_fp32_1thread": lambda: onnx1.forward_batch(x.numpy()),
+        "onnx_int8": lambda: int8.forward_batch(x.numpy()),
+        "onnx_fp32_predict": lambda: onnx.predict(aligned),
+    }
+
+
+def _interleaved(
+    cfg: BenchConfig, checkin: Callable[[int], dict], variants: dict[str, Callable[[], object]]
+) -> tuple[dict[str, list[float]], list[float], dict[str, list[float]]]:
+    """(stage times, check-in totals, forward times by variant) in ms: each check-in followed by
+    one forward of every variant, so that both see the load of the same moment."""
+    stages: dict[str, list[float]] = {}
+    totals: list[float] = []
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    for i in range(cfg.warmup + cfg.repeat):
+        t = time.perf_counter()
+        ms = checkin(i)
+        total = (time.perf_counter() - t) * 1000.0
+        timed = {k: _timed(fn) for k, fn in variants.items()}
+        if i < cfg.warmup:
+            continue
+        totals.append(total)
+        for k, v in ms.items():
+            stages.setdefault(k, []).append(v)
+        for k, v in timed.items():
+            times[k].append(v)
+    return stages, totals, times
 
 
 def bench_accuracy(ckpt: dict, data: Path, limit: int | None = None) -> dict:
