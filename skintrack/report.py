@@ -296,68 +296,113 @@ def to_html(report: Report, images: list[bytes] | None = None) -> str:
     embedded as interactive Plotly HTML (plotly.js inline once), so the file still works
     offline.
     """
-    esc = html.escape
+    parts = [
+        *_header_html(report),
+        *_photos_html(report),
+        *_measurements_html(report),
+        *_trends_html(report, images),
+        *_acne_html(report),
+        *_products_html(report),
+        "<h2>Lifestyle</h2>",
+        _table(report.lifestyle, "No lifestyle log in this period."),
+        *_insights_html(report),
+    ]
+    body = "\n".join(parts)
+    return f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>\n<meta name='viewport' content='width=device-width, initial-scale=1'>\n<title>skintrack report {report.start} to {report.end}</title>\n<style>{_CSS}</style></head>\n<body>\n{body}\n</body></html>\n"
+
+
+def _header_html(report: Report) -> list[str]:
+    """The title, what the report was made from, the disclaimer and any alert."""
     period = f"{report.start:%d %B %Y} to {report.end:%d %B %Y}"
     parts = [
-        f"<h1>Skin report: {esc(period)}</h1>",
+        f"<h1>Skin report: {html.escape(period)}</h1>",
         f"<p class='meta'>Made by skintrack on {report.created_at:%d %B %Y %H:%M} from "
         f"{report.checkins} check-in{'s' if report.checkins != 1 else ''} and "
         f"{report.days_logged} logged day{'s' if report.days_logged != 1 else ''}. "
         "Generated on this computer; nothing was uploaded.</p>",
-        f"<p class='note'>{esc(guidance.DISCLAIMER)}</p>",
+        f"<p class='note'>{html.escape(guidance.DISCLAIMER)}</p>",
     ]
     if report.is_demo:
         parts.append("<p class='alert'>Demo data: this history is generated, not real photos of anyone.</p>")
     if report.referral is not None:
-        parts.append(f"<p class='alert'>{esc(report.referral.message)}</p>")
+        parts.append(f"<p class='alert'>{html.escape(report.referral.message)}</p>")
+    return parts
 
+
+def _photos_html(report: Report) -> list[str]:
+    """The period's first and last aligned photo, side by side."""
     photos = [(label, p) for label, p in (("Start", report.first_photo), ("End", report.last_photo)) if p]
-    if photos:
-        parts.append("<h2>Photos</h2><p class='small'>The first and last check-in of the period, aligned to the same face frame.</p><div class='photos'>")
-        for label, photo in photos:
-            parts.append(
-                f"<figure><img alt='{label} photo' src='data:image/jpeg;base64,{_b64(photo.jpeg)}'>"
-                f"<figcaption>{label}: {photo.taken_at:%d %B %Y %H:%M}</figcaption></figure>"
-            )
-        parts.append("</div>")
+    if not photos:
+        return []
+    parts = ["<h2>Photos</h2><p class='small'>The first and last check-in of the period, aligned to the same face frame.</p><div class='photos'>"]
+    for label, photo in photos:
+        parts.append(
+            f"<figure><img alt='{label} photo' src='data:image/jpeg;base64,{_b64(photo.jpeg)}'>"
+            f"<figcaption>{label}: {photo.taken_at:%d %B %Y %H:%M}</figcaption></figure>"
+        )
+    parts.append("</div>")
+    return parts
 
-    parts.append("<h2>Measurements, whole face</h2>")
-    parts.append(_table(report.summary, "No measurements in this period."))
-    parts.append("<p class='small'>Daily values (the mean of a day's check-ins): the first and last day of the period, the change "
-                 "between them, and the period mean. The noise band is the smallest change between two photos that is more "
-                 "than the noise of photo-taking (measured on repeated photos); a change inside it is not a change.</p>")
 
-    if report.charts:
-        parts.append("<h2>Trends</h2><p class='small'>Points are daily values; the line is the 7-day mean with its spread.</p>")
-        parts.append("<div class='charts'>")
-        for i, chart in enumerate(report.charts):
-            if images is not None and i < len(images):
-                parts.append(f"<figure class='chart'><img alt='{esc(chart.title)} trend' src='data:image/png;base64,{_b64(images[i])}'></figure>")
-            else:
-                parts.append(chart.figure.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False,
-                                                  default_height="330px", config={"displaylogo": False}))  # fmt: skip
-        parts.append("</div>")
+def _measurements_html(report: Report) -> list[str]:
+    """The summary table of the whole-face measurements, with how to read it."""
+    return [
+        "<h2>Measurements, whole face</h2>",
+        _table(report.summary, "No measurements in this period."),
+        "<p class='small'>Daily values (the mean of a day's check-ins): the first and last day of the period, the change "
+        "between them, and the period mean. The noise band is the smallest change between two photos that is more "
+        "than the noise of photo-taking (measured on repeated photos); a change inside it is not a change.</p>",
+    ]
 
-    parts.append("<h2>Acne grade and lesion count</h2>")
-    parts.append(_table(report.acne, "No acne model scores in this period (no trained model was installed when these photos were checked in)."))
+
+def _trends_html(report: Report, images: list[bytes] | None) -> list[str]:
+    """The trend charts: PNG ``images`` where given, else interactive Plotly (plotly.js inline once)."""
+    if not report.charts:
+        return []
+    parts = [
+        "<h2>Trends</h2><p class='small'>Points are daily values; the line is the 7-day mean with its spread.</p>",
+        "<div class='charts'>",
+    ]
+    for i, chart in enumerate(report.charts):
+        if images is not None and i < len(images):
+            parts.append(f"<figure class='chart'><img alt='{html.escape(chart.title)} trend' src='data:image/png;base64,{_b64(images[i])}'></figure>")
+        else:
+            parts.append(chart.figure.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False,
+                                              default_height="330px", config={"displaylogo": False}))  # fmt: skip
+    parts.append("</div>")
+    return parts
+
+
+def _acne_html(report: Report) -> list[str]:
+    """The acne model's grade and lesion count per check-in."""
+    none = "No acne model scores in this period (no trained model was installed when these photos were checked in)."
+    parts = ["<h2>Acne grade and lesion count</h2>", _table(report.acne, none)]
     if not report.acne.empty:
         parts.append("<p class='small'>Hayashi grade from the acne model with its probability; the lesion count is the model's estimate.</p>")
+    return parts
 
-    parts.append("<h2>Products</h2>")
+
+def _products_html(report: Report) -> list[str]:
+    """The routine periods and the logged product uses."""
+    parts = ["<h2>Products</h2>"]
     if not report.routine.empty:
         parts.append("<h3>Routine</h3>" + _table(report.routine, ""))
         parts.append("<h3>Logged uses</h3>")
     parts.append(_table(report.products, "No products were logged in this period."))
-    parts.append("<h2>Lifestyle</h2>")
-    parts.append(_table(report.lifestyle, "No lifestyle log in this period."))
-    parts.append(f"<h2>Insights</h2><p class='small'>From every record up to {report.end:%d %B %Y}: associations, "
-                 "with their uncertainty, never a diagnosis.</p>")
+    return parts
+
+
+def _insights_html(report: Report) -> list[str]:
+    """The insights in words, or why there are none."""
+    parts = [
+        f"<h2>Insights</h2><p class='small'>From every record up to {report.end:%d %B %Y}: associations, "
+        "with their uncertainty, never a diagnosis.</p>"
+    ]
     if report.insights:
-        parts.append("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in report.insights) + "</ul>")
+        parts.append("<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in report.insights) + "</ul>")
     else:
         parts.append("<p class='empty'>No insights for this period: there is not enough data, or none reached the bar for a claim.</p>")
-    body = "\n".join(parts)
-    return f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>\n<meta name='viewport' content='width=device-width, initial-scale=1'>\n<title>skintrack report {report.start} to {report.end}</title>\n<style>{_CSS}</style></head>\n<body>\n{body}\n</body></html>\n"
+    return parts
 
 
 def to_pdf(document: str, chromium: str | None = None, timeout: float = 90.0) -> bytes:
