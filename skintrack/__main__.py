@@ -22,9 +22,9 @@ from tqdm import tqdm
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from . import lifestyle, pipeline, store  # noqa: E402
-from .config import Settings  # noqa: E402
-from .errors import BadValue, Refused  # noqa: E402
+from . import lifestyle, pipeline, store
+from .config import Settings
+from .errors import BadValue, Refused
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".bmp", ".tif", ".tiff"}
 # What a user did wrong, as opposed to a bug: printed as one line, exit status 2.

@@ -285,7 +285,7 @@ def chart_images(
 
     try:
         return asyncio.run(render())
-    except Exception:  # noqa: BLE001 - kaleido and choreographer raise many kinds; fall back to HTML charts
+    except Exception:  # kaleido and choreographer raise many kinds; fall back to HTML charts
         return None
 
 

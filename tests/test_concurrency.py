@@ -58,7 +58,7 @@ def test_two_threads_and_a_second_process_check_in_at_once(settings):
             try:
                 analysis = pipeline.analyse(data, settings, None, meshes[t])
                 stored.append(pipeline.save(settings, analysis, datetime(2026, 1, 1 + t, 8) + timedelta(minutes=i)))
-            except BaseException as exc:  # noqa: BLE001 - collected and reported below
+            except BaseException as exc:  # collected and reported below
                 errors.append(exc)
 
     threads = [threading.Thread(target=session, args=(t,)) for t in range(THREADS)]

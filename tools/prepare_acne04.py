@@ -21,8 +21,8 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from skintrack import evaluate as dataset  # noqa: E402
-from skintrack.files import write_atomic  # noqa: E402
+from skintrack import evaluate as dataset
+from skintrack.files import write_atomic
 
 
 def main(argv: list[str] | None = None) -> int:
