@@ -25,6 +25,7 @@ def count_entries(home) -> int:
         return con.execute("SELECT count(*) FROM entries").fetchone()[0]
 
 
+@pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 def test_checkin_stores_a_portrait_and_prints_json(home):
     done = run("checkin", str(DATA / "obama-1080p.jpg"), "--at", "2026-03-01T08:30", "--json", home=home)
     assert done.returncode == 0, done.stderr
@@ -36,6 +37,7 @@ def test_checkin_stores_a_portrait_and_prints_json(home):
     assert count_entries(home) == 1
 
 
+@pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 @pytest.mark.parametrize("kind, reason", [
     ("text", "not an image"),
     ("truncated", "truncated"),
@@ -58,6 +60,7 @@ def test_bad_photos_exit_2_with_one_line_and_no_row(tmp_path, home, kind, reason
     assert not (home / "images").exists() or not any(p.is_file() for p in (home / "images").rglob("*"))
 
 
+@pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 def test_import_a_folder_skips_duplicates_and_lists_refusals(tmp_path, home):
     folder = tmp_path / "selfies"
     folder.mkdir()
@@ -76,6 +79,7 @@ def test_import_a_folder_skips_duplicates_and_lists_refusals(tmp_path, home):
     assert "stored 0, skipped 3 duplicates" in again.stdout
 
 
+@pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 def test_log_a_day_and_refuse_bad_values(home):
     done = run("log", "2026-03-01", "--sleep-hours", "6.5", "--stress", "4", "--diet", "dairy,sugar",
                "--product", "Retinol serum:PM,SPF 50:AM", "--note", "new pillowcase", home=home)  # fmt: skip

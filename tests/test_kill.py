@@ -136,6 +136,7 @@ def test_a_checkin_killed_half_way_leaves_nothing_after_the_next_start(settings,
         assert len(store.scores(settings)) == 6
 
 
+@pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 def test_a_real_checkin_killed_before_commit_leaves_nothing(settings):
     code = CHILD.format(tests=str(ROOT / "tests"), home=str(settings.home), func="store.add_entries",
                         point="before-commit", nth=1, action=REAL_CHECKIN)  # fmt: skip
