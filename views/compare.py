@@ -7,6 +7,7 @@ import streamlit as st
 
 import appstate
 from skintrack import analytics, changes, charts, labels, measure, store
+from skintrack.errors import Refused
 
 st.title("Compare")
 settings = appstate.settings()
@@ -61,7 +62,7 @@ if isinstance(period, tuple) and len(period) == 2 and st.button("Make the time-l
     try:
         gif = charts.timelapse_gif([store.read_image(settings, p) for p in frames["aligned_path"]],
                                    [f"{t:%d %b %Y}" for t in frames["taken_at"]], int(speed * 1000))  # fmt: skip
-    except (OSError, ValueError) as exc:
+    except (OSError, Refused) as exc:
         st.error(f"Could not make the time-lapse: {exc}")
     else:
         st.image(gif, caption=f"{len(frames)} days, {period[0]:%d %b} to {period[1]:%d %b %Y}")
