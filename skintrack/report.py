@@ -269,10 +269,7 @@ def chart_images(
     chromium = chromium or find_chromium()
     if chromium is None:
         return None
-    try:
-        import kaleido
-    except ImportError:
-        return None
+    import kaleido  # here, not at the top: it loads a browser driver, needed only for a PDF
 
     async def render() -> list[bytes]:
         async with kaleido.Kaleido(n=1, timeout=timeout, mathjax=False, path=chromium) as k:

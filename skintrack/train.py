@@ -286,7 +286,7 @@ class EMA:
                 e.copy_(m)
 
 
-def train_one_epoch(model, data: Tensors, optimizer, scheduler, *, pre: clf.Preprocess, batch_size: int,
+def train_one_epoch(model, data: Tensors, optimizer, scheduler: Schedule | None, *, pre: clf.Preprocess, batch_size: int,
                     rng: np.random.Generator, gen: torch.Generator, weights: torch.Tensor, ema: EMA | None = None,
                     amp: bool = False, tone: float = 0.0,
                     callback: Callable[[int, int, dict], None] | None = None) -> dict:  # fmt: skip
@@ -319,7 +319,7 @@ def train_one_epoch(model, data: Tensors, optimizer, scheduler, *, pre: clf.Prep
             callback(step + 1, n_steps, {k: float(v.detach()) for k, v in terms.items()})
         if scheduler is not None:
             scheduler.step()
-            if getattr(scheduler, "finished", False):
+            if scheduler.finished:
                 break  # time budget spent: stop mid-epoch, the learning rate is already near zero
     return {k: float(v) / max(1, done) for k, v in sums.items()}
 
