@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from skintrack.config import PROJECT_ROOT
+from skintrack.errors import BadValue
 from skintrack.files import write_atomic as write_atomic  # re-exported: serving and classifier write with it
 
 FORMAT = "skintrack-acne-classifier"
@@ -103,7 +104,7 @@ def require_measured(meta: dict, path: object) -> None:
     """Refuse a checkpoint without held-out metrics: an unmeasured model must never score."""
     missing = missing_metrics(meta)
     if missing:
-        raise ValueError(
+        raise BadValue(
             f"{path}: checkpoint has no measured held-out metrics (missing {', '.join(missing)}); "
             "an unmeasured model must not give scores: evaluate it first"
         )

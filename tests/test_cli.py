@@ -141,3 +141,16 @@ def test_bad_arguments_are_refusals(settings, capsys):
                          (["rescore", "--model", str(DATA / "missing.pt")], "no such checkpoint")]:
         assert main([*argv, *home]) == 2, argv
         assert reason in capsys.readouterr().err
+
+
+def test_a_bad_data_folder_or_checkpoint_is_a_refusal(settings, tmp_path, capsys):
+    from skintrack.__main__ import main
+
+    home = ["--home", str(settings.home)]
+    not_a_checkpoint = tmp_path / "model.pt"
+    not_a_checkpoint.write_bytes(b"not a checkpoint")
+    for argv, reason in [(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run")], "no labels.csv"),
+                         (["rescore", "--model", str(not_a_checkpoint)], str(not_a_checkpoint))]:
+        assert main([*argv, *home]) == 2, argv
+        err = capsys.readouterr().err
+        assert reason in err and "unexpected" not in err
