@@ -28,7 +28,7 @@ from .errors import BadValue, Refused
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".bmp", ".tif", ".tiff"}
 # What a user did wrong, as opposed to a bug: printed as one line, exit status 2.
-REFUSALS = (Refused, FileNotFoundError, IsADirectoryError, PermissionError)
+REFUSALS = (Refused, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
 
 def _classifier():
