@@ -121,3 +121,23 @@ def test_renaming_a_product_to_another_case_of_its_name(settings):
     pid = products.save_product(settings, "Retinol serum")
     products.save_product(settings, "retinol SERUM", product_id=pid)
     assert store.product_names(settings) == ["retinol SERUM"]
+
+
+def test_an_archive_from_before_the_merge_restores_merged(settings, tmp_path):
+    import io
+
+    import duckdb
+
+    from skintrack import archive
+
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    store.migrate(con, target=_merge_version() - 1)
+    con.execute("INSERT INTO products (name) VALUES ('SPF 50'), ('spf 50')")
+    con.execute("INSERT INTO product_use VALUES ('2026-01-01', 1, 'AM'), ('2026-01-02', 2, 'AM')")
+    version, tables, sequences = archive._snapshot(con)
+    con.close()
+    buf = io.BytesIO()
+    archive._write_zip(settings, buf, version, tables, sequences, [])
+    assert archive.restore(settings, buf.getvalue()).schema_version == _merge_version() - 1
+    assert store.product_names(settings) == ["SPF 50"]
+    assert list(products.uses(settings)["product"]) == ["SPF 50", "SPF 50"]
