@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from datetime import date
 
+import duckdb
 import numpy as np
 import pandas as pd
 
+from . import store
 from .lifestyle import NUMERIC_FIELDS
 
 WHOLE_FACE = "face"
@@ -23,8 +25,13 @@ WHOLE_FACE = "face"
 def latest_sources(scores: pd.DataFrame) -> pd.Series:
     """The source that most recently produced each condition (a newer model wins), by condition:
     of the latest entry (taken_at, then entry_id), the source stored last (``store.scores`` keeps
-    storage order within an entry). ``store.LATEST_SOURCES`` is this rule in DuckDB."""
-    return scores.sort_values(["taken_at", "entry_id"], kind="stable").groupby("condition")["source"].last()
+    storage order within an entry). Decided by ``store.LATEST``, the rule the stored scores'
+    queries use, over this frame's rows."""
+    ordered = scores[["condition", "source", "taken_at", "entry_id"]].assign(seq=np.arange(len(scores)))
+    with duckdb.connect() as con:
+        con.register("ordered", ordered)
+        rows = con.execute(store.LATEST_OF_ORDERED).fetchall()
+    return pd.Series(dict(rows), name="source", dtype=object).rename_axis("condition")
 
 
 def latest_source(scores: pd.DataFrame, condition: str) -> str | None:

@@ -487,14 +487,21 @@ def daily_scores(settings: Settings, condition: str, region: str) -> pd.DataFram
 
 # Each condition's newest source: of the latest entry, the most recently stored (a rescore adds
 # a new model's scores to old entries, and the newer model wins). The one statement of the rule,
-# as the CTE ``latest`` (condition, source), of every condition or of the one given as a ? (twice
-# as fast); ``analytics.latest_sources`` applies it to a frame read by ``scores``.
-_LATEST = (
-    "latest AS (SELECT s.condition, arg_max(s.source, (e.taken_at, s.entry_id, s.rowid)) AS source"
+# LATEST, as the CTE ``latest`` (condition, source) over ``ordered`` (condition, source, taken_at,
+# entry_id, seq: the order of storing); ``ordered`` is the stored scores (of every condition, or
+# of the one given as a ?: twice as fast) or, for ``analytics.latest_sources``, a scores frame.
+LATEST = (
+    "latest AS (SELECT condition, arg_max(source, (taken_at, entry_id, seq)) AS source"
+    " FROM ordered GROUP BY condition)"
+)
+_ORDERED = (
+    "ordered AS (SELECT s.condition, s.source, e.taken_at, s.entry_id, s.rowid AS seq"
     " FROM scores s JOIN entries e ON e.id = s.entry_id"
 )
-LATEST_SOURCES = "WITH " + _LATEST + " GROUP BY s.condition)"
-LATEST_SOURCE_OF_ONE = "WITH " + _LATEST + " WHERE s.condition = ? GROUP BY s.condition)"
+LATEST_SOURCES = "WITH " + _ORDERED + "), " + LATEST
+LATEST_SOURCE_OF_ONE = "WITH " + _ORDERED + " WHERE s.condition = ?), " + LATEST
+# The rule over a frame registered as ``ordered``.
+LATEST_OF_ORDERED = "WITH " + LATEST + " SELECT condition, source FROM latest ORDER BY condition"
 _DAILY_SCORES = LATEST_SOURCE_OF_ONE + (
     " SELECT date_trunc('day', e.taken_at) AS day, avg(s.value) AS value, count(*) AS n"
     " FROM scores s JOIN entries e ON e.id = s.entry_id"
