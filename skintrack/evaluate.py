@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from skintrack import classifier as clf
+from skintrack.errors import BadValue
 
 # skintrack.face and skintrack.measure (MediaPipe) are imported where photos are aligned or
 # measured, so that training from a prepared cache runs where MediaPipe is not installed.
@@ -35,22 +36,22 @@ def read_labels(data_dir: str | Path, split: str | None = None) -> list[dict]:
     data_dir = Path(data_dir)
     labels = data_dir / "labels.csv"
     if not labels.is_file():
-        raise ValueError(f"no labels.csv in {data_dir}: a data folder needs labels.csv with image,severity_grade")
+        raise BadValue(f"no labels.csv in {data_dir}: a data folder needs labels.csv with image,severity_grade")
     with labels.open(newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows or "image" not in rows[0] or "severity_grade" not in rows[0]:
-        raise ValueError(f"{labels} needs the columns image and severity_grade")
+        raise BadValue(f"{labels} needs the columns image and severity_grade")
     if split is not None:
         splits = sorted({r.get("split", "") for r in rows})
         rows = [r for r in rows if r.get("split") == split]
         if not rows:
-            raise ValueError(f"split {split!r} not in {labels}; splits there: {', '.join(splits)}")
+            raise BadValue(f"split {split!r} not in {labels}; splits there: {', '.join(splits)}")
     for r in rows:
         g = r["severity_grade"]
         if g not in {str(k) for k in range(N_GRADES)}:
-            raise ValueError(f"{labels}: severity_grade {g!r} for {r['image']}; allowed: 0-{N_GRADES - 1}")
+            raise BadValue(f"{labels}: severity_grade {g!r} for {r['image']}; allowed: 0-{N_GRADES - 1}")
         if not (data_dir / r["image"]).is_file():
-            raise ValueError(f"{labels}: image {r['image']!r} not found under {data_dir}")
+            raise BadValue(f"{labels}: image {r['image']!r} not found under {data_dir}")
     return rows
 
 
@@ -104,7 +105,7 @@ def prepare_photo(data_dir: str | Path, row: dict) -> dict:
     data_dir = Path(data_dir)
     bgr = cv2.imread(str(data_dir / row["image"]), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise ValueError(f"cannot decode image {row['image']!r} in {data_dir}")
+        raise BadValue(f"cannot decode image {row['image']!r} in {data_dir}")
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     img, m, lm = align_or_resize(rgb)
     pts = lesion_centres(data_dir, row["image"], rgb.shape[1], rgb.shape[0])
@@ -324,7 +325,7 @@ def format_tone_report(r: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     path = args.model or clf.default_path()
     if path is None:
-        raise ValueError(f"no model installed under {clf.MODELS_DIR}; pass --model PATH")
+        raise BadValue(f"no model installed under {clf.MODELS_DIR}; pass --model PATH")
     classifier = clf.load(path)
     split = None if args.split in (None, "all") else args.split
     if split == "auto":
