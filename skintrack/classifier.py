@@ -182,7 +182,7 @@ class Classifier:
             x = torch.stack([self.preprocess(a) for a in aligned[i : i + batch_size]])
             r = self.forward_batch(x)
             probs = torch.softmax(r["logits"].float(), dim=1)
-            out += [_prediction(p, c, d) for p, c, d in zip(probs, r["count"], r["density"], strict=True)]
+            out += [_prediction(p, c, d) for p, c, d in zip(probs, r["count"].float(), r["density"].float(), strict=True)]
         return out
 
     def predict(self, aligned_rgb: np.ndarray) -> Prediction:
