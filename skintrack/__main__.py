@@ -1,7 +1,8 @@
 """The command line: ``python -m skintrack COMMAND ...``.
 
-Exit status 0 on success, 2 with a one-line reason on stderr when the input is refused,
-1 for anything unexpected; a traceback never reaches the user.
+Exit status 0 on success, 2 with a one-line reason on stderr when the input is refused
+(``errors.Refused``, or a path that is missing, a folder or unreadable), 1 with one line for
+anything else, which is a bug; ``SKINTRACK_DEBUG=1`` prints its traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import importlib
 import json
 import os
 import sys
+import traceback
 from datetime import datetime
 from pathlib import Path
 
@@ -20,15 +22,13 @@ from tqdm import tqdm
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from . import face, images, lifestyle, pipeline, store  # noqa: E402
-from .config import Settings  # noqa: E402
+from . import lifestyle, pipeline, store
+from .config import Settings
+from .errors import BadValue, Refused
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".bmp", ".tif", ".tiff"}
 # What a user did wrong, as opposed to a bug: printed as one line, exit status 2.
-REFUSALS = (
-    images.ImageRejected, face.FaceRejected, pipeline.CheckinRefused, store.StoreError,
-    lifestyle.InvalidLog, ValueError, FileNotFoundError, IsADirectoryError, PermissionError,
-)  # fmt: skip
+REFUSALS = (Refused, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
 
 def _classifier():
@@ -42,11 +42,11 @@ def _parse_at(text: str) -> datetime:
     try:
         at = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"invalid --at {text!r}: use ISO-8601, for example 2026-03-01T08:30") from None
+        raise BadValue(f"invalid --at {text!r}: use ISO-8601, for example 2026-03-01T08:30") from None
     if at.tzinfo is not None:
         at = at.astimezone().replace(tzinfo=None)
     if at > datetime.now():
-        raise ValueError(f"--at {text} is in the future")
+        raise BadValue(f"--at {text} is in the future")
     return at
 
 
@@ -79,10 +79,10 @@ def cmd_checkin(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     folder = Path(args.folder)
     if not folder.is_dir():
-        raise ValueError(f"{folder} is not a folder")
+        raise BadValue(f"{folder} is not a folder")
     photos = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
     if not photos:
-        raise ValueError(f"no photos ({', '.join(sorted(PHOTO_SUFFIXES))}) in {folder}")
+        raise BadValue(f"no photos ({', '.join(sorted(PHOTO_SUFFIXES))}) in {folder}")
     classifier = _classifier()
     with tqdm(total=len(photos), desc="importing", unit="photo", file=sys.stderr) as bar:
         done = pipeline.import_photos(settings, photos, classifier, progress=bar.update)
@@ -155,6 +155,8 @@ def get_args_parser(command: str | None = None) -> argparse.ArgumentParser:
         if command is not None and name != command:
             sub.add_parser(name, parents=[common], help=helptext)  # listed in the help, not imported
             continue
+        # An ImportError other than the training tools' is raised, not skipped: skipping made it
+        # argparse's "invalid choice".
         try:
             mod = importlib.import_module(f"skintrack.{module}")
         except ModuleNotFoundError as exc:
@@ -223,12 +225,8 @@ def _quiet_native_stderr() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        parser = get_args_parser(_command(argv) or "")
-    except ImportError as exc:  # a broken install, not an unknown command
-        print(f"skintrack: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    args = parser.parse_args(argv)
-    try:
+        parser = get_args_parser(_command(argv) or "")  # imports the command's module
+        args = parser.parse_args(argv)
         settings = Settings.for_home(args.home)
         args.settings = settings
         return args.func(args, settings)
@@ -238,8 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("skintrack: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug: still one line, never a traceback
-        print(f"skintrack: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except Exception as exc:  # a bug: one line unless asked for the traceback
+        if os.environ.get("SKINTRACK_DEBUG"):
+            traceback.print_exc()
+        hint = "(run with SKINTRACK_DEBUG=1 for the traceback)"
+        print(f"skintrack: unexpected error: {type(exc).__name__}: {exc} {hint}", file=sys.stderr)
         return 1
 
 

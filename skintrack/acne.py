@@ -7,34 +7,14 @@ through ONNX Runtime without importing torch, which alone takes seconds to impor
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from skintrack.config import PROJECT_ROOT
-
-
-def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    """Run ``write(tmp)`` on a temporary file beside ``path``, then rename it into place, so a
-    model file or export is never seen half-written. The file is made 0644 (mkstemp makes 0600):
-    a shipped model is an ordinary repository file and a cache others on the machine may read."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
+from skintrack.errors import BadValue
+from skintrack.files import write_atomic as write_atomic  # re-exported: serving and classifier write with it
 
 FORMAT = "skintrack-acne-classifier"
 FORMAT_VERSION = 1
@@ -124,7 +104,7 @@ def require_measured(meta: dict, path: object) -> None:
     """Refuse a checkpoint without held-out metrics: an unmeasured model must never score."""
     missing = missing_metrics(meta)
     if missing:
-        raise ValueError(
+        raise BadValue(
             f"{path}: checkpoint has no measured held-out metrics (missing {', '.join(missing)}); "
             "an unmeasured model must not give scores: evaluate it first"
         )

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from datetime import date
 
+import duckdb
 import numpy as np
 import pandas as pd
 
+from . import store
 from .lifestyle import NUMERIC_FIELDS
 
 WHOLE_FACE = "face"
@@ -20,26 +22,21 @@ WHOLE_FACE = "face"
 # ---------------------------------------------------------------- daily values and trends
 
 
+def latest_sources(scores: pd.DataFrame) -> pd.Series:
+    """The source that most recently produced each condition (a newer model wins), by condition:
+    of the latest entry (taken_at, then entry_id), the source stored last (``store.scores`` keeps
+    storage order within an entry). Decided by ``store.LATEST``, the rule the stored scores'
+    queries use, over this frame's rows."""
+    ordered = scores[["condition", "source", "taken_at", "entry_id"]].assign(seq=np.arange(len(scores)))
+    with duckdb.connect() as con:
+        con.register("ordered", ordered)
+        rows = con.execute(store.LATEST_OF_ORDERED).fetchall()
+    return pd.Series(dict(rows), name="source", dtype=object).rename_axis("condition")
+
+
 def latest_source(scores: pd.DataFrame, condition: str) -> str | None:
-    """The source that most recently produced ``condition`` (a newer model wins): of the latest
-    entry, the source stored last (``store.scores`` keeps storage order within an entry), as
-    ``store.read_daily_values`` decides it in DuckDB."""
-    rows = scores[scores["condition"] == condition]
-    if rows.empty:
-        return None
-    return rows.sort_values(["taken_at", "entry_id"], kind="stable")["source"].iloc[-1]
-
-
-def catalogue(scores: pd.DataFrame) -> pd.DataFrame:
-    """Each stored (condition, region) with its number of entries, most common first."""
-    if scores.empty:
-        return pd.DataFrame(columns=["condition", "region", "n"])
-    return (
-        scores.groupby(["condition", "region"], as_index=False)["entry_id"].nunique()
-        .rename(columns={"entry_id": "n"})
-        .sort_values(["condition", "region"])
-        .reset_index(drop=True)
-    )  # fmt: skip
+    """``latest_sources`` of one condition; None when it has no scores."""
+    return latest_sources(scores[scores["condition"] == condition]).get(condition)
 
 
 def daily_values(scores: pd.DataFrame, regions: tuple[str, ...] | None = None) -> pd.DataFrame:
@@ -50,7 +47,7 @@ def daily_values(scores: pd.DataFrame, regions: tuple[str, ...] | None = None) -
     columns = ["day", "condition", "region", "value", "n"]
     if scores.empty:
         return pd.DataFrame(columns=columns)
-    latest = scores.sort_values(["taken_at", "entry_id"], kind="stable").groupby("condition")["source"].last()
+    latest = latest_sources(scores)
     rows = scores[scores["source"].to_numpy() == scores["condition"].map(latest).to_numpy()]
     if regions is not None:
         rows = rows[rows["region"].isin(regions)]

@@ -37,8 +37,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import backup, devices, store
+from . import dbcopy, devices, store
 from .config import Settings
+from .files import write_atomic
 
 FORMAT = "skintrack-export"
 FORMAT_VERSION = 1
@@ -188,7 +189,7 @@ def _discard(path: Path) -> None:
 def _swap_in(con: duckdb.DuckDBPyConnection, staged: Path, settings: Settings) -> None:
     """Replace the database file with ``staged`` while ``con`` holds it (so no one writes in between)."""
     con.execute("CHECKPOINT")  # empties the WAL, which belongs to the file being replaced
-    os.replace(staged, settings.db_path)
+    os.replace(staged, settings.db_path)  # kill point: before-swap
 
 
 def compact(settings: Settings) -> None:
@@ -229,50 +230,57 @@ def export(settings: Settings, dest: str | os.PathLike | BinaryIO) -> ArchiveInf
     tables = _without_credentials(tables)
     # Photos are content-addressed and never rewritten, so they are read after the lock is released.
     rels = sorted({p for c in IMAGE_COLUMNS for p in tables["entries"].column(c).to_pylist()}) if "entries" in tables else []
-    files: dict[str, dict] = {}
+    manifest: dict = {}
+
+    def write(target: Path | BinaryIO) -> None:
+        manifest.update(_write_zip(settings, target, version, tables, sequences, rels))
+
     if isinstance(dest, str | os.PathLike):
-        dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        target = open(tmp, "wb")  # noqa: SIM115 - closed below, then renamed
+        write_atomic(Path(dest), write)
     else:
-        tmp, target = None, dest
-    try:
-        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-
-            def add(name: str, data: bytes, compress: int) -> None:
-                zf.writestr(name, data, compress_type=compress)
-                files[name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-
-            for name, table in tables.items():
-                add(f"tables/{name}.parquet", _parquet(table), zipfile.ZIP_DEFLATED)
-                add(f"tables/{name}.csv", _csv(table), zipfile.ZIP_DEFLATED)
-            for rel in rels:
-                try:
-                    data = store.read_image(settings, rel)
-                except FileNotFoundError:
-                    raise store.StoreError(f"the photo {rel} is missing from {settings.images_dir}; "
-                                           "was it deleted during the export? Try again") from None  # fmt: skip
-                add(f"images/{rel}", data, zipfile.ZIP_STORED)  # JPEGs do not compress
-            manifest = {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "schema_version": version,
-                "created": datetime.now().isoformat(timespec="seconds"),
-                "tables": {name: {"rows": table.num_rows} for name, table in tables.items()},
-                "sequences": sequences,
-                "files": files,
-            }
-            zf.writestr(MANIFEST, json.dumps(manifest, indent=1))
-        if tmp is not None:
-            target.close()
-            os.replace(tmp, dest)
-    finally:
-        if tmp is not None:
-            target.close()
-            tmp.unlink(missing_ok=True)
+        write(dest)
+    files = manifest["files"]
     return ArchiveInfo(version, manifest["created"], {n: t.num_rows for n, t in tables.items()}, len(rels),
                        sum(f["size"] for f in files.values()))  # fmt: skip
+
+
+def _write_zip(
+    settings: Settings,
+    target: Path | BinaryIO,
+    version: int,
+    tables: dict[str, pa.Table],
+    sequences: dict[str, int],
+    rels: list[str],
+) -> dict:
+    """Write the archive of these tables and photos to ``target``; return its manifest."""
+    files: dict[str, dict] = {}
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+
+        def add(name: str, data: bytes, compress: int) -> None:
+            zf.writestr(name, data, compress_type=compress)
+            files[name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+        for name, table in tables.items():
+            add(f"tables/{name}.parquet", _parquet(table), zipfile.ZIP_DEFLATED)
+            add(f"tables/{name}.csv", _csv(table), zipfile.ZIP_DEFLATED)
+        for rel in rels:
+            try:
+                data = store.read_image(settings, rel)
+            except FileNotFoundError:
+                raise store.StoreError(f"the photo {rel} is missing from {settings.images_dir}; "
+                                       "was it deleted during the export? Try again") from None  # fmt: skip
+            add(f"images/{rel}", data, zipfile.ZIP_STORED)  # JPEGs do not compress
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "schema_version": version,
+            "created": datetime.now().isoformat(timespec="seconds"),
+            "tables": {name: {"rows": table.num_rows} for name, table in tables.items()},
+            "sequences": sequences,
+            "files": files,
+        }
+        zf.writestr(MANIFEST, json.dumps(manifest, indent=1))
+    return manifest
 
 
 def export_bytes(settings: Settings) -> bytes:
@@ -388,7 +396,7 @@ def _validated(zf: zipfile.ZipFile, settings: Settings) -> tuple[dict, dict[str,
         if folder == "tables" and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}\.(parquet|csv)", rest):
             raise ArchiveError(f"{name!r} is not a table file (tables/<name>.parquet or .csv)")
     total = sum(m["size"] for m in files.values())
-    free = shutil.disk_usage(settings.home).free
+    free = shutil.disk_usage(next(p for p in (settings.home, *settings.home.parents) if p.exists())).free
     if total * 2 > free:  # the photos, plus the before-restore copy of the current data
         raise ArchiveError(f"restoring needs about {total * 2 / 2**20:.0f} MB of disk; {free / 2**20:.0f} MB are free")
     for name in sorted(files):
@@ -451,11 +459,7 @@ def _write_images(zf: zipfile.ZipFile, settings: Settings, files: dict[str, dict
         data = _read(zf, name)
         if hashlib.sha256(data).hexdigest() != meta["sha256"]:  # the source changed since it was checked
             raise ArchiveError(f"the checksum of {name} does not match the manifest; the archive is damaged")
-        path = settings.images_dir / name.removeprefix("images/")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        write_atomic(settings.images_dir / name.removeprefix("images/"), data)  # kill point: photo
 
 
 def restore(settings: Settings, source: Source) -> ArchiveInfo:
@@ -474,12 +478,13 @@ def restore(settings: Settings, source: Source) -> ArchiveInfo:
                 if _has_rows(con):
                     stamp = datetime.now().strftime("%Y%m%dT%H%M%S%f")
                     export(settings, settings.backups_dir / f"before-restore-{stamp}.zip")
-                    backup.prune(settings.backups_dir)
-                _write_images(zf, settings, manifest["files"])
+                    dbcopy.prune(settings.backups_dir)
+                _write_images(zf, settings, manifest["files"])  # kill point: staged
                 _swap_in(con, staged, settings)
         finally:
             _discard(staged)
-    store.remove_orphan_files(settings)  # the photos of the data that was replaced
+    # The photos of the data that was replaced go.
+    store.remove_orphan_files(settings)  # kill point: swapped
     return _info(manifest)
 
 

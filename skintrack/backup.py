@@ -4,26 +4,22 @@ A backup is the DuckDB file alone, copied after a checkpoint while the copying c
 holds the file (so no other process writes half-way through). Photos are not copied: they
 are content-addressed and never rewritten, so a backup's rows still find them unless they
 were deleted. ``archive.export`` is the complete, portable copy; restoring one first saves
-the current data as ``before-restore-*.zip`` here, pruned with the rest.
+the current data as ``before-restore-*.zip`` here, pruned with the rest. The copying and
+pruning themselves are ``dbcopy``'s, which ``store.migrate`` uses without importing this module.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from . import store
 from .config import Settings
-
-KEEP = 10  # newest backups kept of each kind (database copies; before-restore archives)
-DB_GLOB = "skintrack-*.duckdb"
-ARCHIVE_GLOB = "before-restore-*.zip"
+from .dbcopy import ARCHIVE_GLOB, DB_GLOB, copy_database
 
 
 @dataclass(frozen=True)
@@ -34,40 +30,6 @@ class Backup:
     created: datetime
     size: int
     reason: str
-
-
-def _database_path(con: duckdb.DuckDBPyConnection) -> Path:
-    row = con.execute(
-        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchone()
-    return Path(row[0])
-
-
-def _stamp() -> str:
-    return datetime.now().strftime("%Y%m%dT%H%M%S%f")
-
-
-def copy_database(con: duckdb.DuckDBPyConnection, backups_dir: Path, reason: str) -> Path:
-    """Checkpoint ``con``'s database and copy its file to ``backups_dir``; return the copy."""
-    con.execute("CHECKPOINT")  # everything in the main file, nothing left in the WAL
-    dest = backups_dir / f"skintrack-{_stamp()}-{reason}.duckdb"
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    try:
-        backups_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(_database_path(con), tmp)
-        os.replace(tmp, dest)
-    except OSError as exc:  # a full or read-only disk: say so rather than go on without a copy
-        raise store.StoreError(f"cannot copy the database to {backups_dir}: {exc.strerror or exc}") from None
-    finally:
-        if tmp.is_file():
-            tmp.unlink()
-    prune(backups_dir)
-    return dest
-
-
-def before_migration(con: duckdb.DuckDBPyConnection, backups_dir: Path, version: int) -> Path:
-    """The copy ``store.migrate`` makes of a database at schema ``version`` before upgrading it."""
-    return copy_database(con, backups_dir, f"v{version}-before-migration")
 
 
 def create(settings: Settings) -> Path:
@@ -101,32 +63,6 @@ def table(settings: Settings) -> pd.DataFrame:
         [(b.created, b.reason, round(b.size / 2**20, 1), b.path.name) for b in list_backups(settings)],
         columns=["created", "what", "size (MB)", "file"],
     )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def prune(backups_dir: Path, keep: int = KEEP) -> list[Path]:
-    """Delete all but the ``keep`` newest backups of each kind; return what was deleted."""
-    removed = []
-    for tmp in backups_dir.glob(".*.tmp"):  # a copy whose process was killed half-way
-        pid = tmp.name.rsplit(".", 2)[-2]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
-    for pattern in (DB_GLOB, ARCHIVE_GLOB):
-        files = sorted(backups_dir.glob(pattern), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
-        for path in files[keep:]:
-            path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed
 
 
 def remove_all(settings: Settings) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import importlib
 import json
 import os
 import platform
@@ -35,7 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import analytics, before_after, charts, face, pipeline, serving, store
+from . import analytics, charts, face, insights, pipeline, serving, store, trends
 from . import classifier as clf
 from .config import PROJECT_ROOT, Settings
 
@@ -144,70 +143,19 @@ def bench_checkin(cfg: BenchConfig, ckpt: dict, home: Path, export_dir: Path | N
     load_ms = (time.perf_counter() - t) * 1000.0
     int8 = serving.from_checkpoint(ckpt, "int8", cache_dir=export_dir)
     reference = clf.Classifier(clf.build(ckpt), ckpt)
-    model = reference.model
-    size = reference.pre.size
-    from torchvision.models import resnet50
-
-    bare = resnet50(weights=None).eval()
-    cl = copy.deepcopy(model).to(memory_format=torch.channels_last)  # .to() on a module is in place
     data = PHOTO.read_bytes()
     analysis = pipeline.analyse(data, settings, onnx, mesh)
     aligned = analysis.aligned.image
-    x = reference.preprocess(aligned)[None]
-    xcl = x.contiguous(memory_format=torch.channels_last)
-    batch16 = [aligned] * 16
 
     def checkin(i: int) -> dict:
         done = pipeline.analyse(_unique(data, i), settings, onnx, mesh)
         pipeline.save(settings, done, datetime(2020, 1, 1) + timedelta(days=i))
         return done.timings_ms
 
-    def bf16() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            cl(xcl)
-
-    def one_thread(fn: Callable[[], object]) -> Callable[[], object]:
-        # On a machine shared with other work, torch's OpenMP threads wait on each other at
-        # every layer and one thread can beat two many times over: time both, so that the
-        # reference is the faster and the comparison never flatters the check-in.
-        def run() -> None:
-            n = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                fn()
-            finally:
-                torch.set_num_threads(n)
-
-        return run
-
-    onnx1 = serving.OnnxClassifier(serving.session(serving.ensure_export(ckpt, cache_dir=export_dir), 1), ckpt)
-    variants: dict[str, Callable[[], object]] = {
-        "torch_eager": lambda: model(x),
-        "torch_eager_1thread": one_thread(lambda: model(x)),
-        "torchvision_resnet50_eager": lambda: bare(x),
-        "torch_channels_last": lambda: cl(xcl),
-        "torch_bf16_channels_last": bf16,
-        "onnx_fp32": lambda: onnx.forward_batch(x.numpy()),
-        "onnx_fp32_1thread": lambda: onnx1.forward_batch(x.numpy()),
-        "onnx_int8": lambda: int8.forward_batch(x.numpy()),
-        "onnx_fp32_predict": lambda: onnx.predict(aligned),
-    }
-    stages: dict[str, list[float]] = {}
-    totals: list[float] = []
-    times: dict[str, list[float]] = {k: [] for k in variants}
+    variants = _forward_variants(ckpt, reference, onnx, int8, aligned, export_dir)
+    batch16 = [aligned] * 16
     with torch.inference_mode():
-        for i in range(cfg.warmup + cfg.repeat):
-            t = time.perf_counter()
-            ms = checkin(i)
-            total = (time.perf_counter() - t) * 1000.0
-            timed = {k: _timed(fn) for k, fn in variants.items()}
-            if i < cfg.warmup:
-                continue
-            totals.append(total)
-            for k, v in ms.items():
-                stages.setdefault(k, []).append(v)
-            for k, v in timed.items():
-                times[k].append(v)
+        stages, totals, times = _interleaved(cfg, checkin, variants)
         batch_ms = [_timed(lambda: onnx.predict_batch(batch16)) / 16 for _ in range(max(2, cfg.repeat // 3))]
     ref = np.minimum(times["torch_eager"], times["torch_eager_1thread"])
     out = {
@@ -221,7 +169,7 @@ def bench_checkin(cfg: BenchConfig, ckpt: dict, home: Path, export_dir: Path | N
         "serving_load_ms": round(load_ms, 1),
     }
     model_out = {
-        "input_size": size,
+        "input_size": reference.pre.size,
         "threads": {"torch": torch.get_num_threads(), "onnxruntime": serving.threads()},
         "forward_ms": {k: summary(v) for k, v in times.items()},
         "speedup_over_reference": {k: round(float(np.median(ref / np.asarray(v))), 2) for k, v in times.items()},
@@ -233,6 +181,75 @@ def bench_checkin(cfg: BenchConfig, ckpt: dict, home: Path, export_dir: Path | N
         },
     }
     return {"checkin": out, "model": model_out}, analysis.scores()
+
+
+def _one_thread(fn: Callable[[], object]) -> Callable[[], None]:
+    """``fn`` run on one torch thread. On a machine shared with other work, torch's OpenMP threads
+    wait on each other at every layer and one thread can beat two many times over: time both, so
+    that the reference is the faster and the comparison never flatters the check-in."""
+
+    def run() -> None:
+        n = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            fn()
+        finally:
+            torch.set_num_threads(n)
+
+    return run
+
+
+def _forward_variants(
+    ckpt: dict, reference: clf.Classifier, onnx, int8, aligned: np.ndarray, export_dir: Path | None
+) -> dict[str, Callable[[], object]]:
+    """One forward pass of the model on one aligned face, by each way of running it."""
+    from torchvision.models import resnet50
+
+    model = reference.model
+    bare = resnet50(weights=None).eval()
+    cl = copy.deepcopy(model).to(memory_format=torch.channels_last)  # .to() on a module is in place
+    x = reference.preprocess(aligned)[None]
+    xcl = x.contiguous(memory_format=torch.channels_last)
+
+    def bf16() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            cl(xcl)
+
+    onnx1 = serving.OnnxClassifier(serving.session(serving.ensure_export(ckpt, cache_dir=export_dir), 1), ckpt)
+    return {
+        "torch_eager": lambda: model(x),
+        "torch_eager_1thread": _one_thread(lambda: model(x)),
+        "torchvision_resnet50_eager": lambda: bare(x),
+        "torch_channels_last": lambda: cl(xcl),
+        "torch_bf16_channels_last": bf16,
+        "onnx_fp32": lambda: onnx.forward_batch(x.numpy()),
+        "onnx_fp32_1thread": lambda: onnx1.forward_batch(x.numpy()),
+        "onnx_int8": lambda: int8.forward_batch(x.numpy()),
+        "onnx_fp32_predict": lambda: onnx.predict(aligned),
+    }
+
+
+def _interleaved(
+    cfg: BenchConfig, checkin: Callable[[int], dict], variants: dict[str, Callable[[], object]]
+) -> tuple[dict[str, list[float]], list[float], dict[str, list[float]]]:
+    """(stage times, check-in totals, forward times by variant) in ms: each check-in followed by
+    one forward of every variant, so that both see the load of the same moment."""
+    stages: dict[str, list[float]] = {}
+    totals: list[float] = []
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    for i in range(cfg.warmup + cfg.repeat):
+        t = time.perf_counter()
+        ms = checkin(i)
+        total = (time.perf_counter() - t) * 1000.0
+        timed = {k: _timed(fn) for k, fn in variants.items()}
+        if i < cfg.warmup:
+            continue
+        totals.append(total)
+        for k, v in ms.items():
+            stages.setdefault(k, []).append(v)
+        for k, v in timed.items():
+            times[k].append(v)
+    return stages, totals, times
 
 
 def bench_accuracy(ckpt: dict, data: Path, limit: int | None = None) -> dict:
@@ -481,24 +498,11 @@ def generate_history(settings: Settings, days: int, template: list[tuple[str, st
                     " exercise_min, alcohol_units, sun_min, updated_at, diet FROM bench_log")  # fmt: skip
 
 
-def _insights() -> Callable[[Settings], object] | None:
-    """The Insights computation as the Trends page runs it (queries, analytics, sentences),
-    or None while the insights module is absent."""
-    try:
-        insights = importlib.import_module("skintrack.insights")
-        report, sentences = insights.report, insights.sentences
-    except (ImportError, AttributeError):
-        return None
-    return lambda settings: sentences(report(settings))
-
-
 def trends_once(settings: Settings, condition: str, region: str) -> dict[str, float]:
     """What the Trends page does for one view with its query caches empty, in milliseconds:
     the queries (the catalogue, then one measurement aggregated by DuckDB, the log and the
     product periods over one connection), then the overlay and the figure, serialised as
     ``st.plotly_chart`` does. (With the caches warm, a rerun pays only the second part.)"""
-    from . import trends
-
     t = time.perf_counter()
     trends.catalogue(settings)
     view = trends.load(settings, condition, region)
@@ -509,20 +513,16 @@ def trends_once(settings: Settings, condition: str, region: str) -> dict[str, fl
     return {"queries_ms": (t1 - t) * 1000.0, "figure_ms": (t2 - t1) * 1000.0, "trends_ms": (t2 - t) * 1000.0}
 
 
-def trends_pandas_once(settings: Settings, condition: str, region: str) -> float:
-    """The same view as the page built it before (the whole scores table read, then grouped
-    by pandas; a connection per query), in ms: the comparison for ``trends_once``."""
-    from . import products
-
-    t = time.perf_counter()
-    scores, log = store.scores(settings), store.lifestyle(settings)
-    routine, uses = products.routine(settings), products.uses(settings)
-    analytics.catalogue(scores)
-    series = analytics.daily_series(scores, condition, region)
-    overlay = analytics.lifestyle_series(log, "sleep_hours")
-    periods = before_after.product_periods(routine, uses)
-    charts.trend_figure(series, condition, "", overlay, "Sleep", periods).to_json()
-    return (time.perf_counter() - t) * 1000.0
+def insights_ms(cfg: BenchConfig, settings: Settings) -> dict:
+    """The Insights computation as the Trends page runs it (queries, analytics, sentences), in ms."""
+    runs_ms: list[float] = []
+    for i in range(cfg.warmup + cfg.insights_repeat):
+        took = _timed(lambda: insights.sentences(insights.report(settings)))
+        if i >= cfg.warmup:
+            runs_ms.append(took)
+        if sum(runs_ms) > 60_000:  # a minute is enough to say "slow"
+            break
+    return summary(runs_ms)
 
 
 def bench_trends(cfg: BenchConfig, template: list, scratch: Path) -> tuple[dict, Path]:
@@ -534,20 +534,9 @@ def bench_trends(cfg: BenchConfig, template: list, scratch: Path) -> tuple[dict,
         settings = Settings.for_home(home)
         generate_history(settings, 365 * years, template)
         runs = [trends_once(settings, condition, region) for _ in range(cfg.warmup + cfg.repeat)][cfg.warmup :]
-        pandas_path = [trends_pandas_once(settings, condition, region) for _ in range(cfg.warmup + cfg.repeat)][cfg.warmup :]
         out[f"{years}y"] = {"days": 365 * years, "score_rows": 365 * years * len(template),
-                            **{k: summary([r[k] for r in runs]) for k in runs[0]},
-                            "trends_pandas_ms": summary(pandas_path)}  # fmt: skip
-        insights = _insights() if cfg.insights_repeat else None
-        if insights is not None:
-            runs_ms: list[float] = []
-            for i in range(cfg.warmup + cfg.insights_repeat):
-                took = _timed(lambda s=settings, f=insights: f(s))
-                if i >= cfg.warmup:
-                    runs_ms.append(took)
-                if sum(runs_ms) > 60_000:  # a minute is enough to say "slow"
-                    break
-        out[f"{years}y"]["insights_ms"] = summary(runs_ms) if insights is not None else None
+                            **{k: summary([r[k] for r in runs]) for k in runs[0]}}  # fmt: skip
+        out[f"{years}y"]["insights_ms"] = insights_ms(cfg, settings) if cfg.insights_repeat else None
     return out, home
 
 
@@ -633,8 +622,7 @@ def format_report(r: dict) -> str:
         ins = t.get("insights_ms")
         ins_text = f", insights {ins['median']:.1f}" if ins else ", insights n/a"
         lines.append(f"Trends {years} ({t['days']} days): queries {t['queries_ms']['median']:.1f} + figure "
-                     f"{t['figure_ms']['median']:.1f} = {t['trends_ms']['median']:.1f} ms "
-                     f"(pandas path {t['trends_pandas_ms']['median']:.1f}){ins_text}")  # fmt: skip
+                     f"{t['figure_ms']['median']:.1f} = {t['trends_ms']['median']:.1f} ms{ins_text}")  # fmt: skip
     lines.append(f"import: {r['import']['cli_photos_per_s']} photos/s (command), {r['import']['onnx_photos_per_s']} with the ONNX model")
     cs = r["cold_start"]
     lines.append(f"cold start to stored check-in: command {cs['cli_checkin_s']['median']} s, ONNX path {cs['onnx_checkin_s']['median']} s "

@@ -9,6 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
+from .errors import BadValue
+
 # Okabe-Ito colours: they keep their meaning for colour-blind readers.
 BLUE, ORANGE, GREY = "#0072B2", "#E69F00", "#999999"
 PERIOD_COLOURS = ("#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
@@ -119,7 +121,7 @@ def split_view(before: bytes, after: bytes, share: float, size: int = 512) -> np
 def timelapse_gif(frames: list[bytes], captions: list[str], ms_per_frame: int = 250, size: int = 256) -> bytes:
     """An animated GIF of aligned photos, each captioned (its date), looping."""
     if not frames:
-        raise ValueError("a time-lapse needs at least one photo")
+        raise BadValue("a time-lapse needs at least one photo: choose a period with check-ins")
     images = []
     for jpeg, caption in zip(frames, captions, strict=True):
         img = _rgb(jpeg, size)

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import io
 import os
+import pickle
 from datetime import UTC
 from pathlib import Path
 
@@ -54,6 +55,7 @@ from skintrack.acne import (  # noqa: F401  (re-exported: one definition, torch-
 from skintrack.acne import check_aligned as _check_aligned
 from skintrack.acne import prediction as _prediction
 from skintrack.config import PROJECT_ROOT  # noqa: F401  (kept importable from here)
+from skintrack.errors import BadValue
 
 ARCHITECTURES = ("resnet50", "efficientnet_lite0")
 DENSITY_STRIDE = 8
@@ -180,7 +182,7 @@ class Classifier:
             x = torch.stack([self.preprocess(a) for a in aligned[i : i + batch_size]])
             r = self.forward_batch(x)
             probs = torch.softmax(r["logits"].float(), dim=1)
-            out += [_prediction(p, c, d) for p, c, d in zip(probs, r["count"], r["density"], strict=True)]
+            out += [_prediction(p, c, d) for p, c, d in zip(probs, r["count"].float(), r["density"].float(), strict=True)]
         return out
 
     def predict(self, aligned_rgb: np.ndarray) -> Prediction:
@@ -263,7 +265,7 @@ def build(ckpt: dict) -> AcneNet:
     """The network a checkpoint describes, with its weights (as float32)."""
     arch = ckpt.get("arch")
     if arch not in ARCHITECTURES:
-        raise ValueError(f"checkpoint architecture {arch!r} is not one of {', '.join(ARCHITECTURES)}")
+        raise BadValue(f"checkpoint architecture {arch!r} is not one of {', '.join(ARCHITECTURES)}")
     model = AcneNet(arch, n_grades=len(ckpt["class_names"]), width=int(ckpt.get("width", 256)))
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
     model.load_state_dict(state)
@@ -311,15 +313,18 @@ def read(path: str | os.PathLike) -> dict:
     model file; checks the format, not the metrics."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"no checkpoint at {path}")
+        raise BadValue(f"no checkpoint at {path}")
     if path.suffix == ".onnx":
         ckpt = read_shipped(path)
     else:
-        ckpt = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=False)
+        try:
+            ckpt = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=False)
+        except (pickle.UnpicklingError, EOFError, RuntimeError) as exc:  # what torch.load raises for a file not its own
+            raise BadValue(f"{path} is not a skintrack acne classifier checkpoint (it does not load: {exc})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a skintrack acne classifier checkpoint (format {FORMAT!r} expected)")
+        raise BadValue(f"{path} is not a skintrack acne classifier checkpoint (format {FORMAT!r} expected)")
     if ckpt.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint version {ckpt.get('version')!r} not supported (expected {FORMAT_VERSION})")
+        raise BadValue(f"{path}: checkpoint version {ckpt.get('version')!r} not supported (expected {FORMAT_VERSION})")
     return ckpt
 
 

@@ -2,7 +2,8 @@
 
 Everything skintrack stores lives under one folder, the data home: the DuckDB file,
 the images (by content hash) and the backups. ``user_dir()`` resolves it from the
-``SKINTRACK_HOME`` environment variable, else ``~/.skintrack``.
+``SKINTRACK_HOME`` environment variable, else ``~/.skintrack``. Resolving it creates
+nothing: the code that writes there creates the folders it writes into.
 """
 
 from __future__ import annotations
@@ -19,9 +20,7 @@ def user_dir(home: str | os.PathLike | None = None) -> Path:
     """The data home: ``home`` if given, else ``$SKINTRACK_HOME``, else ``~/.skintrack``."""
     if home is None:
         home = os.environ.get("SKINTRACK_HOME") or Path.home() / ".skintrack"
-    path = Path(home).expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return Path(home).expanduser().resolve()
 
 
 @dataclass(frozen=True)
@@ -37,8 +36,6 @@ class Settings:
     max_pixels: int = 64_000_000
     # Shortest side in pixels below which a photo cannot show skin detail.
     min_side: int = 64
-    # Side of the aligned face image.
-    aligned_size: int = 512
 
     @classmethod
     def for_home(cls, home: str | os.PathLike | None = None) -> Settings:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import archive, backup, lifestyle, store
+from . import archive, backup, erase, lifestyle
+from .errors import BadValue
 
 
 def _command(parser: argparse.ArgumentParser) -> str:
@@ -63,18 +64,18 @@ def _run_delete(args: argparse.Namespace) -> int:
     settings = args.settings
     if args.everything:
         if not args.yes:
-            raise ValueError("--everything deletes every entry, photo, log and backup; add --yes to confirm")
-        done = store.delete_everything(settings)
+            raise BadValue("--everything deletes every entry, photo, log and backup; add --yes to confirm")
+        done = erase.delete_everything(settings)
     elif args.entry is not None:
-        done = store.delete_entry(settings, args.entry)
+        done = erase.delete_entry(settings, args.entry)
     else:
         if args.day:
             first = last = lifestyle.parse_day(args.day)
         else:
             if not args.last:
-                raise ValueError("--from needs --to YYYY-MM-DD")
+                raise BadValue("--from needs --to YYYY-MM-DD")
             first, last = lifestyle.parse_day(args.first), lifestyle.parse_day(args.last)
-        done = store.delete_span(settings, first, last, include_log=not args.keep_log)
+        done = erase.delete_span(settings, first, last, include_log=not args.keep_log)
     print(f"deleted {done.entries} entries, {done.files} image files and {done.days_logged} logged days")
     return 0
 

@@ -28,6 +28,7 @@ from PIL import Image, ImageDraw
 
 from . import products, store
 from .config import DEMO_MARKER, Settings
+from .errors import BadValue
 
 SOURCE = "measure@1"
 REGION_SHARES = {  # where the red spots fall, and each region's redness offset (a*)
@@ -67,8 +68,20 @@ def generate(days: int = 120, seed: int = 0, planted: bool = True, end: date | N
     rng = np.random.default_rng(seed)
     end = end or date.today()
     calendar = [end - timedelta(days=days - 1 - i) for i in range(days)]
-    gain = 1.0 if planted else 0.0
+    log, logged = _lifestyle(rng, calendar)
+    routine = _routine(calendar)
+    redness, spot_rate, tone = _skin(rng, log, logged, 1.0 if planted else 0.0)
+    scores = _scores(rng, calendar, redness, spot_rate, tone)
+    log = log[logged].reset_index(drop=True)
+    uses = pd.DataFrame(
+        [(d, p, t) for d in log["day"] for p, t in _active(routine, d)], columns=["day", "product", "time_of_day"]
+    )
+    return History(scores, log, routine, uses)
 
+
+def _lifestyle(rng: np.random.Generator, calendar: list[date]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The lifestyle log of every day of ``calendar``, and which days were logged."""
+    days = len(calendar)
     logged = rng.random(days) < 0.92
     sleep = np.clip(np.round(rng.normal(6.9, 1.0, days) * 4) / 4, 3, 11)
     dairy = rng.random(days) < 0.3
@@ -87,9 +100,14 @@ def generate(days: int = 120, seed: int = 0, planted: bool = True, end: date | N
         ],
         "note": None,
     })  # fmt: skip
+    return log, logged
 
+
+def _routine(calendar: list[date]) -> pd.DataFrame:
+    """A cleanser from the first day, the placebo serum from day 15, the treatment from half-way."""
+    days = len(calendar)
     start_placebo, start_treatment = calendar[min(14, days - 1)], calendar[days // 2]
-    routine = pd.DataFrame({
+    return pd.DataFrame({
         "product": ["Gentle cleanser", PLACEBO, TREATMENT],
         "kind": ["cleanser", "serum", "treatment"],
         "time_of_day": ["AM+PM", "AM", "PM"],
@@ -97,7 +115,14 @@ def generate(days: int = 120, seed: int = 0, planted: bool = True, end: date | N
         "stop": pd.to_datetime([None, None, None]),
     })  # fmt: skip
 
-    # The skin: a slow wandering baseline, plus the planted effects, plus measurement noise.
+
+def _skin(
+    rng: np.random.Generator, log: pd.DataFrame, logged: np.ndarray, gain: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each day's redness, spot rate and tone: a slow wandering baseline plus the planted effects
+    (times ``gain``) of short sleep, dairy and the treatment."""
+    days = len(log)
+    sleep, dairy = log["sleep_hours"].to_numpy(), np.array(["dairy" in tags for tags in log["diet"]])
     drift = np.zeros(days)
     for i in range(1, days):
         drift[i] = 0.8 * drift[i - 1] + rng.normal(0, 0.35)
@@ -107,7 +132,13 @@ def generate(days: int = 120, seed: int = 0, planted: bool = True, end: date | N
     redness = 12 + drift + gain * (1.5 * short_sleep_yesterday + TREATMENT_EFFECT * treated)
     spot_rate = 4.0 * (1 + gain * 0.8 * dairy_two_days_ago)
     tone = 38 + 0.5 * drift
+    return redness, spot_rate, tone
 
+
+def _scores(
+    rng: np.random.Generator, calendar: list[date], redness: np.ndarray, spot_rate: np.ndarray, tone: np.ndarray
+) -> pd.DataFrame:
+    """The check-ins (most mornings, a few evenings) with their scores, measurement noise added."""
     rows, entry_id = [], 0
     for i, day in enumerate(calendar):
         times = [8] * (rng.random() < 0.88) + [21] * (rng.random() < 0.1)
@@ -127,12 +158,7 @@ def generate(days: int = 120, seed: int = 0, planted: bool = True, end: date | N
                 (taken, entry_id, SOURCE, "red_spots", "face", float(spots.sum())),
                 (taken, entry_id, SOURCE, "ita", "face", tone[i] + rng.normal(0, 0.8)),
             ]
-    scores = pd.DataFrame(rows, columns=["taken_at", "entry_id", "source", "condition", "region", "value"])
-    log = log[logged].reset_index(drop=True)
-    uses = pd.DataFrame(
-        [(d, p, t) for d in log["day"] for p, t in _active(routine, d)], columns=["day", "product", "time_of_day"]
-    )
-    return History(scores, log, routine, uses)
+    return pd.DataFrame(rows, columns=["taken_at", "entry_id", "source", "condition", "region", "value"])
 
 
 def _active(routine: pd.DataFrame, day: pd.Timestamp) -> list[tuple[str, str]]:
@@ -176,10 +202,11 @@ def prepare_home(home: Path) -> Settings:
     if not settings.is_demo:
         holds_data = settings.db_path.exists() or (settings.images_dir.exists() and any(settings.images_dir.iterdir()))
         if holds_data:
-            raise ValueError(f"{home} holds a skintrack history that is not a demo; choose an empty folder with --home")
+            raise BadValue(f"{home} holds a skintrack history that is not a demo; choose an empty folder with --home")
     for path in (settings.db_path, settings.db_path.with_name(settings.db_path.name + ".wal")):
         path.unlink(missing_ok=True)
     shutil.rmtree(settings.images_dir, ignore_errors=True)
+    settings.home.mkdir(parents=True, exist_ok=True)
     (settings.home / DEMO_MARKER).write_text("Generated by `python -m skintrack demo`: not anyone's real data.\n")
     return settings
 
@@ -225,7 +252,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not 14 <= args.days <= 3650:
-        raise ValueError(f"--days {args.days} is out of range: 14-3650")
+        raise BadValue(f"--days {args.days} is out of range: 14-3650")
     home = Path(args.home).expanduser() if args.home else default_home()
     settings = build(home, args.days, args.seed)
     print(f"demo home ready: {settings.home} ({args.days} days of generated history)")

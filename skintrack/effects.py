@@ -200,11 +200,38 @@ def lagged_effects(daily: pd.DataFrame, factors: pd.DataFrame, config: InsightCo
     rng = np.random.default_rng(config.seed)
     weights: dict[tuple[int, int], np.ndarray] = {}  # tests on the same number of days share their resamples
     names = list(factors.columns)
-    # The factors on a calendar of day numbers, NaN where not logged: a lag is an index shift.
+    first, calendar = _calendar(factors)
+    series = _series(daily)
+    results = {}  # (series, lag, factor) -> (days, days with the factor, (effect, se, df, baseline) or None)
+    for lag in config.lags:
+        together = _tests_at_lag(series, calendar, first, lag, config, results)
+        for x, tested, members in together.values():
+            n = len(x)
+            block = min(config.block, n)
+            if (n, block) not in weights:
+                weights[(n, block)] = _resample_weights(n, block, config.n_boot, rng)
+            effect, se, baseline = _bootstrap(x, members, block, weights[(n, block)])
+            df = max(-(-n // config.block) - 1, 1)
+            n1 = x.sum(0)
+            for k, (i, _, _) in enumerate(members):
+                for j, c in enumerate(tested):
+                    results[(i, lag, int(c))] = (n, int(n1[j]), (effect[j, k], se[j, k], df, baseline[j, k]))
+    return correct_for_selection(_frame(series, names, config, results), config)
+
+
+def _calendar(factors: pd.DataFrame) -> tuple[int, np.ndarray]:
+    """(first day number, the factors on a calendar of day numbers from it, NaN where not
+    logged): a lag is then an index shift."""
     logged = np.asarray(factors.index.values, dtype="datetime64[D]").astype(np.int64)
     first = int(logged.min())
-    calendar = np.full((int(logged.max()) - first + 1, len(names)), np.nan)
+    calendar = np.full((int(logged.max()) - first + 1, factors.shape[1]), np.nan)
     calendar[logged - first] = factors.to_numpy(dtype=float)
+    return first, calendar
+
+
+def _series(daily: pd.DataFrame) -> list[tuple]:
+    """Per (condition, region): condition, region, day numbers, values, detrended values, and
+    whether the values are all positive (so an effect can be given relative to them)."""
     series = []
     for (condition, region), one in daily.groupby(["condition", "region"], sort=True):
         days = pd.DatetimeIndex(one["day"])
@@ -213,56 +240,67 @@ def lagged_effects(daily: pd.DataFrame, factors: pd.DataFrame, config: InsightCo
         series.append(
             (condition, region, day_numbers, raw, _detrend(days, raw), bool((raw >= 0).all() and raw.mean() > 0))
         )
-    results = {}  # (series, lag, factor) -> (days, days with the factor, (effect, se, df, baseline) or None)
-    for lag in config.lags:
-        # Tests on the same days with the same factors share one matrix product, whatever the score.
-        together: dict[bytes, tuple[np.ndarray, np.ndarray, list]] = {}
-        for i, (_, _, day_numbers, raw, resid, _) in enumerate(series):
-            at = day_numbers - lag - first
-            inside = (at >= 0) & (at < len(calendar))
-            x_all = np.full((len(day_numbers), len(names)), np.nan)
-            x_all[inside] = calendar[at[inside]]
-            ok = ~np.isnan(x_all)
-            same_days: dict[bytes, list[int]] = {}
-            for j in range(len(names)):
-                same_days.setdefault(np.packbits(ok[:, j]).tobytes(), []).append(j)
-            for columns in same_days.values():
-                keep = ok[:, columns[0]]
-                x = x_all[keep][:, columns]
-                n, n1 = int(keep.sum()), x.sum(0)
-                for j, c in enumerate(columns):
-                    results[(i, lag, c)] = (n, int(n1[j]), None)
-                testable = (n >= config.min_days) & (np.minimum(n1, n - n1) >= config.min_group)
-                if testable.any():
-                    tested = np.asarray(columns)[testable]
-                    key = day_numbers[keep].tobytes() + tested.tobytes()
-                    together.setdefault(key, (x[:, testable], tested, []))[2].append((i, resid[keep], raw[keep]))
-        for x, tested, members in together.values():
-            n, t = x.shape
-            r = np.column_stack([m[1] for m in members])  # (n, scores)
-            y = np.column_stack([m[2] for m in members])
-            n1 = x.sum(0)[:, None]
-            s1 = x.T @ r
-            effect = s1 / n1 - (r.sum(0) - s1) / (n - n1)
-            baseline = ((1 - x).T @ y) / (n - n1)
-            # Resample whole blocks through day weights: every resampled sum is one product.
-            block = min(config.block, n)
-            if (n, block) not in weights:
-                weights[(n, block)] = _resample_weights(n, block, config.n_boot, rng)
-            # Single precision: the weights and day counts are small integers (exact), and rounding
-            # in the sums is a millionth of the spread of the resampled effects.
-            values = np.hstack([x, (x[:, :, None] * r[:, None, :]).reshape(n, -1), r]).astype(np.float32)
-            sums = weights[(n, block)] @ values
-            boot_n1 = sums[:, :t, None]
-            boot_s1 = sums[:, t : t + t * r.shape[1]].reshape(-1, t, r.shape[1])
-            boot_s = sums[:, None, t + t * r.shape[1] :]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                boot = boot_s1 / boot_n1 - (boot_s - boot_s1) / ((n // block) * block - boot_n1)
-            se = _nanstd(boot)
-            df = max(-(-n // config.block) - 1, 1)
-            for k, (i, _, _) in enumerate(members):
-                for j, c in enumerate(tested):
-                    results[(i, lag, int(c))] = (n, int(n1[j, 0]), (effect[j, k], se[j, k], df, baseline[j, k]))
+    return series
+
+
+def _tests_at_lag(
+    series: list[tuple], calendar: np.ndarray, first: int, lag: int, config: InsightConfig, results: dict
+) -> dict[bytes, tuple[np.ndarray, np.ndarray, list]]:
+    """The testable (series, factor) pairs at ``lag``, grouped: tests on the same days with the
+    same factors share one matrix product, whatever the score. Records every pair's day counts
+    in ``results``; returns {key: (factor matrix, factor columns, [(series, residuals, values)])}."""
+    together: dict[bytes, tuple[np.ndarray, np.ndarray, list]] = {}
+    for i, (_, _, day_numbers, raw, resid, _) in enumerate(series):
+        at = day_numbers - lag - first
+        inside = (at >= 0) & (at < len(calendar))
+        x_all = np.full((len(day_numbers), calendar.shape[1]), np.nan)
+        x_all[inside] = calendar[at[inside]]
+        ok = ~np.isnan(x_all)
+        same_days: dict[bytes, list[int]] = {}
+        for j in range(calendar.shape[1]):
+            same_days.setdefault(np.packbits(ok[:, j]).tobytes(), []).append(j)
+        for columns in same_days.values():
+            keep = ok[:, columns[0]]
+            x = x_all[keep][:, columns]
+            n, n1 = int(keep.sum()), x.sum(0)
+            for j, c in enumerate(columns):
+                results[(i, lag, c)] = (n, int(n1[j]), None)
+            testable = (n >= config.min_days) & (np.minimum(n1, n - n1) >= config.min_group)
+            if testable.any():
+                tested = np.asarray(columns)[testable]
+                key = day_numbers[keep].tobytes() + tested.tobytes()
+                together.setdefault(key, (x[:, testable], tested, []))[2].append((i, resid[keep], raw[keep]))
+    return together
+
+
+def _bootstrap(
+    x: np.ndarray, members: list, block: int, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(effect, its block-bootstrap standard error, mean without the factor), each (factors, scores),
+    for the scores ``members`` on the days of the factor matrix ``x``."""
+    n, t = x.shape
+    r = np.column_stack([m[1] for m in members])  # (n, scores)
+    y = np.column_stack([m[2] for m in members])
+    n1 = x.sum(0)[:, None]
+    s1 = x.T @ r
+    effect = s1 / n1 - (r.sum(0) - s1) / (n - n1)
+    baseline = ((1 - x).T @ y) / (n - n1)
+    # Resample whole blocks through day weights: every resampled sum is one product.
+    # Single precision: the weights and day counts are small integers (exact), and rounding
+    # in the sums is a millionth of the spread of the resampled effects.
+    values = np.hstack([x, (x[:, :, None] * r[:, None, :]).reshape(n, -1), r]).astype(np.float32)
+    sums = weights @ values
+    boot_n1 = sums[:, :t, None]
+    boot_s1 = sums[:, t : t + t * r.shape[1]].reshape(-1, t, r.shape[1])
+    boot_s = sums[:, None, t + t * r.shape[1] :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boot = boot_s1 / boot_n1 - (boot_s - boot_s1) / ((n // block) * block - boot_n1)
+    return effect, _nanstd(boot), baseline
+
+
+def _frame(series: list[tuple], names: list[str], config: InsightConfig, results: dict) -> pd.DataFrame:
+    """One row per factor, score and lag with its day counts, and for the tested ones the effect,
+    its interval and p-value (absolute, and relative to the mean without the factor)."""
     rows, tests = [], []  # tests: (row, effect, bootstrap standard error, df, baseline, positive)
     for i, (condition, region, *_, positive) in enumerate(series):
         for lag in config.lags:
@@ -283,7 +321,7 @@ def lagged_effects(daily: pd.DataFrame, factors: pd.DataFrame, config: InsightCo
             [baseline, effect, low, high, df, p]
         )
         frame.loc[at, ["relative", "rel_low", "rel_high"]] = np.column_stack([effect, low, high]) / scale[:, None]
-    return correct_for_selection(frame, config)
+    return frame
 
 
 def _nanstd(boot: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from skintrack import classifier as clf
+from skintrack.errors import BadValue
 
 # skintrack.face and skintrack.measure (MediaPipe) are imported where photos are aligned or
 # measured, so that training from a prepared cache runs where MediaPipe is not installed.
@@ -41,27 +42,27 @@ def read_labels(data_dir: str | Path, split: str | None = None) -> list[dict]:
     data_dir = Path(data_dir)
     labels = data_dir / "labels.csv"
     if not labels.is_file():
-        raise ValueError(f"no labels.csv in {data_dir}: a data folder needs labels.csv with image and "
+        raise BadValue(f"no labels.csv in {data_dir}: a data folder needs labels.csv with image and "
                          "severity_grade or n_lesions")  # fmt: skip
     with labels.open(newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows or "image" not in rows[0] or not {"severity_grade", "n_lesions"} & set(rows[0]):
-        raise ValueError(f"{labels} needs the column image and severity_grade or n_lesions (or both)")
+        raise BadValue(f"{labels} needs the column image and severity_grade or n_lesions (or both)")
     if split is not None:
         splits = sorted({r.get("split", "") for r in rows})
         rows = [r for r in rows if r.get("split") == split]
         if not rows:
-            raise ValueError(f"split {split!r} not in {labels}; splits there: {', '.join(splits)}")
+            raise BadValue(f"split {split!r} not in {labels}; splits there: {', '.join(splits)}")
     for r in rows:
         g, n = r.get("severity_grade") or "", r.get("n_lesions") or ""
         if g and g not in {str(k) for k in range(N_GRADES)}:
-            raise ValueError(f"{labels}: severity_grade {g!r} for {r['image']}; allowed: 0-{N_GRADES - 1}")
+            raise BadValue(f"{labels}: severity_grade {g!r} for {r['image']}; allowed: 0-{N_GRADES - 1}")
         if n and not n.isdigit():
-            raise ValueError(f"{labels}: n_lesions {n!r} for {r['image']}; allowed: a whole number >= 0")
+            raise BadValue(f"{labels}: n_lesions {n!r} for {r['image']}; allowed: a whole number >= 0")
         if not g and not n:
-            raise ValueError(f"{labels}: {r['image']} has neither severity_grade nor n_lesions")
+            raise BadValue(f"{labels}: {r['image']} has neither severity_grade nor n_lesions")
         if not (data_dir / r["image"]).is_file():
-            raise ValueError(f"{labels}: image {r['image']!r} not found under {data_dir}")
+            raise BadValue(f"{labels}: image {r['image']!r} not found under {data_dir}")
     meta = data_dir / "meta.csv"  # acne_frontal: per-photo subset, pose, ... (columns labels.csv lacks)
     if meta.is_file():
         with meta.open(newline="") as f:
@@ -83,7 +84,7 @@ def read_subjects(data_dir: str | Path) -> dict[str, str]:
     with path.open(newline="") as f:
         rows = list(csv.DictReader(f))
     if rows and not {"acne04_id", "subject"} <= set(rows[0]):
-        raise ValueError(f"{path} needs the columns acne04_id and subject")
+        raise BadValue(f"{path} needs the columns acne04_id and subject")
     return {r["acne04_id"]: r["subject"] for r in rows}
 
 
@@ -91,13 +92,13 @@ def exclude_subjects_of(rows: list[dict], all_rows: list[dict], split: str) -> t
     """``rows`` less those of people who also appear in ``split`` of ``all_rows`` (by
     ``subject``), and a note of what was dropped."""
     if not all_rows or "subject" not in all_rows[0]:
-        raise ValueError("excluding the people of a split needs subjects.csv (acne04_id,subject) beside labels.csv")
+        raise BadValue("excluding the people of a split needs subjects.csv (acne04_id,subject) beside labels.csv")
     seen = {r["subject"] for r in all_rows if r.get("split") == split and r["subject"]}
     if not seen:
-        raise ValueError(f"no photo with a subject in split {split!r}")
+        raise BadValue(f"no photo with a subject in split {split!r}")
     unknown = [r for r in rows if not r["subject"]]
     if unknown:
-        raise ValueError(f"{len(unknown)} photos have no subject in subjects.csv (e.g. {unknown[0]['image']}): "
+        raise BadValue(f"{len(unknown)} photos have no subject in subjects.csv (e.g. {unknown[0]['image']}): "
                          "cannot tell whether their people are in the excluded split")  # fmt: skip
     kept = [r for r in rows if r["subject"] not in seen]
     note = {"exclude_subjects_of": split, "n_before": len(rows), "n_dropped": len(rows) - len(kept),
@@ -172,7 +173,7 @@ def prepare_photo(data_dir: str | Path, row: dict) -> dict:
     data_dir = Path(data_dir)
     bgr = cv2.imread(str(data_dir / row["image"]), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise ValueError(f"cannot decode image {row['image']!r} in {data_dir}")
+        raise BadValue(f"cannot decode image {row['image']!r} in {data_dir}")
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     img, m, lm = align_or_resize(rgb)
     pts = lesion_centres(data_dir, row["image"], rgb.shape[1], rgb.shape[0])
@@ -332,13 +333,13 @@ def evaluate_model(classifier: clf.Classifier, data_dir: str | Path, split: str 
         rows, grouping = exclude_subjects_of(rows, all_rows, exclude_subjects)
     if sample is not None and sample < len(rows):
         if sample < 1:
-            raise ValueError(f"--sample {sample}: a sample needs at least one photo")
+            raise BadValue(f"--sample {sample}: a sample needs at least one photo")
         pick = np.sort(np.random.default_rng(seed).choice(len(rows), sample, replace=False))
         grouping = {**(grouping or {}), "sample": sample, "sample_of": len(rows), "seed": seed}
         rows = [rows[i] for i in pick]
     missing = [c for c in by if c not in rows[0]]
     if missing:
-        raise ValueError(f"column {missing[0]!r} not in labels.csv; columns there: {', '.join(rows[0])}")
+        raise BadValue(f"column {missing[0]!r} not in labels.csv; columns there: {', '.join(rows[0])}")
     photos = []
     for i, row in enumerate(rows):
         rec = photo_record(classifier, prepare_photo(data_dir, row), row)
@@ -506,7 +507,7 @@ def format_tone_report(r: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     path = args.model or clf.default_path()
     if path is None:
-        raise ValueError(f"no model installed under {clf.MODELS_DIR}; pass --model PATH")
+        raise BadValue(f"no model installed under {clf.MODELS_DIR}; pass --model PATH")
     classifier = clf.load(path)
     split = None if args.split in (None, "all") else args.split
     if split == "auto":

@@ -22,6 +22,7 @@ from mediapipe.python.solutions import face_mesh as mp_face_mesh
 from mediapipe.python.solutions import face_mesh_connections as conn
 
 from . import measure
+from .errors import Refused
 
 ALIGNED_SIZE = 512
 N_MESH = 468  # the last 10 of the 478 refined landmarks are the irises
@@ -46,7 +47,7 @@ RIGHT_ALAR, LEFT_ALAR = 129, 358
 MOUTH_RIGHT, MOUTH_LEFT, LOWER_LIP, CHIN, FOREHEAD_TOP = 61, 291, 17, 152, 10
 
 
-class FaceRejected(ValueError):
+class FaceRejected(Refused, ValueError):
     """The photo has no usable single face; the message says why and what to do."""
 
 

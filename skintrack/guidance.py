@@ -11,6 +11,8 @@ from datetime import date, timedelta
 
 import pandas as pd
 
+from . import analytics
+
 DISCLAIMER = (
     "skintrack is not a medical device. Its scores are estimates from photos, for tracking "
     "your own skin over time; they are not a diagnosis. For anything that worries you, see a "
@@ -128,8 +130,9 @@ def entry_grades(scores: pd.DataFrame) -> pd.DataFrame:
     acne = scores[scores["condition"].str.startswith("acne_grade") & (scores["region"] == "face")]
     if acne.empty:
         return pd.DataFrame(columns=columns)
-    source = acne.sort_values("taken_at")["source"].iloc[-1]
-    acne = acne[acne["source"] == source]
+    # The model that graded last: the latest source of the expected grade, which every acne model stores.
+    sources = analytics.latest_sources(acne)
+    acne = acne[acne["source"] == sources.get("acne_grade", sources.iloc[0])]
     wide = acne.pivot_table(index=["taken_at", "entry_id"], columns="condition", values="value", aggfunc="first")
     probs = [c for c in (f"acne_grade_p{k}" for k in range(4)) if c in wide]
     if len(probs) == 4:

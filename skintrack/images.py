@@ -18,6 +18,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from .config import Settings
+from .errors import Refused
 
 register_heif_opener()
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -28,7 +29,7 @@ _DATETIME_ORIGINAL = 36867
 _DATETIME = 306
 
 
-class ImageRejected(ValueError):
+class ImageRejected(Refused, ValueError):
     """The upload cannot be used as a photo; the message says why."""
 
 
@@ -124,10 +125,4 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 92) -> bytes:
     """Re-encode pixels only: the result carries no EXIF, ICC, XMP or comments."""
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="JPEG", quality=quality, optimize=True)
-    return buf.getvalue()
-
-
-def encode_png(rgb: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG")
     return buf.getvalue()

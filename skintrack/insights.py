@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import analytics, before_after, changes, effects, measure, products, store
+from . import analytics, before_after, changes, effects, labels, measure, products, store
 from .analytics import WHOLE_FACE
 from .config import Settings
 from .effects import InsightConfig
+from .errors import BadValue
 
 CAVEAT = (
     "These are associations in your own records, not proof of cause and not a diagnosis: "
@@ -64,7 +65,7 @@ def from_daily(
 ) -> Report:
     """The report from daily values (``analytics.daily_values`` or ``store.read_daily_values``)."""
     factors, words = effects.exposures(log)
-    bands = changes.noise_bands(daily, getattr(measure, "noise_band", None))
+    bands = changes.noise_bands(daily, measure.noise_band)
     return Report(
         lagged=effects.lagged_effects(daily, factors, config),
         products=before_after.product_effects(daily, before_after.product_periods(routine, uses), config),
@@ -90,10 +91,9 @@ def report(settings: Settings, config: InsightConfig = InsightConfig(), regions:
 
 
 def _label(condition: str) -> tuple[str, str]:
-    spec = measure.CONDITIONS.get(condition)
-    if spec is None:
-        return condition.replace("_", " "), ""
-    return spec.label.split(" (")[0].lower(), spec.unit
+    """The label in running text ("redness", not "Redness (a*)") and the unit."""
+    label, unit = labels.label_unit(condition)
+    return label.split(" (")[0].lower(), unit
 
 
 def _where(region: str) -> str:
@@ -252,9 +252,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not 50 <= args.bootstrap <= 100_000:
-        raise ValueError(f"--bootstrap {args.bootstrap} is out of range: 50-100000")
+        raise BadValue(f"--bootstrap {args.bootstrap} is out of range: 50-100000")
     if args.history_days < 0:
-        raise ValueError(f"--history-days {args.history_days} is negative: give a number of days, or 0 for all")
+        raise BadValue(f"--history-days {args.history_days} is negative: give a number of days, or 0 for all")
     config = InsightConfig(n_boot=args.bootstrap, seed=args.seed, history_days=args.history_days or None)
     rep = report(args.settings, config, None if args.all_regions else (WHOLE_FACE,))
     if args.json:

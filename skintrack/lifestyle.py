@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from .errors import Refused
+
 DIET_TAGS = ("dairy", "sugar", "fast food", "fried", "chocolate", "spicy", "high glycemic", "vegetables", "fish")
 TIMES_OF_DAY = ("AM", "PM")
 MAX_NOTE = 2000
@@ -41,7 +43,7 @@ NUMERIC_FIELDS: dict[str, Field] = {
 }
 
 
-class InvalidLog(ValueError):
+class InvalidLog(Refused, ValueError):
     """A lifestyle value is out of range or malformed; the message names it."""
 
 

@@ -232,7 +232,7 @@ def skin_chroma(aligned_rgb: np.ndarray, masks: dict[str, np.ndarray]) -> np.nda
     return np.array([c @ LOCUS_AXIS, c @ ACROSS_AXIS, lightness])
 
 
-def white_balance(aligned_rgb: np.ndarray, masks: dict[str, np.ndarray], landmarks: np.ndarray | None = None) -> WhiteBalance:
+def white_balance(aligned_rgb: np.ndarray, masks: dict[str, np.ndarray]) -> WhiteBalance:
     """Gains (linear RGB) that move the skin's colour back onto the skin locus along the
     direction a change of colour temperature moves it; greys keep their luminance.
 
@@ -243,8 +243,7 @@ def white_balance(aligned_rgb: np.ndarray, masks: dict[str, np.ndarray], landmar
     lightness sits on average (the skin locus, ``SKIN_LOCUS``: after Stoerring et al.
     2001; fitted on faces_utk by tools/validate_measurements.py --only locus). Melanin
     also moves skin along the line, which is why the target depends on lightness; a
-    tan's yellowing beyond what its darkening predicts is removed with the cast. ``landmarks`` is
-    accepted for other references but not used.
+    tan's yellowing beyond what its darkening predicts is removed with the cast.
     """
     c = skin_chroma(aligned_rgb, masks)
     if c is None:
@@ -300,12 +299,10 @@ class SkinMaps:
     balance: WhiteBalance
 
 
-def skin_maps(
-    aligned_rgb: np.ndarray, masks: dict[str, np.ndarray], landmarks: np.ndarray | None = None, balance: bool = True
-) -> SkinMaps:
+def skin_maps(aligned_rgb: np.ndarray, masks: dict[str, np.ndarray], balance: bool = True) -> SkinMaps:
     """White-balance the aligned face (unless ``balance`` is False) and split its skin into
     clean, specular and rejected pixels."""
-    balance = white_balance(aligned_rgb, masks, landmarks) if balance else WhiteBalance((1.0, 1.0, 1.0), "none: not asked")
+    balance = white_balance(aligned_rgb, masks) if balance else WhiteBalance((1.0, 1.0, 1.0), "none: not asked")
     lab = linear_to_lab(to_linear(aligned_rgb) * np.array(balance.gains, dtype=np.float32))
     skin = np.logical_or.reduce([m.astype(bool) for m in masks.values()]) if masks else np.zeros(aligned_rgb.shape[:2], bool)
     if skin.sum() < MIN_PIXELS:
@@ -411,14 +408,13 @@ def skin_window(masks: dict[str, np.ndarray], shape: tuple[int, int], margin: in
 def measure(
     aligned_rgb: np.ndarray,
     masks: dict[str, np.ndarray],
-    landmarks: np.ndarray | None = None,
+    *,
     baseline: float | None = None,
     balance: bool = True,
 ) -> list[Measurement]:
     """Every measurement for each region with enough skin, and for the whole face.
 
-    ``landmarks`` (the aligned frame's) are accepted for references that need them and
-    are not used by this version. ``baseline`` is the user's own
+    ``baseline`` is the user's own
     baseline redness (a*) for the red area; without it, this photo's median skin a*.
     ``balance=False`` measures the colours as they are in the photo.
     """
@@ -426,7 +422,7 @@ def measure(
     # reach, where pixels beyond it would have added only zeros (a quarter fewer pixels here).
     window = skin_window(masks, aligned_rgb.shape[:2])
     aligned_rgb, masks = aligned_rgb[window], {name: m[window] for name, m in masks.items()}
-    maps = skin_maps(aligned_rgb, masks, landmarks, balance)
+    maps = skin_maps(aligned_rgb, masks, balance)
     lab, clean = maps.lab, maps.clean
     lightness, a_star, b_star = lab[..., 0], lab[..., 1], lab[..., 2]
     out: list[Measurement] = []
@@ -537,7 +533,7 @@ def heatmap(
     aligned_rgb: np.ndarray,
     masks: dict[str, np.ndarray],
     condition: str = "redness",
-    landmarks: np.ndarray | None = None,
+    *,
     alpha: float = 0.55,
 ) -> np.ndarray:
     """The aligned face with one measurement drawn over its skin as a colour map (RGB uint8).
@@ -545,7 +541,7 @@ def heatmap(
     redness and red_area: a* (white-balanced) from 8 below to 8 above the face's median; evenness: L* detail; texture: band energy;
     shine: the highlights; dark_circles: L* below the cheek's; red_spots: circles on the spots.
     """
-    maps = skin_maps(aligned_rgb, masks, landmarks)
+    maps = skin_maps(aligned_rgb, masks)
     lab, clean = maps.lab, maps.clean
     out = aligned_rgb.copy()
     if condition == "red_spots":

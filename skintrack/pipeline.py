@@ -22,9 +22,10 @@ import pandas as pd
 
 from . import face, images, measure, store
 from .config import Settings
+from .errors import Refused
 
 
-class CheckinRefused(ValueError):
+class CheckinRefused(Refused, ValueError):
     """The photo cannot be checked in; the message says why and what to do."""
 
 

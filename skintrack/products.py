@@ -14,6 +14,7 @@ import pandas as pd
 
 from . import store
 from .config import Settings
+from .errors import BadValue
 from .lifestyle import MAX_NAME, MAX_NOTE, InvalidLog, parse_day
 
 KINDS = (
@@ -77,16 +78,10 @@ def save_product(
 
 def delete_product(settings: Settings, product_id: int) -> None:
     """Remove a product with its routine periods and its logged uses."""
-    with store.connect(settings) as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for table in ("routine", "product_use"):
-                con.execute(f"DELETE FROM {table} WHERE product_id = ?", [product_id])  # table names are literals
-            con.execute("DELETE FROM products WHERE id = ?", [product_id])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    with store.connect(settings) as con, store.transaction(con):
+        con.execute("DELETE FROM routine WHERE product_id = ?", [product_id])
+        con.execute("DELETE FROM product_use WHERE product_id = ?", [product_id])
+        con.execute("DELETE FROM products WHERE id = ?", [product_id])
 
 
 def catalogue(settings: Settings) -> pd.DataFrame:
@@ -101,22 +96,13 @@ def catalogue(settings: Settings) -> pd.DataFrame:
         ).df()
 
 
-def _product(con, name: str, create: bool) -> int:
-    found = con.execute("SELECT id FROM products WHERE lower(name) = lower(?)", [name]).fetchone()
-    if found:
-        return found[0]
-    if not create:
-        raise store.NotFoundError(f"no product named {name!r} in the catalogue")
-    return con.execute("INSERT INTO products (name) VALUES (?) RETURNING id", [name]).fetchone()[0]
-
-
 def start(settings: Settings, name: str, day: date | str, time_of_day: str = "AM+PM", today: date | None = None) -> int:
     """Start using a product (added to the catalogue if new) on ``day``; returns the period id."""
     name, day = clean_name(name), parse_day(day, today)
     if time_of_day not in ROUTINE_TIMES:
         raise InvalidLog(f"time of day {time_of_day!r} must be one of {', '.join(ROUTINE_TIMES)}")
     with store.connect(settings) as con:
-        product_id = _product(con, name, create=True)
+        product_id = store.product_id(con, name, create=True)
         overlap = con.execute(
             "SELECT start_day, stop_day FROM routine WHERE product_id = ?"
             " AND start_day <= ? AND (stop_day IS NULL OR stop_day >= ?)",
@@ -140,7 +126,7 @@ def stop(settings: Settings, name: str, day: date | str, today: date | None = No
     """Stop a product on ``day`` (its last day of use), ending its open period."""
     name, day = clean_name(name), parse_day(day, today)
     with store.connect(settings) as con:
-        product_id = _product(con, name, create=False)
+        product_id = store.product_id(con, name, create=False)
         period = con.execute(
             "SELECT id, start_day FROM routine WHERE product_id = ? AND stop_day IS NULL", [product_id]
         ).fetchone()
@@ -149,12 +135,6 @@ def stop(settings: Settings, name: str, day: date | str, today: date | None = No
         if day < period[1]:
             raise ProductError(f"cannot stop {name} on {day}: it started on {period[1]}")
         con.execute("UPDATE routine SET stop_day = ? WHERE id = ?", [day, period[0]])
-
-
-def delete_period(settings: Settings, period_id: int) -> None:
-    """Forget one routine period (entered by mistake)."""
-    with store.connect(settings) as con:
-        con.execute("DELETE FROM routine WHERE id = ?", [period_id])
 
 
 def routine(settings: Settings) -> pd.DataFrame:
@@ -220,7 +200,7 @@ def run(args) -> int:
             print(f"{p.product} ({p.time_of_day}): {p.start:%Y-%m-%d} to {until}")
         return 0
     if not args.name:
-        raise ValueError(f"routine {args.action} needs a product name")
+        raise BadValue(f"routine {args.action} needs a product name")
     day = parse_day(args.on)
     if args.action == "start":
         start(settings, args.name, day, args.when)

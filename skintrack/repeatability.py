@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from . import face, measure
+from .errors import BadValue
 
 MDC_FACTOR = 1.96 * math.sqrt(2.0)
 CV_CONDITIONS = ("redness", "evenness", "texture")
@@ -120,7 +121,7 @@ def measure_photo(rgb: np.ndarray, mesh: face.FaceMesh | None = None,
     aligned = face.align(rgb, found)
     masks = face.region_masks(aligned.landmarks)
     verdict = face.quality(rgb, found, aligned)
-    values = {(m.condition, m.region): m.value for m in measure.measure(aligned.image, masks, aligned.landmarks)}
+    values = {(m.condition, m.region): m.value for m in measure.measure(aligned.image, masks)}
     if classifier is not None:
         p = classifier.predict(aligned.image)
         values.update({(c, measure.WHOLE_FACE): float(v) for c, v in zip(ACNE_SCORES, (p.expected_grade, p.lesions, p.grade), strict=True)})
@@ -246,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
     photos = {}
     for path in args.photos:
         if not Path(path).is_file():
-            raise ValueError(f"{path}: no such photo")
+            raise BadValue(f"{path}: no such photo")
         photos[Path(path).name] = load_photo(path)
     classifier = None
     if args.acne:
@@ -254,10 +255,10 @@ def run(args: argparse.Namespace) -> int:
 
         classifier = clf.load_default()
         if classifier is None:
-            raise ValueError("--acne: no trained acne model is installed (models/resnet50-acne.pt)")
+            raise BadValue("--acne: no trained acne model is installed (models/resnet50-acne.pt)")
     trials = run_trials(photos, quick=args.quick, classifier=classifier)
     if not any(t.values for t in trials if t.kind == "original"):
-        raise ValueError("no face found in any of the photos: use frontal portraits with one face each")
+        raise BadValue("no face found in any of the photos: use frontal portraits with one face each")
     summary = summarise(trials, include_refused=args.include_refused)
     if args.write:
         Path(args.write).write_text(json.dumps(summary, indent=1) + "\n")

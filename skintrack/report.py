@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import html
-import importlib
 import os
 import shutil
 import subprocess
@@ -25,21 +24,21 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from . import analytics, charts, guidance, measure, store
+from . import analytics, charts, guidance, labels, measure, products, store
+from .acne import GRADE_NAMES
 from .config import Settings
+from .errors import BadValue, Refused
+from .insights import CAVEAT as INSIGHTS_CAVEAT
+from .insights import compute as compute_insights
+from .insights import sentences as insight_sentences
 from .lifestyle import NUMERIC_FIELDS
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHART_SIZE = {"width": 700, "height": 320, "scale": 2}
-GRADE_NAMES = ("mild", "moderate", "severe", "very severe")
-# Model outputs shown as charts besides the measurements, with their label and unit.
-MODEL_CHARTS = {
-    "acne_grade": ("Acne grade (expected; 0 mild to 3 very severe)", "grade"),
-    "lesion_count": ("Acne lesions (estimated count)", "lesions"),
-}
+MODEL_CHARTS = labels.MODEL_OUTPUTS  # model outputs shown as charts besides the measurements
 
 
-class EmptyPeriod(ValueError):
+class EmptyPeriod(Refused, ValueError):
     """The period holds no check-ins."""
 
 
@@ -88,7 +87,7 @@ class Report:
 def build(settings: Settings, start: date, end: date) -> Report:
     """Gather the report of ``start``..``end`` (both included), or raise ``EmptyPeriod``."""
     if end < start:
-        raise ValueError(f"the period ends ({end}) before it starts ({start})")
+        raise BadValue(f"the period ends ({end}) before it starts ({start})")
     all_scores = store.scores(settings)
     scores = in_period(all_scores, "taken_at", start, end)
     if scores.empty:
@@ -130,18 +129,11 @@ def chart_conditions(scores: pd.DataFrame) -> list[str]:
     return [c for c in (*measure.CONDITIONS, *MODEL_CHARTS) if c in present]
 
 
-def _label_unit(condition: str) -> tuple[str, str]:
-    if condition in measure.CONDITIONS:
-        spec = measure.CONDITIONS[condition]
-        return spec.label, spec.unit
-    return MODEL_CHARTS[condition]
-
-
 def trend_charts(scores: pd.DataFrame) -> list[Chart]:
     """One trend figure (daily values, 7-day mean) per condition, whole face."""
     out = []
     for condition in chart_conditions(scores):
-        label, unit = _label_unit(condition)
+        label, unit = labels.label_unit(condition)
         series = analytics.daily_series(scores, condition, measure.WHOLE_FACE)
         if not series.empty:
             out.append(Chart(condition, label, charts.trend_figure(series, f"{label}, whole face", unit)))
@@ -152,16 +144,15 @@ def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Per condition (whole face): days with a value, the first and last day's value, the change,
     the mean, and whether the change is beyond the measurement's noise band (when one was measured)."""
     columns = ["measurement", "unit", "days", "first", "last", "change", "noise band", "beyond noise", "mean"]
-    band_of = getattr(measure, "noise_band", None)
     rows = []
     for condition in chart_conditions(scores):
-        label, unit = _label_unit(condition)
+        label, unit = labels.label_unit(condition)
         series = analytics.daily_series(scores, condition, measure.WHOLE_FACE)
         if series.empty:
             continue
         values = series["value"].astype(float)
         change = values.iloc[-1] - values.iloc[0]
-        band = band_of(condition, measure.WHOLE_FACE) if band_of and condition in measure.CONDITIONS else None
+        band = measure.noise_band(condition, measure.WHOLE_FACE) if condition in measure.CONDITIONS else None
         if band is None or len(series) < 2:
             beyond = ""
         else:
@@ -222,38 +213,20 @@ def products_used(settings: Settings, start: date, end: date) -> pd.DataFrame:
 
 
 def insights(settings: Settings, start: date, end: date) -> list[str]:
-    """The insights in words, from every record up to ``end`` (more days, more power), with the caveat.
-
-    The insights module belongs to another part of skintrack and may be absent or newer
-    than this report; a report without insights is still useful, so a failure there becomes
-    one line instead of losing the whole document.
-    """
-    try:
-        module = importlib.import_module("skintrack.insights")
-        products = importlib.import_module("skintrack.products")
-    except ImportError:
-        return []
-    try:
-        scores = in_period(store.scores(settings), "taken_at", date.min, end)
-        log = in_period(store.lifestyle(settings), "day", date.min, end)
-        routine = products.routine(settings)
-        routine = routine[routine["start"] <= pd.Timestamp(end)]
-        uses = in_period(products.uses(settings), "day", date.min, end)
-        found = module.sentences(module.compute(scores, log, routine, uses), log)
-        caveat = getattr(module, "CAVEAT", None)
-        return [str(s) for s in found] + ([caveat] if caveat and found else [])
-    except Exception as exc:  # noqa: BLE001 - see the docstring
-        return [f"Insights could not be computed for this period ({type(exc).__name__}: {exc})."]
+    """The insights in words, from every record up to ``end`` (more days, more power), with the caveat."""
+    scores = in_period(store.scores(settings), "taken_at", date.min, end)
+    log = in_period(store.lifestyle(settings), "day", date.min, end)
+    routine = products.routine(settings)
+    routine = routine[routine["start"] <= pd.Timestamp(end)]
+    uses = in_period(products.uses(settings), "day", date.min, end)
+    found = insight_sentences(compute_insights(scores, log, routine, uses), log)
+    return [*found, INSIGHTS_CAVEAT] if found else []
 
 
 def routine_table(settings: Settings, start: date, end: date) -> pd.DataFrame:
     """Routine periods (product, kind, when, started, stopped) that overlap the period, if recorded."""
     columns = ["product", "kind", "when", "started", "stopped"]
-    try:
-        products = importlib.import_module("skintrack.products")
-        periods = products.routine(settings)
-    except (ImportError, AttributeError):
-        return pd.DataFrame(columns=columns)
+    periods = products.routine(settings)
     if periods.empty:
         return pd.DataFrame(columns=columns)
     overlap = (periods["start"] <= pd.Timestamp(end)) & (periods["stop"].isna() | (periods["stop"] >= pd.Timestamp(start)))
@@ -296,10 +269,7 @@ def chart_images(
     chromium = chromium or find_chromium()
     if chromium is None:
         return None
-    try:
-        import kaleido
-    except ImportError:
-        return None
+    import kaleido  # here, not at the top: it loads a browser driver, needed only for a PDF
 
     async def render() -> list[bytes]:
         async with kaleido.Kaleido(n=1, timeout=timeout, mathjax=False, path=chromium) as k:
@@ -312,7 +282,7 @@ def chart_images(
 
     try:
         return asyncio.run(render())
-    except Exception:  # noqa: BLE001 - kaleido and choreographer raise many kinds; fall back to HTML charts
+    except Exception:  # kaleido and choreographer raise many kinds; fall back to HTML charts
         return None
 
 
@@ -323,68 +293,113 @@ def to_html(report: Report, images: list[bytes] | None = None) -> str:
     embedded as interactive Plotly HTML (plotly.js inline once), so the file still works
     offline.
     """
-    esc = html.escape
+    parts = [
+        *_header_html(report),
+        *_photos_html(report),
+        *_measurements_html(report),
+        *_trends_html(report, images),
+        *_acne_html(report),
+        *_products_html(report),
+        "<h2>Lifestyle</h2>",
+        _table(report.lifestyle, "No lifestyle log in this period."),
+        *_insights_html(report),
+    ]
+    body = "\n".join(parts)
+    return f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>\n<meta name='viewport' content='width=device-width, initial-scale=1'>\n<title>skintrack report {report.start} to {report.end}</title>\n<style>{_CSS}</style></head>\n<body>\n{body}\n</body></html>\n"
+
+
+def _header_html(report: Report) -> list[str]:
+    """The title, what the report was made from, the disclaimer and any alert."""
     period = f"{report.start:%d %B %Y} to {report.end:%d %B %Y}"
     parts = [
-        f"<h1>Skin report: {esc(period)}</h1>",
+        f"<h1>Skin report: {html.escape(period)}</h1>",
         f"<p class='meta'>Made by skintrack on {report.created_at:%d %B %Y %H:%M} from "
         f"{report.checkins} check-in{'s' if report.checkins != 1 else ''} and "
         f"{report.days_logged} logged day{'s' if report.days_logged != 1 else ''}. "
         "Generated on this computer; nothing was uploaded.</p>",
-        f"<p class='note'>{esc(guidance.DISCLAIMER)}</p>",
+        f"<p class='note'>{html.escape(guidance.DISCLAIMER)}</p>",
     ]
     if report.is_demo:
         parts.append("<p class='alert'>Demo data: this history is generated, not real photos of anyone.</p>")
     if report.referral is not None:
-        parts.append(f"<p class='alert'>{esc(report.referral.message)}</p>")
+        parts.append(f"<p class='alert'>{html.escape(report.referral.message)}</p>")
+    return parts
 
+
+def _photos_html(report: Report) -> list[str]:
+    """The period's first and last aligned photo, side by side."""
     photos = [(label, p) for label, p in (("Start", report.first_photo), ("End", report.last_photo)) if p]
-    if photos:
-        parts.append("<h2>Photos</h2><p class='small'>The first and last check-in of the period, aligned to the same face frame.</p><div class='photos'>")
-        for label, photo in photos:
-            parts.append(
-                f"<figure><img alt='{label} photo' src='data:image/jpeg;base64,{_b64(photo.jpeg)}'>"
-                f"<figcaption>{label}: {photo.taken_at:%d %B %Y %H:%M}</figcaption></figure>"
-            )
-        parts.append("</div>")
+    if not photos:
+        return []
+    parts = ["<h2>Photos</h2><p class='small'>The first and last check-in of the period, aligned to the same face frame.</p><div class='photos'>"]
+    for label, photo in photos:
+        parts.append(
+            f"<figure><img alt='{label} photo' src='data:image/jpeg;base64,{_b64(photo.jpeg)}'>"
+            f"<figcaption>{label}: {photo.taken_at:%d %B %Y %H:%M}</figcaption></figure>"
+        )
+    parts.append("</div>")
+    return parts
 
-    parts.append("<h2>Measurements, whole face</h2>")
-    parts.append(_table(report.summary, "No measurements in this period."))
-    parts.append("<p class='small'>Daily values (the mean of a day's check-ins): the first and last day of the period, the change "
-                 "between them, and the period mean. The noise band is the smallest change between two photos that is more "
-                 "than the noise of photo-taking (measured on repeated photos); a change inside it is not a change.</p>")
 
-    if report.charts:
-        parts.append("<h2>Trends</h2><p class='small'>Points are daily values; the line is the 7-day mean with its spread.</p>")
-        parts.append("<div class='charts'>")
-        for i, chart in enumerate(report.charts):
-            if images is not None and i < len(images):
-                parts.append(f"<figure class='chart'><img alt='{esc(chart.title)} trend' src='data:image/png;base64,{_b64(images[i])}'></figure>")
-            else:
-                parts.append(chart.figure.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False,
-                                                  default_height="330px", config={"displaylogo": False}))  # fmt: skip
-        parts.append("</div>")
+def _measurements_html(report: Report) -> list[str]:
+    """The summary table of the whole-face measurements, with how to read it."""
+    return [
+        "<h2>Measurements, whole face</h2>",
+        _table(report.summary, "No measurements in this period."),
+        "<p class='small'>Daily values (the mean of a day's check-ins): the first and last day of the period, the change "
+        "between them, and the period mean. The noise band is the smallest change between two photos that is more "
+        "than the noise of photo-taking (measured on repeated photos); a change inside it is not a change.</p>",
+    ]
 
-    parts.append("<h2>Acne grade and lesion count</h2>")
-    parts.append(_table(report.acne, "No acne model scores in this period (no trained model was installed when these photos were checked in)."))
+
+def _trends_html(report: Report, images: list[bytes] | None) -> list[str]:
+    """The trend charts: PNG ``images`` where given, else interactive Plotly (plotly.js inline once)."""
+    if not report.charts:
+        return []
+    parts = [
+        "<h2>Trends</h2><p class='small'>Points are daily values; the line is the 7-day mean with its spread.</p>",
+        "<div class='charts'>",
+    ]
+    for i, chart in enumerate(report.charts):
+        if images is not None and i < len(images):
+            parts.append(f"<figure class='chart'><img alt='{html.escape(chart.title)} trend' src='data:image/png;base64,{_b64(images[i])}'></figure>")
+        else:
+            parts.append(chart.figure.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False,
+                                              default_height="330px", config={"displaylogo": False}))  # fmt: skip
+    parts.append("</div>")
+    return parts
+
+
+def _acne_html(report: Report) -> list[str]:
+    """The acne model's grade and lesion count per check-in."""
+    none = "No acne model scores in this period (no trained model was installed when these photos were checked in)."
+    parts = ["<h2>Acne grade and lesion count</h2>", _table(report.acne, none)]
     if not report.acne.empty:
         parts.append("<p class='small'>Hayashi grade from the acne model with its probability; the lesion count is the model's estimate.</p>")
+    return parts
 
-    parts.append("<h2>Products</h2>")
+
+def _products_html(report: Report) -> list[str]:
+    """The routine periods and the logged product uses."""
+    parts = ["<h2>Products</h2>"]
     if not report.routine.empty:
         parts.append("<h3>Routine</h3>" + _table(report.routine, ""))
         parts.append("<h3>Logged uses</h3>")
     parts.append(_table(report.products, "No products were logged in this period."))
-    parts.append("<h2>Lifestyle</h2>")
-    parts.append(_table(report.lifestyle, "No lifestyle log in this period."))
-    parts.append(f"<h2>Insights</h2><p class='small'>From every record up to {report.end:%d %B %Y}: associations, "
-                 "with their uncertainty, never a diagnosis.</p>")
+    return parts
+
+
+def _insights_html(report: Report) -> list[str]:
+    """The insights in words, or why there are none."""
+    parts = [
+        f"<h2>Insights</h2><p class='small'>From every record up to {report.end:%d %B %Y}: associations, "
+        "with their uncertainty, never a diagnosis.</p>"
+    ]
     if report.insights:
-        parts.append("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in report.insights) + "</ul>")
+        parts.append("<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in report.insights) + "</ul>")
     else:
         parts.append("<p class='empty'>No insights for this period: there is not enough data, or none reached the bar for a claim.</p>")
-    body = "\n".join(parts)
-    return f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>\n<meta name='viewport' content='width=device-width, initial-scale=1'>\n<title>skintrack report {report.start} to {report.end}</title>\n<style>{_CSS}</style></head>\n<body>\n{body}\n</body></html>\n"
+    return parts
 
 
 def to_pdf(document: str, chromium: str | None = None, timeout: float = 90.0) -> bytes:

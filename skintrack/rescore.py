@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -17,6 +18,7 @@ from tqdm import tqdm
 from . import classifier as clf
 from . import store
 from .config import Settings
+from .errors import BadValue
 
 
 def rescore(settings: Settings, model, batch_size: int = 16, progress=None) -> int:
@@ -46,9 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.model and not Path(args.model).is_file():
+        raise BadValue(f"--model {args.model}: no such checkpoint file")
     model = clf.load(args.model) if args.model else clf.load_default()
     if model is None:
-        raise ValueError("no trained acne model is installed under models/; give one with --model PATH")
+        raise BadValue("no trained acne model is installed under models/; give one with --model PATH")
     total = len(store.entries(args.settings))
     with tqdm(total=total, desc="rescoring", unit="photo", file=sys.stderr) as bar:
         scored = rescore(args.settings, model, progress=bar.update)

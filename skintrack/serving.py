@@ -39,6 +39,7 @@ import onnxruntime as ort
 
 from . import acne
 from .config import PROJECT_ROOT, user_dir
+from .errors import BadValue
 
 if TYPE_CHECKING:
     from . import classifier as clf
@@ -202,7 +203,7 @@ def export_name(ckpt: dict, precision: str) -> str:
 
 def _check_precision(precision: str) -> None:
     if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        raise BadValue(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
 
 
 def _dirs(cache_dir: str | os.PathLike | None) -> list[Path]:
@@ -392,7 +393,7 @@ def describe(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None
     sidecar when one matches the file's bytes, else read with torch (the sidecar then written)."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"no checkpoint at {path}")
+        raise BadValue(f"no checkpoint at {path}")
     digest, dirs = file_sha256(path), _dirs(cache_dir)
     meta = _cached_metadata(digest, dirs)
     if meta is not None:

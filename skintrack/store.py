@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +21,9 @@ import duckdb
 import pandas as pd
 
 from .config import Settings
+from .dbcopy import before_migration
+from .errors import StoreError
+from .files import write_atomic
 
 LOCK_WAIT_S = 10.0
 
@@ -101,6 +102,37 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
+        "products: merge names that differ only in case, keeping their history",
+        # Each group of names equal but for case becomes its oldest product (the lowest id),
+        # which takes any brand, type, ingredients or notes only a duplicate had; the
+        # duplicates' logged uses and routine periods move to it (a use it already has on
+        # that day and time is kept once). Then lower(name) is unique.
+        """
+        CREATE TEMPORARY TABLE product_merge AS
+            SELECT id, min(id) OVER (PARTITION BY lower(name)) AS keep FROM products;
+        UPDATE products SET
+            brand = coalesce(products.brand, g.brand), kind = coalesce(products.kind, g.kind),
+            ingredients = coalesce(products.ingredients, g.ingredients), notes = coalesce(products.notes, g.notes)
+            FROM (SELECT m.keep, min(p.brand) AS brand, min(p.kind) AS kind, min(p.ingredients) AS ingredients,
+                         min(p.notes) AS notes
+                  FROM product_merge m JOIN products p ON p.id = m.id WHERE m.id <> m.keep GROUP BY m.keep) g
+            WHERE products.id = g.keep;
+        INSERT OR IGNORE INTO product_use
+            SELECT DISTINCT u.day, m.keep, u.time_of_day FROM product_use u
+            JOIN product_merge m ON m.id = u.product_id WHERE m.id <> m.keep;
+        DELETE FROM product_use WHERE product_id IN (SELECT id FROM product_merge WHERE id <> keep);
+        UPDATE routine SET product_id = m.keep FROM product_merge m
+            WHERE routine.product_id = m.id AND m.id <> m.keep;
+        DELETE FROM products WHERE id IN (SELECT id FROM product_merge WHERE id <> keep);
+        DROP TABLE product_merge;
+        """,
+    ),
+    (
+        "products: names unique without regard to case",
+        # Its own transaction: DuckDB builds an index over the rows deleted earlier in the same one.
+        "CREATE UNIQUE INDEX products_lower_name ON products (lower(name));",
+    ),
+    (
         "withheld: the measurements a photo could not support, and why (never stored as numbers)",
         """
         CREATE TABLE withheld (
@@ -134,10 +166,6 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
 ]
-
-
-class StoreError(Exception):
-    """The store cannot do what was asked; the message says why."""
 
 
 class DatabaseBusy(StoreError):
@@ -200,6 +228,7 @@ def connect(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     # The app's sessions are threads sharing one DuckDB instance, where two check-ins or two
     # first-time migrations at once conflict; across processes the file lock serialises.
     with _ONE_AT_A_TIME:
+        settings.db_path.parent.mkdir(parents=True, exist_ok=True)
         con = _open(settings.db_path)
         try:
             migrate(con, backups_dir=settings.backups_dir)
@@ -243,8 +272,6 @@ def migrate(
     current = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
     last = len(MIGRATIONS) if target is None else target
     if backups_dir is not None and 0 < current < last:
-        from .backup import before_migration  # lazy: backup uses this module
-
         before_migration(con, backups_dir, current)
     applied = []
     for version, (name, sql) in enumerate(MIGRATIONS, start=1):
@@ -263,13 +290,6 @@ def migrate(
 def image_paths(sha: str) -> tuple[str, str]:
     """Paths, relative to the images folder, of a photo and its aligned face."""
     return f"{sha[:2]}/{sha}.jpg", f"{sha[:2]}/{sha}.aligned.jpg"
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def read_image(settings: Settings, rel_path: str) -> bytes:
@@ -301,9 +321,9 @@ def add_entries(settings: Settings, new: list[NewEntry]) -> list[int]:
             for item in new:
                 for rel, data in zip(image_paths(item.image_sha256), (item.original_jpeg, item.aligned_jpeg), strict=True):
                     path = settings.images_dir / rel
-                    _write_atomic(path, data)
-                    written.append(path)
-            con.execute("BEGIN TRANSACTION")
+                    write_atomic(path, data)
+                    written.append(path)  # kill point: photo-written
+            con.execute("BEGIN TRANSACTION")  # kill point: photos-written
             for item in new:
                 original_rel, aligned_rel = image_paths(item.image_sha256)
                 entry_id = con.execute(
@@ -315,18 +335,18 @@ def add_entries(settings: Settings, new: list[NewEntry]) -> list[int]:
                         item.height, json.dumps(item.quality), item.alignment_rms, item.yaw, item.pitch, item.roll,
                     ],
                 ).fetchone()[0]
-                _insert_scores(con, [(entry_id, s, c, r, float(v)) for s, c, r, v in item.scores])
+                _insert_scores(con, [(entry_id, s, c, r, float(v)) for s, c, r, v in item.scores])  # kill point: entry-inserted
                 if item.withheld:
                     con.executemany("INSERT INTO withheld VALUES (?, ?, ?, ?)", [(entry_id, *w) for w in item.withheld])
                 ids.append(entry_id)
-            con.execute("COMMIT")
+            con.execute("COMMIT")  # kill point: before-commit
         except BaseException:
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
             for path in written:
                 path.unlink(missing_ok=True)
             raise
-    return ids
+    return ids  # kill point: after-commit
 
 
 def add_scores(settings: Settings, rows: list[tuple[int, str, str, str, float]]) -> None:
@@ -391,10 +411,14 @@ def log_day(settings: Settings, day: date, values: dict, products: list[tuple[st
     log_days(settings, [(day, values, list(products))])
 
 
-def _product_id(con: duckdb.DuckDBPyConnection, name: str) -> int:
-    found = con.execute("SELECT id FROM products WHERE name = ?", [name]).fetchone()
+def product_id(con: duckdb.DuckDBPyConnection, name: str, create: bool = True) -> int:
+    """The id of the product named ``name`` without regard to case, added to the catalogue if new
+    (``create``) or else ``NotFoundError``. The one look-up of a product by name."""
+    found = con.execute("SELECT id FROM products WHERE lower(name) = lower(?)", [name]).fetchone()
     if found:
         return found[0]
+    if not create:
+        raise NotFoundError(f"no product named {name!r} in the catalogue")
     return con.execute("INSERT INTO products (name) VALUES (?) RETURNING id", [name]).fetchone()[0]
 
 
@@ -447,88 +471,6 @@ def delete_day(settings: Settings, day: date) -> bool:
     return bool(found)
 
 
-# ---------------------------------------------------------------- deleting what the user asks to delete
-
-
-@dataclass(frozen=True)
-class Deleted:
-    """What a deletion removed."""
-
-    entries: int
-    files: int
-    days_logged: int = 0
-
-
-_SELECT_ONE = "SELECT id, image_path, aligned_path FROM entries WHERE id = ?"
-_SELECT_SPAN = "SELECT id, image_path, aligned_path FROM entries WHERE CAST(taken_at AS DATE) BETWEEN ? AND ?"
-
-
-def _unlink_images(settings: Settings, rel_paths: list[str]) -> int:
-    root = settings.images_dir.resolve()
-    count = 0
-    for rel in rel_paths:
-        path = (settings.images_dir / rel).resolve()
-        if path.parent.parent == root and path.is_file():  # only <images>/<aa>/<file>
-            path.unlink()
-            count += 1
-    return count
-
-
-def _delete_rows(settings: Settings, select: str, params: list, log_between: tuple[date, date] | None) -> Deleted:
-    # Rows go first, in one transaction; files after. A process killed in between leaves
-    # unreferenced files only, which start-up clean-up (remove_orphan_files) deletes.
-    with connect(settings) as con, transaction(con):
-        doomed = con.execute(select, params).fetchall()
-        ids = [row[0] for row in doomed]
-        if ids:
-            con.execute("DELETE FROM scores WHERE list_contains(?, entry_id)", [ids])
-            con.execute("DELETE FROM withheld WHERE list_contains(?, entry_id)", [ids])
-            con.execute("DELETE FROM entries WHERE list_contains(?, id)", [ids])
-        days = 0
-        if log_between is not None:
-            days = con.execute("SELECT count(*) FROM lifestyle WHERE day BETWEEN ? AND ?", list(log_between)).fetchone()[0]
-            con.execute("DELETE FROM lifestyle WHERE day BETWEEN ? AND ?", list(log_between))
-            con.execute("DELETE FROM product_use WHERE day BETWEEN ? AND ?", list(log_between))
-    files = _unlink_images(settings, [p for row in doomed for p in row[1:]])
-    if ids or days:
-        from .archive import compact  # lazy: archive uses this module
-
-        compact(settings)  # DuckDB keeps deleted rows in freed blocks until the file is rewritten
-    return Deleted(len(ids), files, days)
-
-
-def delete_entry(settings: Settings, entry_id: int) -> Deleted:
-    """Delete one entry, its scores and both its image files."""
-    deleted = _delete_rows(settings, _SELECT_ONE, [int(entry_id)], None)
-    if not deleted.entries:
-        raise NotFoundError(f"no entry {entry_id}")
-    return deleted
-
-
-def delete_span(settings: Settings, first: date, last: date, include_log: bool = True) -> Deleted:
-    """Delete every entry taken from ``first`` to ``last`` (inclusive), with the lifestyle log of those days."""
-    if last < first:
-        raise StoreError(f"the range {first.isoformat()} to {last.isoformat()} ends before it starts")
-    return _delete_rows(settings, _SELECT_SPAN, [first, last],
-                        (first, last) if include_log else None)  # fmt: skip
-
-
-def delete_everything(settings: Settings) -> Deleted:
-    """Delete every row of every table, every photo and every backup."""
-    with connect(settings) as con:
-        entries_count = con.execute("SELECT count(*) FROM entries").fetchone()[0]
-        days = con.execute("SELECT count(*) FROM lifestyle").fetchone()[0]
-    from . import archive, backup  # lazy: both use this module
-
-    archive.clear(settings)
-    files = 0
-    if settings.images_dir.exists():
-        files = sum(1 for p in settings.images_dir.rglob("*") if p.is_file())
-        shutil.rmtree(settings.images_dir)
-    backup.remove_all(settings)
-    return Deleted(entries_count, files, days)
-
-
 def log_days(settings: Settings, days: list[tuple[date, dict, list[tuple[str, str]]]]) -> None:
     """``log_day`` for many (day, values, products) in one transaction (the demo); all or nothing."""
     for _, values, _ in days:
@@ -545,7 +487,7 @@ def log_days(settings: Settings, days: list[tuple[date, dict, list[tuple[str, st
             )
             con.execute("DELETE FROM product_use WHERE day = ?", [day])
             for name, time_of_day in products:
-                con.execute("INSERT OR IGNORE INTO product_use VALUES (?, ?, ?)", [day, _product_id(con, name), time_of_day])
+                con.execute("INSERT OR IGNORE INTO product_use VALUES (?, ?, ?)", [day, product_id(con, name), time_of_day])
 
 
 # ---------------------------------------------------------------- Trends queries (aggregated in DuckDB)
@@ -579,20 +521,42 @@ def daily_scores(settings: Settings, condition: str, region: str) -> pd.DataFram
         return read_daily_scores(con, condition, region)
 
 
+# Each condition's newest source: of the latest entry, the most recently stored (a rescore adds
+# a new model's scores to old entries, and the newer model wins). The one statement of the rule,
+# LATEST, as the CTE ``latest`` (condition, source) over ``ordered`` (condition, source, taken_at,
+# entry_id, seq: the order of storing); ``ordered`` is the stored scores (of every condition, or
+# of the one given as a ?: twice as fast) or, for ``analytics.latest_sources``, a scores frame.
+LATEST = (
+    "latest AS (SELECT condition, arg_max(source, (taken_at, entry_id, seq)) AS source"
+    " FROM ordered GROUP BY condition)"
+)
+_ORDERED = (
+    "ordered AS (SELECT s.condition, s.source, e.taken_at, s.entry_id, s.rowid AS seq"
+    " FROM scores s JOIN entries e ON e.id = s.entry_id"
+)
+LATEST_SOURCES = "WITH " + _ORDERED + "), " + LATEST
+LATEST_SOURCE_OF_ONE = "WITH " + _ORDERED + " WHERE s.condition = ?), " + LATEST
+# The rule over a frame registered as ``ordered``.
+LATEST_OF_ORDERED = "WITH " + LATEST + " SELECT condition, source FROM latest ORDER BY condition"
+_DAILY_SCORES = LATEST_SOURCE_OF_ONE + (
+    " SELECT date_trunc('day', e.taken_at) AS day, avg(s.value) AS value, count(*) AS n"
+    " FROM scores s JOIN entries e ON e.id = s.entry_id"
+    " JOIN latest l ON l.condition = s.condition AND l.source = s.source"
+    " WHERE s.condition = ? AND s.region = ?"
+    " GROUP BY 1 ORDER BY 1"
+)
+_DAILY_VALUES = LATEST_SOURCES + (
+    " SELECT date_trunc('day', e.taken_at) AS day, s.condition, s.region, avg(s.value) AS value, count(*) AS n"
+    " FROM scores s JOIN entries e ON e.id = s.entry_id"
+    " JOIN latest l ON l.condition = s.condition AND l.source = s.source"
+    " WHERE ?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], s.region)"
+    " GROUP BY ALL ORDER BY s.condition, s.region, day"
+)
+
+
 def read_daily_scores(con: duckdb.DuckDBPyConnection, condition: str, region: str) -> pd.DataFrame:
     """``daily_scores`` on an open connection."""
-    return con.execute(
-        # The newest source of each condition: of the latest entry, the most recently stored
-        # (a rescore adds a new model's scores to old entries, and the newer model wins).
-        "WITH latest AS (SELECT s.condition, arg_max(s.source, (e.taken_at, s.entry_id, s.rowid)) AS source"
-        "  FROM scores s JOIN entries e ON e.id = s.entry_id WHERE s.condition = ? GROUP BY s.condition)"
-        " SELECT date_trunc('day', e.taken_at) AS day, avg(s.value) AS value, count(*) AS n"
-        " FROM scores s JOIN entries e ON e.id = s.entry_id"
-        " JOIN latest l ON l.condition = s.condition AND l.source = s.source"
-        " WHERE s.condition = ? AND s.region = ?"
-        " GROUP BY 1 ORDER BY 1",
-        [condition, condition, region],
-    ).df()
+    return con.execute(_DAILY_SCORES, [condition, condition, region]).df()
 
 
 def read_daily_values(con: duckdb.DuckDBPyConnection, regions: tuple[str, ...] | None = None) -> pd.DataFrame:
@@ -600,16 +564,7 @@ def read_daily_values(con: duckdb.DuckDBPyConnection, regions: tuple[str, ...] |
     in DuckDB (``regions=None``: every region): day, condition, region, value, n, ordered by
     condition, region and day, as ``analytics.daily_values`` computes from the scores table."""
     wanted = None if regions is None else list(regions)
-    return con.execute(
-        "WITH latest AS (SELECT s.condition, arg_max(s.source, (e.taken_at, s.entry_id, s.rowid)) AS source"
-        "  FROM scores s JOIN entries e ON e.id = s.entry_id GROUP BY s.condition)"
-        " SELECT date_trunc('day', e.taken_at) AS day, s.condition, s.region, avg(s.value) AS value, count(*) AS n"
-        " FROM scores s JOIN entries e ON e.id = s.entry_id"
-        " JOIN latest l ON l.condition = s.condition AND l.source = s.source"
-        " WHERE ?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], s.region)"
-        " GROUP BY ALL ORDER BY s.condition, s.region, day",
-        [wanted, wanted],
-    ).df()
+    return con.execute(_DAILY_VALUES, [wanted, wanted]).df()
 
 
 INSERT_SCORES = (

@@ -33,9 +33,11 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from skintrack import classifier as clf
 from skintrack import evaluate as ev
+from skintrack.errors import BadValue
 from skintrack.tone import shift_tone
 
 DATA_TERMS = (
@@ -284,7 +286,7 @@ class EMA:
                 e.copy_(m)
 
 
-def train_one_epoch(model, data: Tensors, optimizer, scheduler, *, pre: clf.Preprocess, batch_size: int,
+def train_one_epoch(model, data: Tensors, optimizer, scheduler: Schedule | None, *, pre: clf.Preprocess, batch_size: int,
                     rng: np.random.Generator, gen: torch.Generator, weights: torch.Tensor, ema: EMA | None = None,
                     amp: bool = False, tone: float = 0.0,
                     callback: Callable[[int, int, dict], None] | None = None) -> dict:  # fmt: skip
@@ -317,7 +319,7 @@ def train_one_epoch(model, data: Tensors, optimizer, scheduler, *, pre: clf.Prep
             callback(step + 1, n_steps, {k: float(v.detach()) for k, v in terms.items()})
         if scheduler is not None:
             scheduler.step()
-            if getattr(scheduler, "finished", False):
+            if scheduler.finished:
                 break  # time budget spent: stop mid-epoch, the learning rate is already near zero
     return {k: float(v) / max(1, done) for k, v in sums.items()}
 
@@ -408,7 +410,7 @@ def init_weights(model: clf.AcneNet, init: str) -> None:
         url = ResNet50_Weights.IMAGENET1K_V2.url
         path = Path(get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
         if not path.is_file():
-            raise ValueError(f"--init imagenet: torchvision's ResNet-50 weights are not cached at {path} (no download is made); use --init none or PATH")
+            raise BadValue(f"--init imagenet: torchvision's ResNet-50 weights are not cached at {path} (no download is made); use --init none or PATH")
         state = torch.load(path, map_location="cpu", weights_only=True)
         stem_map = {"conv1": "stem.0", "bn1": "stem.1", "layer1": "stem.4", "layer2": "stage8", "layer3": "stage16", "layer4": "stage32"}
         mapped = {}
@@ -420,10 +422,10 @@ def init_weights(model: clf.AcneNet, init: str) -> None:
         return
     path = Path(init)
     if not path.is_file():
-        raise ValueError(f"--init {init!r}: not 'none', 'imagenet' or an existing checkpoint file")
+        raise BadValue(f"--init {init!r}: not 'none', 'imagenet' or an existing checkpoint file")
     ckpt = clf.read(path)
     if ckpt["arch"] != model.arch:
-        raise ValueError(f"--init {init}: checkpoint is {ckpt['arch']}, not {model.arch}")
+        raise BadValue(f"--init {init}: checkpoint is {ckpt['arch']}, not {model.arch}")
     model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()})
 
 
@@ -470,22 +472,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _check(args) -> None:
     if args.arch not in clf.ARCHITECTURES:
-        raise ValueError(f"--arch {args.arch!r}: allowed {', '.join(clf.ARCHITECTURES)}")
+        raise BadValue(f"--arch {args.arch!r}: allowed {', '.join(clf.ARCHITECTURES)}")
     for name in ("epochs", "batch_size", "size", "save_every"):
         if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} {getattr(args, name)}: must be at least 1")
+            raise BadValue(f"--{name.replace('_', '-')} {getattr(args, name)}: must be at least 1")
     if args.size % 32:
-        raise ValueError(f"--size {args.size}: must be a multiple of 32")
+        raise BadValue(f"--size {args.size}: must be a multiple of 32")
     if not 0 <= args.ldl_mix <= 1:
-        raise ValueError(f"--ldl-mix {args.ldl_mix}: must be in [0, 1]")
+        raise BadValue(f"--ldl-mix {args.ldl_mix}: must be in [0, 1]")
     if not args.data.is_dir():
-        raise ValueError(f"--data {args.data}: not a folder")
+        raise BadValue(f"--data {args.data}: not a folder")
     if not 0 <= args.tone_aug <= 1:
-        raise ValueError(f"--tone-aug {args.tone_aug}: must be in [0, 1]")
+        raise BadValue(f"--tone-aug {args.tone_aug}: must be in [0, 1]")
     if not 0 <= args.ema < 1:
-        raise ValueError(f"--ema {args.ema}: must be in [0, 1)")
+        raise BadValue(f"--ema {args.ema}: must be in [0, 1)")
     if args.device not in ("cpu", "cuda") or (args.device == "cuda" and not torch.cuda.is_available()):
-        raise ValueError(f"--device {args.device}: use cpu, or cuda where a GPU is available")
+        raise BadValue(f"--device {args.device}: use cpu, or cuda where a GPU is available")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -493,60 +495,39 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     rng = seed_everything(args.seed)
-    pre = clf.Preprocess(size=args.size, crop=clf.PREPROCESS.crop)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    log = (out_dir / "log.txt").open("a")
+    with (out_dir / "log.txt").open("a") as log:
 
-    def say(msg: str) -> None:
-        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
-        print(line, file=log, flush=True)
-        print(line, file=sys.stderr, flush=True)
+        def say(msg: str) -> None:
+            line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
+            print(line, file=log, flush=True)
+            print(line, file=sys.stderr, flush=True)
 
-    train_ex = load_examples(args.data, args.train_split, pre, args.cache, args.limit)
-    valid_ex = load_examples(args.data, args.valid_split, pre, args.cache, args.limit)
-    if len(train_ex) < args.batch_size:
-        raise ValueError(f"--batch-size {args.batch_size}: larger than the {len(train_ex)} training examples")
-    say(f"train {len(train_ex)} valid {len(valid_ex)} examples; args {vars(args)}")
-    device, amp = torch.device(args.device), args.device == "cuda"
-    if amp:
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        return _train(args, out_dir, rng, say)
+
+
+def _train(args: argparse.Namespace, out_dir: Path, rng: np.random.Generator, say: Callable[[str], None]) -> int:
+    """Train as ``args`` say, writing checkpoints and metrics to ``out_dir``; ``say`` logs a line."""
+    pre = clf.Preprocess(size=args.size, crop=clf.PREPROCESS.crop)
+    train_ex, valid_ex = _examples(args, pre, say)
+    device, amp = _device(args.device)
     train = Tensors.of(train_ex, args.ldl_mix, device)
     valid = Tensors.of(valid_ex, 0.0, device)
     gen = torch.Generator().manual_seed(args.seed)
-
-    model = clf.AcneNet(args.arch)
-    init_weights(model, args.init)
-    model = model.to(device, memory_format=torch.channels_last)
-    ema = EMA(model, args.ema) if args.ema else None
-    scored = ema.model if ema is not None else model  # the weights evaluated and saved
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = len(train) // args.batch_size
-    schedule = Schedule(optimizer, args.lr, steps_per_epoch * args.epochs, warmup=steps_per_epoch * args.warmup_epochs,
-                        budget_s=60.0 * args.time_budget)  # fmt: skip
+    model, ema, optimizer, schedule = _model(args, device, steps_per_epoch)
+    scored = ema.model if ema is not None else model  # the weights evaluated and saved
     weights = class_weights([e.grade for e in train_ex]).to(device)
     start, best, history = 0, None, []
     last_path, best_path, final_path = out_dir / "last.pt", out_dir / "best.pt", out_dir / "final.pt"
     if args.resume and last_path.is_file():
-        state = torch.load(last_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        if ema is not None and state.get("ema") is not None:
-            ema.model.load_state_dict(state["ema"])
-            ema.steps = state["ema_steps"]
-        start, best, history = state["epoch"], state["best"], state["history"]
-        rng = np.random.default_rng()
-        rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
-        gen.set_state(state.get("gen", gen.get_state()))
+        start, best, history, rng = _resume(last_path, device, model, optimizer, schedule, ema, gen)
         say(f"resumed after epoch {start}")
 
     train_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
-    data_info = {"name": "ACNE04", "terms": DATA_TERMS, "train_split": args.train_split, "valid_split": args.valid_split,
-                 "n_train": len(train), "n_valid": len(valid)}  # fmt: skip
-    from tqdm import tqdm
+    data_info = {"name": "ACNE04", "terms": DATA_TERMS, "train_split": args.train_split,
+                 "valid_split": args.valid_split, "n_train": len(train), "n_valid": len(valid)}
 
     def checkpoint(metrics: dict, epoch: int, selection: str) -> dict:
         return clf.make_checkpoint(scored, pre=pre, metrics={**metrics, "split": args.valid_split},
@@ -556,12 +537,7 @@ def run(args: argparse.Namespace) -> int:
     metrics, done = None, start
     for epoch in range(start, args.epochs):
         t0 = time.time()
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{args.epochs}", mininterval=30, file=sys.stderr)
-
-        def progress(step, n, terms, bar=bar):
-            bar.set_postfix(loss=f"{terms['loss']:.3f}", refresh=False)
-            bar.update(1)
-
+        bar, progress = _progress_bar(steps_per_epoch, f"epoch {epoch + 1}/{args.epochs}")
         if schedule.finished:
             say(f"time budget of {args.time_budget} min spent after epoch {epoch}: stopping")
             break
@@ -579,22 +555,118 @@ def run(args: argparse.Namespace) -> int:
             best = metrics
             clf.save(checkpoint(metrics, epoch + 1, "best epoch on the valid split"), best_path)
         if done % args.save_every == 0 or schedule.finished or done == args.epochs:
-            clf.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                      "ema": ema.model.state_dict() if ema is not None else None, "ema_steps": ema.steps if ema else 0,
-                      "epoch": epoch + 1, "best": best, "history": history, "rng": rng.bit_generator.state,
-                      "torch_rng": torch.get_rng_state(), "gen": gen.get_state()}, last_path)  # fmt: skip
+            state = {"epoch": epoch + 1, "best": best, "history": history, "rng": rng.bit_generator.state}
+            clf.save(_training_state(model, optimizer, schedule, ema, gen, state), last_path)
         with (out_dir / "metrics.jsonl").open("a") as f:
             f.write(json.dumps(record) + "\n")
-        say(f"epoch {epoch + 1} {record['seconds']}s loss {losses['loss']:.3f} (sev {losses['severity']:.3f} "
-            f"dens {losses['density']:.4f} cnt {losses['count']:.2f}) valid acc {metrics['accuracy']:.3f} "
-            f"bal {metrics['balanced_accuracy']:.3f} f1 {metrics['macro_f1']:.3f} mae {metrics.get('mae_lesions', math.nan):.2f} "
-            f"acc_from_count {metrics.get('accuracy_from_count', math.nan):.3f} ece {metrics['ece']:.3f}"
-            + (" *best*" if improved else ""))  # fmt: skip
+        say(_epoch_line(record, improved))
     if metrics is not None:
         # the weights the schedule ended on, chosen by no look at the valid split
         clf.save(checkpoint(metrics, done, "last epoch (no selection on the valid split)"), final_path)
     say(f"done; best valid accuracy {best['accuracy']:.3f} in {best_path}")
     return 0
+
+
+def _device(name: str) -> tuple[torch.device, bool]:
+    """The device to train on and whether to use mixed precision: on CUDA, with cuDNN autotuning and TF32."""
+    amp = name == "cuda"
+    if amp:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    return torch.device(name), amp
+
+
+def _progress_bar(steps: int, desc: str) -> tuple[tqdm, Callable[[int, int, dict], None]]:
+    """A progress bar on stderr and the ``train_one_epoch`` callback that moves it."""
+    bar = tqdm(total=steps, desc=desc, mininterval=30, file=sys.stderr)
+
+    def progress(step: int, n: int, terms: dict) -> None:
+        bar.set_postfix(loss=f"{terms['loss']:.3f}", refresh=False)
+        bar.update(1)
+
+    return bar, progress
+
+
+def _examples(args: argparse.Namespace, pre: clf.Preprocess, say: Callable[[str], None]) -> tuple[list, list]:
+    """The training and valid examples of ``args.data``, refused when a batch is larger than the training split."""
+    train_ex = load_examples(args.data, args.train_split, pre, args.cache, args.limit)
+    valid_ex = load_examples(args.data, args.valid_split, pre, args.cache, args.limit)
+    if len(train_ex) < args.batch_size:
+        raise BadValue(f"--batch-size {args.batch_size}: larger than the {len(train_ex)} training examples")
+    say(f"train {len(train_ex)} valid {len(valid_ex)} examples; args {vars(args)}")
+    return train_ex, valid_ex
+
+
+def _model(
+    args: argparse.Namespace, device: torch.device, steps_per_epoch: int
+) -> tuple[clf.AcneNet, EMA | None, torch.optim.Optimizer, Schedule]:
+    """The network (initialised as ``--init`` says), its moving average, the optimiser and the schedule."""
+    model = clf.AcneNet(args.arch)
+    init_weights(model, args.init)
+    model = model.to(device, memory_format=torch.channels_last)
+    ema = EMA(model, args.ema) if args.ema else None
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    total, warmup = steps_per_epoch * args.epochs, steps_per_epoch * args.warmup_epochs
+    schedule = Schedule(optimizer, args.lr, total, warmup=warmup, budget_s=60.0 * args.time_budget)
+    return model, ema, optimizer, schedule
+
+
+def _training_state(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: Schedule,
+    ema: EMA | None,
+    gen: torch.Generator,
+    state: dict,
+) -> dict:
+    """What ``--resume`` continues from: ``state`` (epoch, best, history, rng) with every object's state."""
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "ema": ema.model.state_dict() if ema is not None else None,
+        "ema_steps": ema.steps if ema else 0,
+        **state,
+        "torch_rng": torch.get_rng_state(),
+        "gen": gen.get_state(),
+    }
+
+
+def _resume(
+    path: Path,
+    device: torch.device,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: Schedule,
+    ema: EMA | None,
+    gen: torch.Generator,
+) -> tuple[int, dict, list, np.random.Generator]:
+    """Load the training state saved at ``path`` into these objects; (epochs done, best metrics, history, rng)."""
+    state = torch.load(path, map_location=device, weights_only=False)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    if ema is not None and state.get("ema") is not None:
+        ema.model.load_state_dict(state["ema"])
+        ema.steps = state["ema_steps"]
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state["rng"]
+    torch.set_rng_state(state["torch_rng"])
+    gen.set_state(state.get("gen", gen.get_state()))
+    return state["epoch"], state["best"], state["history"], rng
+
+
+def _epoch_line(record: dict, improved: bool) -> str:
+    """One epoch's line in the log: time, losses and the valid split's metrics."""
+    losses, metrics = record["train"], record["valid"]
+    return (
+        f"epoch {record['epoch']} {record['seconds']}s loss {losses['loss']:.3f} (sev {losses['severity']:.3f} "
+        f"dens {losses['density']:.4f} cnt {losses['count']:.2f}) valid acc {metrics['accuracy']:.3f} "
+        f"bal {metrics['balanced_accuracy']:.3f} f1 {metrics['macro_f1']:.3f} "
+        f"mae {metrics.get('mae_lesions', math.nan):.2f} "
+        f"acc_from_count {metrics.get('accuracy_from_count', math.nan):.3f} ece {metrics['ece']:.3f}"
+        + (" *best*" if improved else "")
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from datakit import add_entry, files_under, fill, state, table_rows
 
-from skintrack import archive, backup, store
+from skintrack import archive, backup, dbcopy, store
 from skintrack.config import Settings
 
 
@@ -222,6 +222,7 @@ def test_the_database_is_copied_before_a_migration(settings):
     if len(store.MIGRATIONS) < 2:
         pytest.skip("only one migration so far")
     old = len(store.MIGRATIONS) - 1
+    settings.home.mkdir(parents=True, exist_ok=True)  # resolving the home creates nothing
     con = duckdb.connect(str(settings.db_path))
     store.migrate(con, target=old)
     con.execute("INSERT INTO lifestyle (day, stress, note) VALUES (?, ?, ?)", [date(2026, 1, 1), 3, "before"])
@@ -241,13 +242,13 @@ def test_the_database_is_copied_before_a_migration(settings):
 
 def test_backups_on_demand_are_usable_and_pruned(settings):
     fill(settings, days=1)
-    made = [backup.create(settings) for _ in range(backup.KEEP + 3)]
+    made = [backup.create(settings) for _ in range(dbcopy.KEEP + 3)]
     kept = backup.list_backups(settings)
-    assert len(kept) == backup.KEEP and [b.path for b in kept] == made[::-1][: backup.KEEP]
+    assert len(kept) == dbcopy.KEEP and [b.path for b in kept] == made[::-1][: dbcopy.KEEP]
     con = duckdb.connect(str(kept[0].path), read_only=True)
     assert con.execute("SELECT count(*) FROM entries").fetchone()[0] == 1
     con.close()
-    assert backup.remove_all(settings) == backup.KEEP and backup.list_backups(settings) == []
+    assert backup.remove_all(settings) == dbcopy.KEEP and backup.list_backups(settings) == []
 
 
 def test_cli_export_restore_and_check(tmp_path, settings, exported):

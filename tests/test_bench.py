@@ -9,11 +9,13 @@ import subprocess
 import sys
 from datetime import datetime
 
+import pytest
 from conftest import ROOT
 
 from skintrack import bench, store
 
 
+@pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 def test_bench_quick_prints_every_figure_as_json(home):
     env = {**os.environ, "SKINTRACK_HOME": str(home)}
     done = subprocess.run([sys.executable, "-m", "skintrack", "bench", "--quick", "--no-app", "--json"],

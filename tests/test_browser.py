@@ -71,7 +71,7 @@ def app(tmp_path_factory):
     home = tmp_path_factory.mktemp("browser") / "home"
     port = free_port()
     env = {**os.environ, "SKINTRACK_HOME": str(home), "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")  # noqa: SIM115 - closed below
+    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")  # closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],

@@ -27,6 +27,7 @@ def count_entries(home) -> int:
         return con.execute("SELECT count(*) FROM entries").fetchone()[0]
 
 
+@pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 def test_checkin_stores_a_portrait_and_prints_json(home):
     done = run("checkin", str(DATA / "obama-1080p.jpg"), "--at", "2026-03-01T08:30", "--json", home=home)
     assert done.returncode == 0, done.stderr
@@ -38,6 +39,7 @@ def test_checkin_stores_a_portrait_and_prints_json(home):
     assert count_entries(home) == 1
 
 
+@pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 @pytest.mark.parametrize("kind, reason", [
     ("text", "not an image"),
     ("truncated", "truncated"),
@@ -60,6 +62,7 @@ def test_bad_photos_exit_2_with_one_line_and_no_row(tmp_path, home, kind, reason
     assert not (home / "images").exists() or not any(p.is_file() for p in (home / "images").rglob("*"))
 
 
+@pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 def test_import_a_folder_skips_duplicates_and_lists_refusals(tmp_path, home):
     folder = tmp_path / "selfies"
     folder.mkdir()
@@ -90,6 +93,7 @@ def test_checkin_says_what_it_did_not_measure(tmp_path, home):
     assert {"texture", "red_spots"} <= held and not held & {s["condition"] for s in out["scores"]}
 
 
+@pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 def test_log_a_day_and_refuse_bad_values(home):
     done = run("log", "2026-03-01", "--sleep-hours", "6.5", "--stress", "4", "--diet", "dairy,sugar",
                "--product", "Retinol serum:PM,SPF 50:AM", "--note", "new pillowcase", home=home)  # fmt: skip
@@ -101,3 +105,66 @@ def test_log_a_day_and_refuse_bad_values(home):
         assert bad.returncode == 2 and reason in bad.stderr
     future = run("log", "2999-01-01", "--stress", "2", home=home)
     assert future.returncode == 2 and "in the future" in future.stderr
+
+
+def test_a_refusal_exits_2_and_a_bug_exits_1_with_one_line(settings, monkeypatch, capsys):
+    from skintrack import store
+    from skintrack.__main__ import main
+    from skintrack.errors import Refused
+
+    argv = ["log", "2026-03-01", "--stress", "2", "--home", str(settings.home)]
+
+    def refuse(*_args, **_kwargs):
+        raise Refused("the day is full")
+
+    monkeypatch.setattr(store, "log_day", refuse)
+    assert main(argv) == 2
+    assert capsys.readouterr().err == "skintrack: the day is full\n"
+
+    def bug(*_args, **_kwargs):
+        raise ValueError("a bug, not bad input")
+
+    monkeypatch.setattr(store, "log_day", bug)
+    monkeypatch.delenv("SKINTRACK_DEBUG", raising=False)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err == ("skintrack: unexpected error: ValueError: a bug, not bad input "
+                   "(run with SKINTRACK_DEBUG=1 for the traceback)\n")
+    monkeypatch.setenv("SKINTRACK_DEBUG", "1")
+    assert main(argv) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_a_command_that_cannot_be_imported_is_an_error_not_an_invalid_choice(settings, monkeypatch, capsys):
+    from skintrack.__main__ import main
+
+    monkeypatch.setitem(sys.modules, "skintrack.insights", None)  # importing it raises ImportError
+    assert main(["insights", "--home", str(settings.home)]) == 1
+    err = capsys.readouterr().err
+    assert "unexpected error" in err and "skintrack.insights" in err and "invalid choice" not in err
+
+
+def test_bad_arguments_are_refusals(settings, capsys):
+    from skintrack.__main__ import main
+
+    home = ["--home", str(settings.home)]
+    for argv, reason in [(["checkin", str(DATA / "biden.jpg"), "--at", "yesterday"], "invalid --at"),
+                         (["import", str(DATA / "biden.jpg")], "is not a folder"),
+                         (["routine", "start"], "needs a product name"),
+                         (["insights", "--bootstrap", "3"], "--bootstrap 3"),
+                         (["rescore", "--model", str(DATA / "missing.pt")], "no such checkpoint")]:
+        assert main([*argv, *home]) == 2, argv
+        assert reason in capsys.readouterr().err
+
+
+def test_a_bad_data_folder_or_checkpoint_is_a_refusal(settings, tmp_path, capsys):
+    from skintrack.__main__ import main
+
+    home = ["--home", str(settings.home)]
+    not_a_checkpoint = tmp_path / "model.pt"
+    not_a_checkpoint.write_bytes(b"not a checkpoint")
+    for argv, reason in [(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run")], "no labels.csv"),
+                         (["rescore", "--model", str(not_a_checkpoint)], str(not_a_checkpoint))]:
+        assert main([*argv, *home]) == 2, argv
+        err = capsys.readouterr().err
+        assert reason in err and "unexpected" not in err

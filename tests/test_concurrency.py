@@ -13,6 +13,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from conftest import DATA, ROOT
 from datakit import files_under, variant
 
@@ -41,6 +42,7 @@ def _env(home: Path) -> dict:
     return {**os.environ, "SKINTRACK_HOME": str(home), "GLOG_minloglevel": "3", "PYTHONPATH": str(ROOT)}
 
 
+@pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 def test_two_threads_and_a_second_process_check_in_at_once(settings):
     photos = {t: [variant(10 * t + i) for i in range(PER_THREAD)] for t in range(THREADS)}
     meshes = [face.FaceMesh() for _ in range(THREADS)]  # one MediaPipe graph per session
@@ -58,7 +60,7 @@ def test_two_threads_and_a_second_process_check_in_at_once(settings):
             try:
                 analysis = pipeline.analyse(data, settings, None, meshes[t])
                 stored.append(pipeline.save(settings, analysis, datetime(2026, 1, 1 + t, 8) + timedelta(minutes=i)))
-            except BaseException as exc:  # noqa: BLE001 - collected and reported below
+            except BaseException as exc:  # collected and reported below
                 errors.append(exc)
 
     threads = [threading.Thread(target=session, args=(t,)) for t in range(THREADS)]
@@ -138,6 +140,7 @@ def _say(proc: subprocess.Popen, line: str = "go") -> None:
     proc.stdin.flush()
 
 
+@pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 def test_the_command_line_while_the_app_holds_the_database(settings, tmp_path):
     with store.connect(settings):
         pass  # create and migrate it first

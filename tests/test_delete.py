@@ -8,7 +8,7 @@ import pytest
 from conftest import photo_bytes
 from datakit import add_entry, files_under, fill, table_rows
 
-from skintrack import backup, pipeline, store
+from skintrack import backup, erase, pipeline, store
 from skintrack.__main__ import main
 
 
@@ -28,7 +28,7 @@ def test_deleting_one_entry_removes_its_rows_files_and_every_trace_in_the_file(s
     ids = fill(settings)
     sha, original, aligned = _entry_traces(settings, ids[1])
     assert sha.encode() in _db_bytes(settings)
-    done = store.delete_entry(settings, ids[1])
+    done = erase.delete_entry(settings, ids[1])
     assert (done.entries, done.files, done.days_logged) == (1, 2, 0)
     with store.connect(settings) as con:
         assert con.execute("SELECT count(*) FROM entries WHERE id = ?", [ids[1]]).fetchone()[0] == 0
@@ -42,13 +42,13 @@ def test_deleting_one_entry_removes_its_rows_files_and_every_trace_in_the_file(s
     assert set(files_under(settings.images_dir)) == set(rest["image_path"]) | set(rest["aligned_path"])
     assert len(store.scores(settings)) == 9 and len(store.lifestyle(settings)) == 4
     with pytest.raises(store.NotFoundError, match=f"no entry {ids[1]}"):
-        store.delete_entry(settings, ids[1])
+        erase.delete_entry(settings, ids[1])
 
 
 def test_deleting_a_day_removes_its_entries_and_its_log(settings):
     fill(settings)
     add_entry(settings, 77, datetime(2026, 3, 2, 21, 0))  # a second photo that day
-    done = store.delete_span(settings, date(2026, 3, 2), date(2026, 3, 2))
+    done = erase.delete_span(settings, date(2026, 3, 2), date(2026, 3, 2))
     assert (done.entries, done.files, done.days_logged) == (2, 4, 1)
     assert list(store.entries(settings)["taken_at"].dt.day) == [1, 3, 4]
     assert store.get_day(settings, date(2026, 3, 2)) is None
@@ -59,18 +59,18 @@ def test_deleting_a_day_removes_its_entries_and_its_log(settings):
 
 def test_deleting_a_range_can_keep_the_log(settings):
     fill(settings)
-    done = store.delete_span(settings, date(2026, 3, 2), date(2026, 3, 3), include_log=False)
+    done = erase.delete_span(settings, date(2026, 3, 2), date(2026, 3, 3), include_log=False)
     assert (done.entries, done.files, done.days_logged) == (2, 4, 0)
     assert len(store.entries(settings)) == 2 and len(store.lifestyle(settings)) == 4
-    assert store.delete_span(settings, date(2020, 1, 1), date(2020, 1, 31)).entries == 0
+    assert erase.delete_span(settings, date(2020, 1, 1), date(2020, 1, 31)).entries == 0
     with pytest.raises(store.StoreError, match="ends before it starts"):
-        store.delete_span(settings, date(2026, 3, 3), date(2026, 3, 2))
+        erase.delete_span(settings, date(2026, 3, 3), date(2026, 3, 2))
 
 
 def test_deleting_everything_leaves_an_empty_usable_home(settings):
     fill(settings)
     backup.create(settings)
-    done = store.delete_everything(settings)
+    done = erase.delete_everything(settings)
     assert (done.entries, done.files, done.days_logged) == (4, 8, 4)
     assert all(rows == [] for rows in table_rows(settings).values())
     assert files_under(settings.images_dir) == {} and files_under(settings.backups_dir) == {}

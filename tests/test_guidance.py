@@ -80,3 +80,21 @@ def test_the_app_prompts_a_dermatologist_after_two_severe_weeks(settings):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception
     assert any("see a dermatologist" in w.value and "1 March 2026" in w.value for w in at.warning)
+
+
+def test_grades_come_from_the_model_the_store_calls_latest_whatever_the_frame_order(settings):
+    from skintrack import store
+
+    at = datetime(2026, 3, 1, 8, 30)  # two check-ins at the same minute: the later id is the latest
+
+    def entry(sha: str, source: str, grade: int) -> store.NewEntry:
+        return store.NewEntry(taken_at=at, image_sha256=sha, original_jpeg=b"o", aligned_jpeg=b"a", width=640,
+                              height=480, quality={}, alignment_rms=1.0, yaw=0.0, pitch=0.0, roll=0.0,
+                              scores=[(source, "acne_grade", "face", float(grade))])
+
+    store.add_entries(settings, [entry("a" * 64, "old@1", 1), entry("b" * 64, "new@2", 3)])
+    with store.connect(settings) as con:
+        assert store.read_daily_values(con)["value"].tolist() == [3.0]  # the SQL rule: new@2
+    scores = store.scores(settings)
+    for frame in (scores, scores.iloc[::-1]):
+        assert guidance.entry_grades(frame)["grade"].tolist() == [3]

@@ -10,9 +10,9 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
-import heldout_report as hr  # noqa: E402
+import heldout_report as hr
 
-from skintrack import modelcard  # noqa: E402
+from skintrack import modelcard
 
 
 def photo(i, grade, pred, lt, lp, group=None, ita="light"):

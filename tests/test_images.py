@@ -94,3 +94,12 @@ def test_stored_copy_carries_no_metadata():
     stored = images.encode_jpeg(loaded.rgb)
     assert b"SERIAL-123456" not in stored and b"PhoneMaker" not in stored and b"Exif" not in stored
     assert not Image.open(io.BytesIO(stored)).getexif()
+
+
+def test_resolving_the_data_home_and_decoding_create_nothing(tmp_path, monkeypatch):
+    home = tmp_path / "never-made"
+    monkeypatch.setenv("SKINTRACK_HOME", str(home))
+    assert Settings().home == home and Settings.for_home().home == home
+    images.load(photo_bytes("obama-480p.jpg"))
+    images.load(photo_bytes("obama-480p.jpg"), Settings())
+    assert not home.exists()

@@ -3,7 +3,8 @@ clean-up (``store.remove_orphan_files``, run once per app process) leaves no orp
 
 The child process (forked from the test, or for the real check-in a fresh interpreter) stops
 itself at the chosen line (a ``sys.settrace`` hook says "at" and sleeps), and the test kills it
-there with SIGKILL: no ``finally`` runs, as after a power cut.
+there with SIGKILL: no ``finally`` runs, as after a power cut. A line is chosen by its named
+marker, a ``# kill point: NAME`` comment in the function, so that it survives a refactor.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 from conftest import ROOT
 from datakit import add_entry, files_under, fill, state
 
-from skintrack import archive, backup, store
+from skintrack import archive, backup, erase, files, store
 from skintrack.config import Settings
 
 CHILD = """
@@ -34,7 +35,7 @@ from datakit import add_entry, variant
 
 func = {func}
 lines, first = inspect.getsourcelines(func)
-target = [first + i for i, line in enumerate(lines) if {text!r} in line][0]
+target = [first + i for i, line in enumerate(lines) if line.rstrip().endswith("# kill point: " + {point!r})][0]
 hits = 0
 
 def local(frame, event, arg):
@@ -61,26 +62,29 @@ def _checkin(settings: Settings) -> None:
     add_entry(settings, 1, datetime(2026, 3, 9, 8))
 
 
-# (name, function, text of the line to stop at, files left before clean-up, entry survives)
+# (name, function, its kill point to stop at, files left before clean-up, entry survives)
 POINTS = [
-    ("temp file written", store._write_atomic, "os.replace(tmp, path)", 1, False),
-    ("first photo written", store.add_entries, "written.append(path)", 1, False),
-    ("both photos written", store.add_entries, 'con.execute("BEGIN TRANSACTION")', 2, False),
-    ("entry row inserted", store.add_entries, "_insert_scores(con,", 2, False),
-    ("before commit", store.add_entries, 'con.execute("COMMIT")', 2, False),
-    ("after commit", store.add_entries, "return ids", 0, True),
+    ("temp file written", files.write_atomic, "temp-written", 1, False),
+    ("first photo written", store.add_entries, "photo-written", 1, False),
+    ("both photos written", store.add_entries, "photos-written", 2, False),
+    ("entry row inserted", store.add_entries, "entry-inserted", 2, False),
+    ("before commit", store.add_entries, "before-commit", 2, False),
+    ("after commit", store.add_entries, "after-commit", 0, True),
 ]
 
 
-def _line(func, text: str) -> int:
+def _line(func, point: str) -> int:
+    """The line of ``func`` marked ``# kill point: <point>`` (a statement; the hook stops before it runs)."""
     lines, first = inspect.getsourcelines(func)
-    return next(first + i for i, line in enumerate(lines) if text in line)
+    found = [first + i for i, line in enumerate(lines) if line.rstrip().endswith(f"# kill point: {point}")]
+    assert len(found) == 1, f"{func.__qualname__} has {len(found)} lines marked '# kill point: {point}'"
+    return found[0]
 
 
-def _kill_at(func, text: str, action, nth: int = 1) -> None:
+def _kill_at(func, point: str, action, nth: int = 1) -> None:
     """Fork; in the child, run ``action()`` until the ``nth`` time it reaches the line of ``func``
-    holding ``text``; kill the child there."""
-    target, code = _line(func, text), func.__code__
+    marked ``# kill point: <point>``; kill the child there."""
+    target, code = _line(func, point), func.__code__
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
@@ -107,7 +111,7 @@ def _kill_at(func, text: str, action, nth: int = 1) -> None:
     os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
     os.close(read)
-    assert said == b"at", f"the child never reached {text!r} in {func.__qualname__}"
+    assert said == b"at", f"the child never reached kill point {point!r} in {func.__qualname__}"
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
 
 
@@ -120,10 +124,10 @@ def _consistent(settings: Settings) -> None:
     assert set(scores["entry_id"]) == set(entries["id"])
 
 
-@pytest.mark.parametrize("name, func, text, orphans, survives", POINTS, ids=[p[0] for p in POINTS])
-def test_a_checkin_killed_half_way_leaves_nothing_after_the_next_start(settings, name, func, text, orphans, survives):
+@pytest.mark.parametrize("name, func, point, orphans, survives", POINTS, ids=[p[0] for p in POINTS])
+def test_a_checkin_killed_half_way_leaves_nothing_after_the_next_start(settings, name, func, point, orphans, survives):
     add_entry(settings, 0, datetime(2026, 3, 1, 8))  # something that must not be harmed
-    _kill_at(func, text, lambda: _checkin(settings))
+    _kill_at(func, point, lambda: _checkin(settings))
     assert len(files_under(settings.images_dir)) == 2 + orphans + 2 * survives
     store.remove_orphan_files(settings)  # what the next app start does
     _consistent(settings)
@@ -132,9 +136,10 @@ def test_a_checkin_killed_half_way_leaves_nothing_after_the_next_start(settings,
         assert len(store.scores(settings)) == 6
 
 
+@pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 def test_a_real_checkin_killed_before_commit_leaves_nothing(settings):
     code = CHILD.format(tests=str(ROOT / "tests"), home=str(settings.home), func="store.add_entries",
-                        text='con.execute("COMMIT")', nth=1, action=REAL_CHECKIN)  # fmt: skip
+                        point="before-commit", nth=1, action=REAL_CHECKIN)  # fmt: skip
     env = {**os.environ, "GLOG_minloglevel": "3", "PYTHONPATH": str(ROOT)}
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -151,7 +156,7 @@ def test_a_real_checkin_killed_before_commit_leaves_nothing(settings):
 
 def test_a_delete_killed_between_rows_and_files_leaves_nothing(settings):
     ids = fill(settings, days=2)
-    _kill_at(store._delete_rows, "files = _unlink_images(", lambda: store.delete_entry(settings, ids[0]))
+    _kill_at(erase._delete_rows, "rows-deleted", lambda: erase.delete_entry(settings, ids[0]))
     assert len(files_under(settings.images_dir)) == 4  # the rows are gone, the files still there
     store.remove_orphan_files(settings)
     _consistent(settings)
@@ -172,18 +177,18 @@ def before_and_after(settings, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "func, text, nth, restored",
+    "func, point, nth, restored",
     [
-        (archive.restore, "_write_images(zf, settings", 1, False),  # staged, old data saved, nothing swapped
-        (archive._write_images, "os.replace(tmp, path)", 2, False),  # some new photos in place
-        (archive._swap_in, "os.replace(staged, settings.db_path)", 1, False),  # just before the swap
-        (archive.restore, "store.remove_orphan_files(settings)", 1, True),  # swapped; old photos still there
+        (archive.restore, "staged", 1, False),  # staged, old data saved, nothing swapped
+        (archive._write_images, "photo", 2, False),  # some new photos in place
+        (archive._swap_in, "before-swap", 1, False),  # just before the swap
+        (archive.restore, "swapped", 1, True),  # swapped; old photos still there
     ],
     ids=["staged", "writing-photos", "before-swap", "after-swap"],
 )
-def test_a_restore_killed_anywhere_leaves_the_old_data_or_the_new(settings, before_and_after, func, text, nth, restored):
+def test_a_restore_killed_anywhere_leaves_the_old_data_or_the_new(settings, before_and_after, func, point, nth, restored):
     path, old, new = before_and_after
-    _kill_at(func, text, lambda: archive.restore(settings, path), nth)
+    _kill_at(func, point, lambda: archive.restore(settings, path), nth)
     store.remove_orphan_files(settings)
     assert state(settings) == (new if restored else old)
     _consistent(settings)
@@ -192,7 +197,7 @@ def test_a_restore_killed_anywhere_leaves_the_old_data_or_the_new(settings, befo
 def test_a_compaction_killed_before_the_swap_keeps_the_database(settings):
     ids = fill(settings, days=2)
     before = state(settings)
-    _kill_at(archive._swap_in, "os.replace(staged, settings.db_path)", lambda: archive.compact(settings))
+    _kill_at(archive._swap_in, "before-swap", lambda: archive.compact(settings))
     store.remove_orphan_files(settings)
     assert state(settings) == before and ids
     assert not list((settings.images_dir / ".staging").glob("*"))
@@ -202,7 +207,7 @@ def test_a_compaction_killed_before_the_swap_keeps_the_database(settings):
 
 def test_a_backup_killed_half_way_is_cleared_by_the_next(settings):
     fill(settings, days=1)
-    _kill_at(backup.copy_database, "os.replace(tmp, dest)", lambda: backup.create(settings))
+    _kill_at(files.write_atomic, "temp-written", lambda: backup.create(settings))
     assert [p.name for p in settings.backups_dir.iterdir() if p.name.endswith(".tmp")]  # the partial copy
     backup.create(settings)
     assert [p.suffix for p in settings.backups_dir.iterdir()] == [".duckdb"]
@@ -210,7 +215,7 @@ def test_a_backup_killed_half_way_is_cleared_by_the_next(settings):
 
 def test_deleting_everything_killed_before_the_photos_go_leaves_nothing(settings):
     fill(settings, days=2)
-    _kill_at(store.delete_everything, "shutil.rmtree(settings.images_dir)", lambda: store.delete_everything(settings))
+    _kill_at(erase.delete_everything, "photos-left", lambda: erase.delete_everything(settings))
     assert len(files_under(settings.images_dir)) == 4  # the database is empty, the photos not yet deleted
     store.remove_orphan_files(settings)
     assert files_under(settings.images_dir) == {} and store.entries(settings).empty and store.lifestyle(settings).empty

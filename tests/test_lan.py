@@ -151,7 +151,7 @@ def server(tmp_path_factory):
     products.start(settings, "SPF 50", date.today() - timedelta(days=3), "AM")
     port, local_port = _free_port(ADDRESS), _free_port()
     env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
-    out = open(tmp_path_factory.mktemp("log") / "serve.log", "w+")  # noqa: SIM115 - closed below
+    out = open(tmp_path_factory.mktemp("log") / "serve.log", "w+")  # closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "skintrack", "serve", "--lan", "--address", ADDRESS, "--port", str(port),
          "--local-port", str(local_port), "--home", str(home)],

@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from skintrack import demo, products, store
+from skintrack import demo, erase, products, store
 from skintrack.config import Settings
 
 TIMEOUT = 120
@@ -100,7 +100,7 @@ def test_compare_with_one_day_says_what_it_needs(home):
     settings = Settings.for_home(home)
     demo.build(home, days=14)
     last = store.entries(settings)["taken_at"].max().date()
-    store.delete_span(settings, last - timedelta(days=20), last - timedelta(days=1))
+    erase.delete_span(settings, last - timedelta(days=20), last - timedelta(days=1))
     assert store.entries(settings)["taken_at"].dt.date.nunique() == 1
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     at.run()

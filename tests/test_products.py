@@ -67,3 +67,77 @@ def test_routine_command(settings, capsys):
     assert main(["routine", "list", "--home", home]) == 0
     assert "Retinol serum (PM): 2026-01-10 to 2026-02-01" in capsys.readouterr().out
     assert main(["routine", "start", "--home", home]) == 2
+
+
+def test_a_product_logged_in_another_case_is_the_same_product(settings):
+    products.start(settings, "Retinol serum", date(2026, 1, 10), "PM", today=TODAY)
+    store.log_day(settings, date(2026, 1, 11), {}, [("retinol serum", "PM")])
+    store.log_day(settings, date(2026, 1, 12), {}, [("RETINOL SERUM", "AM"), ("Retinol Serum", "AM")])
+    assert store.product_names(settings) == ["Retinol serum"]
+    assert store.get_day(settings, date(2026, 1, 12))["products"] == [("Retinol serum", "AM")]
+    products.stop(settings, "retinol SERUM", date(2026, 1, 20), today=TODAY)
+    assert list(products.uses(settings)["product"]) == ["Retinol serum", "Retinol serum"]
+
+
+def _merge_version() -> int:
+    # Looked up by name: other migrations may come before or after it.
+    return next(v for v, (name, _) in enumerate(store.MIGRATIONS, start=1) if name.startswith("products: merge names"))
+
+
+def test_the_migration_merges_case_duplicates_keeping_their_history(settings):
+    import duckdb
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(settings.db_path))
+    store.migrate(con, target=_merge_version() - 1)
+    con.execute("INSERT INTO products (id, name, brand, kind) VALUES (1, 'Retinol serum', NULL, 'serum'),"
+                " (2, 'retinol serum', 'Acme', NULL), (3, 'RETINOL SERUM', NULL, NULL), (4, 'SPF 50', NULL, NULL)")
+    con.execute("INSERT INTO product_use VALUES ('2026-01-01', 1, 'AM'), ('2026-01-01', 2, 'AM'),"
+                " ('2026-01-01', 3, 'PM'), ('2026-01-02', 2, 'AM'), ('2026-01-02', 4, 'AM')")
+    con.execute("INSERT INTO routine (product_id, time_of_day, start_day, stop_day) VALUES"
+                " (2, 'PM', '2025-12-01', '2025-12-20'), (1, 'AM', '2026-01-01', NULL)")
+    store.migrate(con)
+    assert store.schema_version(con) == len(store.MIGRATIONS)
+    assert con.execute("SELECT id, name, brand, kind FROM products ORDER BY id").fetchall() == [
+        (1, "Retinol serum", "Acme", "serum"), (4, "SPF 50", None, None)]
+    assert con.execute("SELECT day::VARCHAR, product_id, time_of_day FROM product_use ORDER BY ALL").fetchall() == [
+        ("2026-01-01", 1, "AM"), ("2026-01-01", 1, "PM"), ("2026-01-02", 1, "AM"), ("2026-01-02", 4, "AM")]
+    assert con.execute("SELECT product_id, start_day::VARCHAR FROM routine ORDER BY start_day").fetchall() == [
+        (1, "2025-12-01"), (1, "2026-01-01")]
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute("INSERT INTO products (name) VALUES ('spf 50')")
+    assert not con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone()[0]
+    con.close()
+    # The merged catalogue still exports and restores.
+    from skintrack import archive
+
+    data = archive.export_bytes(settings)
+    store.log_day(settings, date(2026, 1, 3), {}, [("spf 50", "AM")])
+    archive.restore(settings, data)
+    assert store.product_names(settings) == ["Retinol serum", "SPF 50"]
+
+
+def test_renaming_a_product_to_another_case_of_its_name(settings):
+    pid = products.save_product(settings, "Retinol serum")
+    products.save_product(settings, "retinol SERUM", product_id=pid)
+    assert store.product_names(settings) == ["retinol SERUM"]
+
+
+def test_an_archive_from_before_the_merge_restores_merged(settings, tmp_path):
+    import io
+
+    import duckdb
+
+    from skintrack import archive
+
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    store.migrate(con, target=_merge_version() - 1)
+    con.execute("INSERT INTO products (name) VALUES ('SPF 50'), ('spf 50')")
+    con.execute("INSERT INTO product_use VALUES ('2026-01-01', 1, 'AM'), ('2026-01-02', 2, 'AM')")
+    version, tables, sequences = archive._snapshot(con)
+    con.close()
+    buf = io.BytesIO()
+    archive._write_zip(settings, buf, version, tables, sequences, [])
+    assert archive.restore(settings, buf.getvalue()).schema_version == _merge_version() - 1
+    assert store.product_names(settings) == ["SPF 50"]
+    assert list(products.uses(settings)["product"]) == ["SPF 50", "SPF 50"]

@@ -53,6 +53,7 @@ def _listening(port: int) -> set[str]:
     return found
 
 
+@pytest.mark.slow  # starts the app in a subprocess
 def test_the_running_app_listens_on_localhost_only_and_refuses_uploads_without_the_xsrf_token(home):
     port = _free_port()
     app = subprocess.Popen(
@@ -127,6 +128,7 @@ def _unshare_works() -> bool:
         return False
 
 
+@pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 def test_a_checkin_needs_no_network(home):
     prefix = ["unshare", "-n"] if _unshare_works() else []
     done = subprocess.run(

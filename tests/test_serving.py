@@ -200,6 +200,7 @@ print(json.dumps({"entry": entry, "source": model.source, "rows": [r[1] for r in
 """
 
 
+@pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 def test_a_check_in_with_a_cached_export_never_imports_torch(ckpt, tmp_path):
     path = clf.save(ckpt, tmp_path / "model.pt")
     cache = tmp_path / "onnx"
@@ -256,6 +257,7 @@ def test_a_shipped_file_that_was_tampered_with_is_refused(ckpt, tmp_path):
         serving.load(plain)
 
 
+@pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 def test_the_checkin_command_never_imports_torch(home):
     if clf.default_path() is None:
         pytest.skip("no trained model is installed under models/")

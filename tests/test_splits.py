@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, SHARED
 
 sys.path.insert(0, str(ROOT / "tools"))
-import make_splits  # noqa: E402
+import make_splits
 
 SPLITS = ROOT / "models" / "splits"
 

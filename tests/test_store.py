@@ -17,6 +17,7 @@ def _entry(sha="ab" * 32, scores=(("measure@1", "redness", "face", 12.5),)):
 
 
 def test_migrations_from_an_empty_file_and_again(settings):
+    settings.home.mkdir(parents=True, exist_ok=True)  # resolving the home creates nothing
     con = duckdb.connect(str(settings.db_path))
     assert store.schema_version(con) == 0
     applied = store.migrate(con)
@@ -30,6 +31,7 @@ def test_migrations_from_an_empty_file_and_again(settings):
 
 
 def test_a_failing_migration_leaves_no_trace(settings, monkeypatch):
+    settings.home.mkdir(parents=True, exist_ok=True)  # resolving the home creates nothing
     con = duckdb.connect(str(settings.db_path))
     store.migrate(con)
     before = store.schema_version(con)

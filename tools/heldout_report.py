@@ -29,9 +29,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from skintrack import evaluate as ev  # noqa: E402
-from skintrack import modelcard  # noqa: E402
-from skintrack.config import PROJECT_ROOT  # noqa: E402
+from skintrack import evaluate as ev
+from skintrack import modelcard
+from skintrack.config import PROJECT_ROOT
 
 MIN_GROUP = 15  # ITA groups with fewer photos are listed, not judged
 COMMANDS = {

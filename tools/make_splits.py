@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from skintrack.config import PROJECT_ROOT  # noqa: E402
+from skintrack.config import PROJECT_ROOT
 
 DATA = PROJECT_ROOT.parent / "shared" / "data"
 OUT = PROJECT_ROOT / "models" / "splits"

@@ -21,7 +21,8 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from skintrack import evaluate as dataset  # noqa: E402
+from skintrack import evaluate as dataset
+from skintrack.files import write_atomic
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,9 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         index.append(item)
         if i % 50 == 0:
             print(f"{i}/{len(rows)} {row['image']} aligned={item['aligned']}", flush=True)
-    tmp = args.out / "index.json.tmp"
-    tmp.write_text(json.dumps(index))
-    tmp.replace(args.out / "index.json")
+    write_atomic(args.out / "index.json", json.dumps(index).encode())
     n_fallback = sum(not it["aligned"] for it in index)
     print(f"wrote {len(index)} photos to {args.out} ({n_fallback} without a face: whole-photo resize)")
     return 0

@@ -49,7 +49,7 @@ with left:
     if view == "regions":
         st.image(face.draw_regions(analysis.aligned.image, analysis.masks), caption="Aligned face with the measured regions", width="stretch")
     else:
-        overlay = measure.heatmap(analysis.aligned.image, analysis.masks, view, analysis.aligned.landmarks)
+        overlay = measure.heatmap(analysis.aligned.image, analysis.masks, view)
         st.image(overlay, caption=f"{measure.CONDITIONS[view].label} over the skin", width="stretch")
     st.caption(guidance.AFTER_TIPS[0])
 with right:

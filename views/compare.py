@@ -6,7 +6,8 @@ from datetime import timedelta
 import streamlit as st
 
 import appstate
-from skintrack import analytics, changes, charts, measure, store
+from skintrack import analytics, changes, charts, labels, measure, store
+from skintrack.errors import Refused
 
 st.title("Compare")
 settings = appstate.settings()
@@ -36,15 +37,15 @@ st.image(charts.split_view(photo_a, photo_b, share), width=512)
 
 st.subheader("What changed")
 daily = analytics.daily_values(appstate.scores(home))
-bands = changes.noise_bands(daily, getattr(measure, "noise_band", None))
+bands = changes.noise_bands(daily, measure.noise_band)
 changes = changes.compare_days(daily, day_a, day_b, bands)
 if changes.empty:
     st.info("These two days have no scores in common.")
 else:
     order = list(measure.CONDITIONS)
     conditions = sorted(set(changes["condition"]), key=lambda c: (order.index(c) if c in order else len(order), c))
-    condition = st.selectbox("Measurement", conditions, format_func=lambda c: measure.CONDITIONS[c].label if c in measure.CONDITIONS else c.replace("_", " "))
-    unit = measure.CONDITIONS[condition].unit if condition in measure.CONDITIONS else ""
+    condition = st.selectbox("Measurement", conditions, format_func=labels.label)
+    unit = labels.label_unit(condition)[1]
     one = changes[changes["condition"] == condition]
     st.plotly_chart(charts.change_figure(one, f"Change from {day_a:%d %b} to {day_b:%d %b} (whiskers: the noise)", unit), width="stretch")
     st.dataframe(changes, hide_index=True, width="stretch",
@@ -61,7 +62,7 @@ if isinstance(period, tuple) and len(period) == 2 and st.button("Make the time-l
     try:
         gif = charts.timelapse_gif([store.read_image(settings, p) for p in frames["aligned_path"]],
                                    [f"{t:%d %b %Y}" for t in frames["taken_at"]], int(speed * 1000))  # fmt: skip
-    except (OSError, ValueError) as exc:
+    except (OSError, Refused) as exc:
         st.error(f"Could not make the time-lapse: {exc}")
     else:
         st.image(gif, caption=f"{len(frames)} days, {period[0]:%d %b} to {period[1]:%d %b %Y}")

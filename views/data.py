@@ -5,7 +5,7 @@ from datetime import date
 import streamlit as st
 
 import appstate
-from skintrack import archive, backup, certificate, devices, lan, store
+from skintrack import archive, backup, certificate, dbcopy, devices, erase, lan, store
 from skintrack.config import PROJECT_ROOT
 
 RESTORE_LIMIT_MB = 1024  # a restore reads the whole archive into memory; bigger ones: `python -m skintrack restore`
@@ -74,15 +74,15 @@ with delete_tab:
     if st.button("Delete", type="primary", disabled=not sure or nothing, icon=":material/delete_forever:"):
         try:
             if what == "One entry":
-                done = store.delete_entry(settings, entry_id)
+                done = erase.delete_entry(settings, entry_id)
             elif what == "One day":
-                done = store.delete_span(settings, day, day, include_log=not keep_log)
+                done = erase.delete_span(settings, day, day, include_log=not keep_log)
             elif what == "A date range":
                 if len(span) != 2:
                     raise store.StoreError("pick the first and the last day of the range")
-                done = store.delete_span(settings, span[0], span[1], include_log=not keep_log)
+                done = erase.delete_span(settings, span[0], span[1], include_log=not keep_log)
             else:
-                done = store.delete_everything(settings)
+                done = erase.delete_everything(settings)
             if purge:
                 backup.remove_all(settings)
         except store.StoreError as exc:
@@ -94,7 +94,7 @@ with delete_tab:
 
 with backups_tab:
     st.write(f"The database is copied here before every schema upgrade and when you ask; the newest "
-             f"{backup.KEEP} of each kind are kept. Photos are not copied: the export is the complete copy.")  # fmt: skip
+             f"{dbcopy.KEEP} of each kind are kept. Photos are not copied: the export is the complete copy.")  # fmt: skip
     if st.button("Back up now", icon=":material/backup:"):
         try:
             made = backup.create(settings)

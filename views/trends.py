@@ -4,7 +4,7 @@ the photo of a clicked day, and the insights in plain words."""
 import streamlit as st
 
 import appstate
-from skintrack import analytics, charts, insights, lifestyle, measure, store
+from skintrack import analytics, charts, insights, labels, lifestyle, measure, store
 
 st.title("Trends")
 settings = appstate.settings()
@@ -16,9 +16,9 @@ if available.empty:
 
 conditions = [c for c in measure.CONDITIONS if c in set(available["condition"])] or sorted(set(available["condition"]))
 conditions += sorted(set(available["condition"]) - set(conditions))
-labels = {c: measure.CONDITIONS[c].label if c in measure.CONDITIONS else c.replace("_", " ") for c in conditions}
+names = {c: labels.label(c) for c in conditions}
 c1, c2, c3 = st.columns(3)
-condition = c1.selectbox("Measurement", conditions, format_func=labels.get)
+condition = c1.selectbox("Measurement", conditions, format_func=names.get)
 regions = list(available.loc[available["condition"] == condition, "region"])
 region = c2.selectbox("Region", regions, index=regions.index("face") if "face" in regions else 0, format_func=lambda r: r.replace("_", " "))
 factors = [None, *lifestyle.NUMERIC_FIELDS]
@@ -29,9 +29,9 @@ view = appstate.trend(home, condition, region)
 series = view.series
 overlay = analytics.lifestyle_series(view.log, factor) if factor else None
 periods = view.periods if show_products else None
-unit = measure.CONDITIONS[condition].unit if condition in measure.CONDITIONS else ""
+unit = labels.label_unit(condition)[1]
 factor_label = lifestyle.NUMERIC_FIELDS[factor].label if factor else None
-fig = charts.trend_figure(series, f"{labels[condition]}, {region.replace('_', ' ')}", unit, overlay, factor_label, periods)
+fig = charts.trend_figure(series, f"{names[condition]}, {region.replace('_', ' ')}", unit, overlay, factor_label, periods)
 event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key="trend")
 st.caption(f"{analytics.counted(len(series), 'day')} with check-ins. Points are daily means; the line is the 7-day mean with a band of "
            "one standard deviation. Click a point to see that day's photo.")  # fmt: skip

@@ -3,7 +3,8 @@
 import streamlit as st
 
 import appstate
-from skintrack import demo, guidance, store
+from skintrack import demo, guidance
+from skintrack.errors import Refused
 
 settings = appstate.settings()
 st.title("Welcome to skintrack")
@@ -40,7 +41,7 @@ with explore:
         try:
             with st.spinner("Generating four months of demo history (about half a minute)..."):
                 demo.build(demo_home)
-        except (ValueError, store.StoreError) as exc:
+        except Refused as exc:
             st.error(str(exc))
         else:
             st.success(f"Demo home ready in `{demo_home}`. Open it with the second line below.")
