@@ -10,7 +10,7 @@ from conftest import DATA, darker, jpeg_bytes, no_face, rgb_of
 from test_face import underexposed
 from test_serving import SIZE, calibrated_model
 
-from skintrack import archive, face, measure, pipeline, serving, store
+from skintrack import archive, erase, face, measure, pipeline, serving, store
 from skintrack import classifier as clf
 
 
@@ -108,5 +108,5 @@ def test_withheld_rows_go_with_their_entry_and_into_an_export(settings):
         assert "withheld" in archive._tables(con)
     entry_id, _ = pipeline.checkin(settings, jpeg_bytes(cv2.GaussianBlur(rgb_of("obama-1080p.jpg"), (0, 0), 4.0)))
     assert _stored(settings, entry_id)[1]
-    store.delete_entry(settings, entry_id)
+    erase.delete_entry(settings, entry_id)
     assert _stored(settings, entry_id) == (set(), set())
