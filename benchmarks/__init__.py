@@ -1,0 +1,1 @@
+"""Benchmarks: commands that time the app on this machine (`make bench`)."""

@@ -1,0 +1,1 @@
+"""The acne model: its definition, serving through ONNX Runtime, training and evaluation."""

@@ -1,0 +1,1 @@
+"""What the user reads: charts, the dermatologist report, guidance, reminders."""

@@ -1,0 +1,1 @@
+"""Statistics over the stored history: daily values, trends, lagged effects, insights."""
