@@ -47,16 +47,17 @@ chromium:
 	      || echo "could not install chromium: browser tests will skip"; \
 	  else echo "chromium missing and not root: browser tests will skip"; fi; }
 
+# Lint: ruff's rules and its formatting, and the layers of the core (import-linter).
 lint: dev
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 
 # Every import is a listed requirement, every requirement is imported, no dev tool in the code.
 deps: dev
 	$(PY) -m deptry --config deptry.toml .
 
-test: dev chromium
-	$(PY) -m ruff check .
-	$(PY) -m deptry --config deptry.toml .
+test: lint deps chromium
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: dev

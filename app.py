@@ -3,7 +3,7 @@
 import streamlit as st
 
 import appstate
-from skintrack import guidance
+from skintrack.report import guidance
 
 
 def main() -> None:

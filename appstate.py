@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import streamlit as st
 
-from skintrack import store
 from skintrack.config import Settings
+from skintrack.db import store
 
 if TYPE_CHECKING:
-    from skintrack import face, insights, trends
+    from skintrack.capture import face
+    from skintrack.stats import insights, trends
 
 
 def _module(name: str):
@@ -38,13 +39,13 @@ def startup(home: str) -> int:
 
 @st.cache_resource(show_spinner="Loading the face model...")
 def mesh() -> face.FaceMesh:
-    return _module("face").FaceMesh()
+    return _module("capture.face").FaceMesh()
 
 
 @st.cache_resource(show_spinner="Loading the acne model...")
 def classifier():
     """The installed trained classifier (see ``serving.installed``), or None."""
-    return _module("serving").installed()
+    return _module("model.serving").installed()
 
 
 def data_version(home: str) -> tuple[int, ...]:
@@ -66,17 +67,17 @@ def _lifestyle(home: str, version: tuple[int, ...]) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _catalogue(home: str, version: tuple[int, ...]) -> pd.DataFrame:
-    return _module("trends").catalogue(Settings.for_home(home))
+    return _module("stats.trends").catalogue(Settings.for_home(home))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _trend(home: str, version: tuple[int, ...], condition: str, region: str) -> trends.TrendData:
-    return _module("trends").load(Settings.for_home(home), condition, region)
+    return _module("stats.trends").load(Settings.for_home(home), condition, region)
 
 
 @st.cache_data(show_spinner="Looking for patterns...", max_entries=4)
 def _insights(home: str, version: tuple[int, ...]) -> insights.Report:
-    return _module("insights").report(Settings.for_home(home))
+    return _module("stats.insights").report(Settings.for_home(home))
 
 
 def scores(home: str) -> pd.DataFrame:

@@ -34,9 +34,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import analytics, charts, face, insights, pipeline, serving, store, trends
-from . import classifier as clf
-from .config import PROJECT_ROOT, Settings
+from skintrack import pipeline
+from skintrack.capture import face
+from skintrack.config import PROJECT_ROOT, Settings
+from skintrack.db import store
+from skintrack.model import classifier as clf
+from skintrack.model import serving
+from skintrack.report import charts
+from skintrack.stats import analytics, insights, trends
 
 # The issue's targets on 2 CPU cores; "max" means lower is better, "min" higher.
 TARGETS = {
@@ -278,14 +283,15 @@ def bench_accuracy(ckpt: dict, data: Path, limit: int | None = None) -> dict:
 COLD_CHILD = """
 import json, sys, time
 t0 = time.perf_counter()
-from skintrack import pipeline, serving
+from skintrack import pipeline
+from skintrack.model import serving
 from skintrack.config import Settings
 t1 = time.perf_counter()
 path, home, photo, cache, kind = sys.argv[1:6]
 if kind == "trained":  # as the app and the command serve it: torch-free once the export is cached
     model = serving.load(path, cache_dir=cache or None)
 else:  # an unmeasured stand-in, which load refuses: served as it is, through torch's reader
-    from skintrack import classifier
+    from skintrack.model import classifier
     model = serving.from_checkpoint(classifier.read(path), cache_dir=cache or None)
 t2 = time.perf_counter()
 entry, analysis = pipeline.checkin(Settings.for_home(home), open(photo, "rb").read(), classifier=model)
@@ -433,7 +439,7 @@ def bench_import(cfg: BenchConfig, ckpt: dict, scratch: Path, export_dir: Path |
     """Photos per second through ``python -m skintrack import`` (in this process, so the
     figure is throughput, not start-up, though it includes loading the installed model), and
     through ``pipeline.import_photos`` with the model under test."""
-    from . import __main__ as cli
+    from skintrack import __main__ as cli
 
     folder = scratch / "import-photos"
     photos = import_photos(folder, cfg.import_photos)

@@ -22,9 +22,10 @@ from tqdm import tqdm
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from . import lifestyle, pipeline, store
-from .config import Settings
-from .errors import BadValue, Refused
+from skintrack import pipeline
+from skintrack.config import Settings
+from skintrack.db import lifestyle, store
+from skintrack.errors import BadValue, Refused
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".bmp", ".tif", ".tiff"}
 # What a user did wrong, as opposed to a bug: printed as one line, exit status 2.
@@ -33,7 +34,7 @@ REFUSALS = (Refused, FileNotFoundError, IsADirectoryError, NotADirectoryError, P
 
 def _classifier():
     """The installed trained classifier, or None when no trained model is installed."""
-    from . import serving  # loads ONNX Runtime: only when a command needs the model
+    from skintrack.model import serving  # loads ONNX Runtime: only when a command needs the model
 
     return serving.installed()
 
@@ -158,7 +159,7 @@ def get_args_parser(command: str | None = None) -> argparse.ArgumentParser:
         # An ImportError other than the training tools' is raised, not skipped: skipping made it
         # argparse's "invalid choice".
         try:
-            mod = importlib.import_module(f"skintrack.{module}")
+            mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if exc.name not in TRAINING_PACKAGES:
                 raise
@@ -191,19 +192,19 @@ def _command(argv: list[str]) -> str | None:
 # Commands whose code lives in their own module: (command, module, help). Each module
 # has ``add_arguments(parser)`` and ``run(args) -> int``; ``args.settings`` is the home's Settings.
 EXTENSIONS: list[tuple[str, str, str]] = [
-    ("repeatability", "repeatability", "measure how much each score moves when only the photo changes"),
-    ("export", "datacli", "write every table and photo to a zip (with a manifest and checksums)"),
-    ("restore", "datacli", "replace all data with an exported zip, after checking it (all or nothing)"),
-    ("delete", "datacli", "delete one entry, a day, a date range, or everything"),
-    ("backup", "datacli", "copy the database into the backups folder now (--list to see them)"),
-    ("insights", "insights", "what goes with better or worse skin, with confidence intervals"),
-    ("demo", "demo", "fill a separate, clearly marked demo home with generated history"),
-    ("bench", "bench", "time a check-in, a cold start, an import and the Trends page on this machine"),
-    ("routine", "products", "list the product routine, or start or stop a product"),
-    ("train", "train", "train an acne model on a labelled folder (labels.csv as in acne04)"),
-    ("evaluate", "evaluate", "measure an acne model on a labelled folder, per skin-tone group"),
-    ("rescore", "rescore", "score the whole history again with a new acne model, keeping old scores"),
-    ("serve", "lan", "start the app; with --lan also for paired phones on the home network, over HTTPS"),
+    ("repeatability", "skintrack.repeatability", "measure how much each score moves when only the photo changes"),
+    ("export", "skintrack.datacli", "write every table and photo to a zip (with a manifest and checksums)"),
+    ("restore", "skintrack.datacli", "replace all data with an exported zip, after checking it (all or nothing)"),
+    ("delete", "skintrack.datacli", "delete one entry, a day, a date range, or everything"),
+    ("backup", "skintrack.datacli", "copy the database into the backups folder now (--list to see them)"),
+    ("insights", "skintrack.stats.insights", "what goes with better or worse skin, with confidence intervals"),
+    ("demo", "skintrack.demo", "fill a separate, clearly marked demo home with generated history"),
+    ("bench", "benchmarks.bench", "time a check-in, a cold start, an import and the Trends page on this machine"),
+    ("routine", "skintrack.db.products", "list the product routine, or start or stop a product"),
+    ("train", "skintrack.model.train", "train an acne model on a labelled folder (labels.csv as in acne04)"),
+    ("evaluate", "skintrack.model.evaluate", "measure an acne model on a labelled folder, per skin-tone group"),
+    ("rescore", "skintrack.rescore", "score the whole history again with a new acne model, keeping old scores"),
+    ("serve", "skintrack.lan.serve", "start the app; with --lan also for paired phones on the home network, over HTTPS"),
 ]
 
 

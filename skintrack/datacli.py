@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import archive, backup, erase, lifestyle
-from .errors import BadValue
+from skintrack.db import archive, backup, erase, lifestyle
+from skintrack.errors import BadValue
 
 
 def _command(parser: argparse.ArgumentParser) -> str:

@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from . import products, store
-from .config import DEMO_MARKER, Settings
-from .errors import BadValue
+from skintrack.config import DEMO_MARKER, Settings
+from skintrack.db import products, store
+from skintrack.errors import BadValue
 
 SOURCE = "measure@1"
 REGION_SHARES = {  # where the red spots fall, and each region's redness offset (a*)

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import face, images, measure, store
-from .config import Settings
-from .errors import Refused
+from skintrack.capture import face, images, measure
+from skintrack.config import Settings
+from skintrack.db import store
+from skintrack.errors import Refused
 
 
 class CheckinRefused(Refused, ValueError):

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from . import lifestyle, products, store
-from .config import Settings
+from skintrack.config import Settings
+from skintrack.db import lifestyle, products, store
 
 # One tap each on a phone: whole hours, and the stress scale of the Lifestyle page.
 SLEEP_CHOICES = (5, 6, 7, 8, 9)

@@ -56,12 +56,13 @@ def labelled_faces(root: Path) -> Path:
 
 
 def darker(rgb: np.ndarray, ita: float = -50.0) -> np.ndarray:
-    """``rgb`` with only its face skin re-rendered at ``ita`` degrees (``skintrack.tone``,
+    """``rgb`` with only its face skin re-rendered at ``ita`` degrees (``skintrack.model.tone``,
     feathered): darker skin in the same light, the sclera, teeth and background lit as they
     were. (Darkening the whole photo would be an underexposure of it, not darker skin.)"""
     import cv2
 
-    from skintrack import face, tone
+    from skintrack.capture import face
+    from skintrack.model import tone
 
     aligned = face.align(rgb, face.detect(rgb))
     skin = face.face_mask(aligned.landmarks).astype(np.uint8)

@@ -12,8 +12,8 @@ import numpy as np
 from conftest import rgb_of
 from PIL import Image
 
-from skintrack import store
 from skintrack.config import Settings
+from skintrack.db import store
 
 
 def variant(i: int, name: str = "obama-1080p.jpg") -> bytes:

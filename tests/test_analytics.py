@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skintrack import analytics
+from skintrack.stats import analytics
 
 
 def _scores(days, values, condition="redness", region="face", source="measure@1"):

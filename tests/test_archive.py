@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 from datakit import add_entry, files_under, fill, state, table_rows
 
-from skintrack import archive, backup, dbcopy, store
 from skintrack.config import Settings
+from skintrack.db import archive, backup, dbcopy, store
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skintrack import analytics, before_after, demo
-from skintrack.effects import InsightConfig
+from skintrack import demo
+from skintrack.stats import analytics, before_after
+from skintrack.stats.effects import InsightConfig
 
 FAST = InsightConfig(n_boot=200)
 

@@ -12,7 +12,8 @@ from datetime import datetime
 import pytest
 from conftest import ROOT
 
-from skintrack import bench, store
+from benchmarks import bench
+from skintrack.db import store
 
 
 @pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
@@ -67,7 +68,7 @@ def test_duckdb_daily_scores_match_the_pandas_series(settings):
     template = [("measure@2", "redness", "face", 10.0), ("measure@2", "redness", "nose", 12.0),
                 ("measure@2", "ita", "face", 40.0)]  # fmt: skip
     bench.generate_history(settings, 40, template)
-    from skintrack import analytics
+    from skintrack.stats import analytics
 
     want = analytics.daily_series(store.scores(settings), "redness", "nose")
     got = analytics.rolling(store.daily_scores(settings, "redness", "nose"))

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skintrack import changes
+from skintrack.stats import changes
 
 
 def test_changes_only_beyond_the_noise_band():

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from skintrack import analytics, charts, demo
+from skintrack import demo
+from skintrack.report import charts
+from skintrack.stats import analytics
 
 
 def _series():

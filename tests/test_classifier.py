@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from skintrack import classifier as clf
+from skintrack.model import classifier as clf
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
@@ -123,7 +123,7 @@ def test_default_path_is_a_file_or_none():
 def test_shipped_model_is_measured_and_counts_more_lesions_where_there_are_more():
     if clf.default_path() is None:
         pytest.skip("no model installed under models/")
-    from skintrack import evaluate as ev
+    from skintrack.model import evaluate as ev
 
     c = clf.load_default()
     m = c.card["metrics"]
@@ -144,7 +144,8 @@ def test_the_installed_model_serves_what_torch_computes_on_real_faces():
         pytest.skip("no model installed under models/")
     from conftest import rgb_of
 
-    from skintrack import face, serving
+    from skintrack.capture import face
+    from skintrack.model import serving
 
     faces = []
     for name in ("obama-720p.jpg", "biden.jpg"):

@@ -108,8 +108,8 @@ def test_log_a_day_and_refuse_bad_values(home):
 
 
 def test_a_refusal_exits_2_and_a_bug_exits_1_with_one_line(settings, monkeypatch, capsys):
-    from skintrack import store
     from skintrack.__main__ import main
+    from skintrack.db import store
     from skintrack.errors import Refused
 
     argv = ["log", "2026-03-01", "--stress", "2", "--home", str(settings.home)]
@@ -138,10 +138,10 @@ def test_a_refusal_exits_2_and_a_bug_exits_1_with_one_line(settings, monkeypatch
 def test_a_command_that_cannot_be_imported_is_an_error_not_an_invalid_choice(settings, monkeypatch, capsys):
     from skintrack.__main__ import main
 
-    monkeypatch.setitem(sys.modules, "skintrack.insights", None)  # importing it raises ImportError
+    monkeypatch.setitem(sys.modules, "skintrack.stats.insights", None)  # importing it raises ImportError
     assert main(["insights", "--home", str(settings.home)]) == 1
     err = capsys.readouterr().err
-    assert "unexpected error" in err and "skintrack.insights" in err and "invalid choice" not in err
+    assert "unexpected error" in err and "skintrack.stats.insights" in err and "invalid choice" not in err
 
 
 def test_bad_arguments_are_refusals(settings, capsys):

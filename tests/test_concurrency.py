@@ -17,7 +17,9 @@ import pytest
 from conftest import DATA, ROOT
 from datakit import files_under, variant
 
-from skintrack import face, pipeline, store
+from skintrack import pipeline
+from skintrack.capture import face
+from skintrack.db import store
 
 THREADS = 2
 PER_THREAD = 5
@@ -119,7 +121,7 @@ con.close()
 # command a line on stdin as {"wait_s": lock wait, "args": [...]}; prints each exit status.
 CLI = """
 import json, sys
-import skintrack.store as s
+import skintrack.db.store as s
 from skintrack.__main__ import _quiet_native_stderr, main
 _quiet_native_stderr()
 print("ready", flush=True)

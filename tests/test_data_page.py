@@ -9,7 +9,7 @@ from conftest import ROOT
 from datakit import fill
 from streamlit.testing.v1 import AppTest
 
-from skintrack import archive, store
+from skintrack.db import archive, store
 
 TIMEOUT = 90
 

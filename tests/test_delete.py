@@ -8,8 +8,9 @@ import pytest
 from conftest import photo_bytes
 from datakit import add_entry, files_under, fill, table_rows
 
-from skintrack import backup, erase, pipeline, store
+from skintrack import pipeline
 from skintrack.__main__ import main
+from skintrack.db import backup, erase, store
 
 
 def _entry_traces(settings, entry_id: int) -> list[str]:

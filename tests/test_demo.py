@@ -6,9 +6,10 @@ from datetime import date
 
 import pytest
 
-from skintrack import demo, products, store
+from skintrack import demo
 from skintrack.__main__ import main
 from skintrack.config import DEMO_MARKER, Settings
+from skintrack.db import products, store
 
 
 def test_demo_fills_a_marked_home(tmp_path, capsys):

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from skintrack import analytics, demo, effects
-from skintrack.effects import InsightConfig
+from skintrack import demo
+from skintrack.stats import analytics, effects
+from skintrack.stats.effects import InsightConfig
 
 FAST = InsightConfig(n_boot=200)
 
@@ -75,7 +76,7 @@ def test_exposures_accept_days_logged_without_diet(settings):
     """A day logged without diet tags reads back as NULL: no crash, and no diet factor that day."""
     from datetime import date
 
-    from skintrack import store
+    from skintrack.db import store
 
     store.log_day(settings, date(2026, 3, 1), {"sleep_hours": 5.0})
     store.log_day(settings, date(2026, 3, 2), {"sleep_hours": 8.0, "diet": ["dairy"]})

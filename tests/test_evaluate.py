@@ -11,9 +11,9 @@ import pytest
 import torch
 from conftest import DATA, SHARED, labelled_faces
 
-from skintrack import classifier as clf
-from skintrack import evaluate as ev
-from skintrack import lesions
+from skintrack.model import classifier as clf
+from skintrack.model import evaluate as ev
+from skintrack.model import lesions
 
 SMALL = clf.Preprocess(size=64)
 ACNE04 = SHARED / "acne04"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import darker, no_face, rgb_of, two_faces
 
-from skintrack import face
+from skintrack.capture import face
 
 LADDER = ["obama-240p.jpg", "obama-480p.jpg", "obama-720p.jpg", "obama-1080p.jpg"]
 

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from skintrack import guidance
+from skintrack.report import guidance
 
 
 def acne_scores(grades: list[int], every_days: float = 2.0, start=datetime(2026, 1, 1, 8), probs=True) -> pd.DataFrame:
@@ -69,7 +69,8 @@ def test_the_app_prompts_a_dermatologist_after_two_severe_weeks(settings):
     """Two real check-ins 15 days apart, both graded severe by a model: every page says so."""
     from streamlit.testing.v1 import AppTest
 
-    from skintrack import pipeline, store
+    from skintrack import pipeline
+    from skintrack.db import store
     from tests.conftest import ROOT, photo_bytes
 
     rows = []
@@ -83,7 +84,7 @@ def test_the_app_prompts_a_dermatologist_after_two_severe_weeks(settings):
 
 
 def test_grades_come_from_the_model_the_store_calls_latest_whatever_the_frame_order(settings):
-    from skintrack import store
+    from skintrack.db import store
 
     at = datetime(2026, 3, 1, 8, 30)  # two check-ins at the same minute: the later id is the latest
 

@@ -12,7 +12,7 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT / "tools"))
 import heldout_report as hr
 
-from skintrack import modelcard
+from skintrack.model import modelcard
 
 
 def photo(i, grade, pred, lt, lp, group=None, ita="light"):

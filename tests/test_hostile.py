@@ -19,8 +19,10 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from PIL import Image
 
-from skintrack import face, images, lifestyle, pipeline, store
+from skintrack import pipeline
+from skintrack.capture import face, images
 from skintrack.config import Settings
+from skintrack.db import lifestyle, store
 
 REFUSED = (images.ImageRejected, face.FaceRejected, pipeline.CheckinRefused, store.StoreError)
 

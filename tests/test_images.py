@@ -7,7 +7,7 @@ import pytest
 from conftest import encode, photo_bytes, png_declaring, rgb_of
 from PIL import Image
 
-from skintrack import images
+from skintrack.capture import images
 from skintrack.config import Settings
 
 

@@ -6,8 +6,9 @@ import json
 
 import pandas as pd
 
-from skintrack import demo, insights
+from skintrack import demo
 from skintrack.__main__ import main
+from skintrack.stats import insights
 
 
 def test_insights_json_recovers_the_planted_effects(tmp_path, capsys):
@@ -85,7 +86,7 @@ def test_report_from_duckdb_equals_the_report_from_the_scores_table(tmp_path):
     """The command and the page read daily means aggregated by DuckDB; the same history through
     pandas (``compute`` on the whole scores table) must give the very same tests and intervals,
     also where another scorer left values on older entries (only the latest source counts)."""
-    from skintrack import products, store
+    from skintrack.db import products, store
 
     settings = demo.build(tmp_path / "demo", days=70, seed=1)
     scores = store.scores(settings)

@@ -22,14 +22,15 @@ import pytest
 from conftest import ROOT
 from datakit import add_entry, files_under, fill, state
 
-from skintrack import archive, backup, erase, files, store
+from skintrack import files
 from skintrack.config import Settings
+from skintrack.db import archive, backup, erase, store
 
 CHILD = """
 import inspect, sys, time
 sys.path.insert(0, {tests!r})
 from datetime import datetime
-from skintrack import archive, backup, store
+from skintrack.db import archive, backup, store
 from skintrack.config import Settings
 from datakit import add_entry, variant
 

@@ -19,9 +19,11 @@ from datetime import date, datetime, timedelta
 import pytest
 from cryptography import x509
 
-from skintrack import archive, certificate, devices, lan, products, quicklog, store
+from skintrack import quicklog
 from skintrack.config import Settings
-from skintrack.gate import COOKIE, GateOptions, Throttle, parse_head
+from skintrack.db import archive, devices, products, store
+from skintrack.lan import certificate, serve
+from skintrack.lan.proxy import COOKIE, GateOptions, Throttle, parse_head
 from tests.conftest import DATA, ROOT
 
 ADDRESS = "127.0.0.2"
@@ -105,7 +107,7 @@ def test_the_throttle_slows_then_refuses_an_address():
 
 
 def test_the_device_cookie_never_reaches_streamlit():
-    from skintrack.gate import _without_device_cookie
+    from skintrack.lan.proxy import _without_device_cookie
 
     assert _without_device_cookie(f"a=1; {COOKIE}=secret; _streamlit_xsrf=2|x") == "a=1; _streamlit_xsrf=2|x"
     assert parse_head(b"GET /x?y=1 HTTP/1.1\r\nHost: h\r\n\r\n").path == "/x"
@@ -116,7 +118,7 @@ def test_make_run_binds_only_loopback():
     (line,) = [ln for ln in out.splitlines() if "streamlit run" in ln]
     assert re.search(r"--server\.address 127\.0\.0\.1(\s|$)", line), line
     assert "0.0.0.0" not in out and "--lan" not in out
-    command = lan.streamlit_command(8501)  # and what serve --lan starts behind the gate
+    command = serve.streamlit_command(8501)  # and what serve --lan starts behind the gate
     assert command[command.index("--server.address") + 1] == "127.0.0.1"
 
 

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from conftest import rgb_of
 
-from skintrack import face, lesions
-from skintrack.acne import Preprocess
+from skintrack.capture import face
+from skintrack.model import lesions
+from skintrack.model.acne import Preprocess
 
 PRE = Preprocess(size=384)  # the shipped model's input: a 48 x 48 density map
 
@@ -63,7 +64,7 @@ def test_grade_comes_from_the_half_face_with_more_lesions():
 def test_the_served_models_density_map_gives_its_count_per_half_and_region(landmarks):
     """The shipped ONNX model (no torch) returns its density map with each prediction; the
     half faces of that map add up to its count."""
-    from skintrack import acne, serving
+    from skintrack.model import acne, serving
 
     if acne.default_path() is None:
         pytest.skip("no model installed under models/")

@@ -7,7 +7,7 @@ from datetime import date
 import numpy as np
 import pytest
 
-from skintrack import lifestyle, store
+from skintrack.db import lifestyle, store
 
 
 def test_validate_names_the_bad_value_and_the_range():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import rgb_of
 
-from skintrack import face, measure
+from skintrack.capture import face, measure
 from skintrack.repeatability import colour_temperature, exposure
 
 SIZE = 512

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from skintrack import acne, modelcard
+from skintrack.model import acne, modelcard
 
 FIGURES = {
     "model_id": "abc123def456",

@@ -9,8 +9,9 @@ import pytest
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from skintrack import demo, erase, products, store
+from skintrack import demo
 from skintrack.config import Settings
+from skintrack.db import erase, products, store
 
 TIMEOUT = 120
 

@@ -10,8 +10,11 @@ from conftest import DATA, darker, jpeg_bytes, no_face, rgb_of
 from test_face import underexposed
 from test_serving import SIZE, calibrated_model
 
-from skintrack import archive, erase, face, measure, pipeline, serving, store
-from skintrack import classifier as clf
+from skintrack import pipeline
+from skintrack.capture import face, measure
+from skintrack.db import archive, erase, store
+from skintrack.model import classifier as clf
+from skintrack.model import serving
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from skintrack import lifestyle, products, store
+from skintrack.db import lifestyle, products, store
 
 TODAY = date(2026, 3, 1)
 
@@ -109,7 +109,7 @@ def test_the_migration_merges_case_duplicates_keeping_their_history(settings):
     assert not con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone()[0]
     con.close()
     # The merged catalogue still exports and restores.
-    from skintrack import archive
+    from skintrack.db import archive
 
     data = archive.export_bytes(settings)
     store.log_day(settings, date(2026, 1, 3), {}, [("spf 50", "AM")])
@@ -128,7 +128,7 @@ def test_an_archive_from_before_the_merge_restores_merged(settings, tmp_path):
 
     import duckdb
 
-    from skintrack import archive
+    from skintrack.db import archive
 
     con = duckdb.connect(str(tmp_path / "old.duckdb"))
     store.migrate(con, target=_merge_version() - 1)

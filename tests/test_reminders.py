@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from skintrack import reminders
+from skintrack.report import reminders
 
 
 def unfold(data: bytes) -> list[str]:

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from conftest import DATA, rgb_of
 
-from skintrack import measure, repeatability
+from skintrack import repeatability
 from skintrack.__main__ import main
+from skintrack.capture import measure
 
 
 def test_planck_white_is_d65_white_at_6500_k():
@@ -96,7 +97,7 @@ def test_command_refuses_photos_without_a_face(capsys, tmp_path):
 
 
 def test_acne_scores_of_the_shipped_model_are_pooled_like_the_measurements(capsys):
-    from skintrack import classifier as clf
+    from skintrack.model import classifier as clf
 
     if clf.default_path() is None:
         pytest.skip("no acne model installed")

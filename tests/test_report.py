@@ -8,7 +8,10 @@ from datetime import date, datetime
 
 import pytest
 
-from skintrack import measure, pipeline, report, store
+from skintrack import pipeline
+from skintrack.capture import measure
+from skintrack.db import store
+from skintrack.report import report
 from tests.conftest import photo_bytes
 
 

@@ -6,9 +6,10 @@ import pytest
 import torch
 from conftest import photo_bytes
 
-from skintrack import classifier as clf
-from skintrack import pipeline, store
+from skintrack import pipeline
 from skintrack.__main__ import main
+from skintrack.db import store
+from skintrack.model import classifier as clf
 
 SMALL = clf.Preprocess(size=64)  # a tiny input keeps the test fast; the code path is the real one
 MEASURED = {"accuracy": 0.5, "balanced_accuracy": 0.4, "n": 10, "split": "valid"}

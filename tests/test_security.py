@@ -20,8 +20,9 @@ import pytest
 from conftest import DATA, ROOT, rgb_of
 from PIL import Image
 
-from skintrack import pipeline, store
+from skintrack import pipeline
 from skintrack.config import Settings
+from skintrack.db import store
 
 CONFIG = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
 
@@ -158,7 +159,7 @@ def test_sql_is_built_with_parameters_only():
     """Values reach SQL only as ? parameters; an f-string may hold only an identifier quoted by
     ``_quoted`` (checked against a pattern) or a name looped over string literals."""
     problems = []
-    for path in sorted((ROOT / "skintrack").glob("*.py")) + [ROOT / "appstate.py"]:
+    for path in sorted((ROOT / "skintrack").rglob("*.py")) + [ROOT / "appstate.py"]:
         tree = ast.parse(path.read_text())
         safe_names = _literal_loop_names(tree)
         for node in ast.walk(tree):

@@ -12,8 +12,9 @@ import pytest
 import torch
 from conftest import DATA, ROOT, photo_bytes
 
-from skintrack import classifier as clf
-from skintrack import pipeline, serving
+from skintrack import pipeline
+from skintrack.model import classifier as clf
+from skintrack.model import serving
 
 SIZE = 64  # a tiny model input keeps the export and the runs fast; the graph is the same
 
@@ -191,7 +192,8 @@ def test_the_cached_metadata_follows_the_file_not_its_name(ckpt, tmp_path):
 
 CHECKIN_CHILD = """
 import json, sys
-from skintrack import pipeline, serving
+from skintrack import pipeline
+from skintrack.model import serving
 from skintrack.config import Settings
 model = serving.load(sys.argv[1], cache_dir=sys.argv[2])
 entry, analysis = pipeline.checkin(Settings.for_home(sys.argv[3]), open(sys.argv[4], "rb").read(), classifier=model)

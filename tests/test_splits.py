@@ -43,7 +43,7 @@ def test_no_group_crosses_parts(name, n):
 @pytest.mark.dataset
 @pytest.mark.skipif(not (SHARED / "acne04").is_dir(), reason=f"needs the acne04 data at {SHARED / 'acne04'}")
 def test_acne04_split_is_by_the_audits_people():
-    from skintrack import evaluate as ev
+    from skintrack.model import evaluate as ev
 
     subject = {r["image"]: r["subject"] for r in ev.read_labels(SHARED / "acne04")}
     r = rows("acne04.csv")

@@ -5,7 +5,7 @@ from datetime import date, datetime
 import duckdb
 import pytest
 
-from skintrack import store
+from skintrack.db import store
 
 
 def _entry(sha="ab" * 32, scores=(("measure@1", "redness", "face", 12.5),)):

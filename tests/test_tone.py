@@ -13,9 +13,10 @@ import pytest
 import torch
 from conftest import labelled_faces
 
-from skintrack import acne, face, measure, tone, train
-from skintrack import classifier as clf
-from skintrack import evaluate as ev
+from skintrack.capture import face, measure
+from skintrack.model import acne, tone, train
+from skintrack.model import classifier as clf
+from skintrack.model import evaluate as ev
 
 DATA = Path(__file__).resolve().parent / "data"
 

@@ -12,9 +12,10 @@ import pytest
 import torch
 from conftest import labelled_faces
 
-from skintrack import classifier as clf
-from skintrack import evaluate as ev
-from skintrack import measure, train
+from skintrack.capture import measure
+from skintrack.model import classifier as clf
+from skintrack.model import evaluate as ev
+from skintrack.model import train
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

@@ -6,7 +6,9 @@ from datetime import date
 
 import numpy as np
 
-from skintrack import analytics, before_after, bench, products, store, trends
+from benchmarks import bench
+from skintrack.db import products, store
+from skintrack.stats import analytics, before_after, trends
 
 
 def test_trend_data_matches_the_pandas_path(settings):

@@ -19,7 +19,7 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
 python3 -c "import torch, torchvision, cv2, numpy; print('torch', torch.__version__, 'tv', torchvision.__version__, 'cv2', cv2.__version__, 'numpy', numpy.__version__, 'cuda', torch.cuda.is_available())"
 variant() {
   local name=$1; shift
-  python3 -m skintrack.train --data devdata/acne04 --cache devdata/acne04 --out "runs/$name" --device "$DEVICE" \
+  python3 -m skintrack.model.train --data devdata/acne04 --cache devdata/acne04 --out "runs/$name" --device "$DEVICE" \
     --ema 0.998 --time-budget "$BUDGET" --epochs 1000 --save-every 50 --batch-size 32 --warmup-epochs 5 --seed 0 $EXTRA "$@" \
     >"runs/$name.log" 2>&1
   echo "$name exited $?"

@@ -31,7 +31,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from skintrack import face, images, measure, pipeline
+from skintrack import pipeline
+from skintrack.capture import face, images, measure
 
 REJECTIONS = (("black and white", "black_and_white"), ("no face", "no_face"), ("faces found", "several_faces"))
 UTK_PAD = 0.5  # of the crop's side, on every side: a 200 px crop becomes 400 px

@@ -5,7 +5,7 @@ people not in ``train`` (``--exclude-subjects-of train``) and (b) ``acne_frontal
 or a seeded sample: ``--sample``; ``--by subset --by pose``), adds 95% bootstrap intervals that resample people (ACNE04 ``subject``) or
 near-duplicate face groups (acne_frontal, from ``models/splits/acne_frontal.csv``; single
 photos where that file is absent), checks issue 15's targets, and writes the small JSON the
-Check-in page quotes (``skintrack.modelcard``), keyed by the model's id; prints the model
+Check-in page quotes (``skintrack.model.modelcard``), keyed by the model's id; prints the model
 card's tables.
 
     .venv/bin/python -m skintrack evaluate --data ../shared/data/acne04 --split valid \\
@@ -29,9 +29,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from skintrack import evaluate as ev
-from skintrack import modelcard
 from skintrack.config import PROJECT_ROOT
+from skintrack.model import evaluate as ev
+from skintrack.model import modelcard
 
 MIN_GROUP = 15  # ITA groups with fewer photos are listed, not judged
 COMMANDS = {
@@ -81,7 +81,7 @@ def spearman(photos):
 
 
 def by_ita(photos: list[dict], stats: dict) -> dict:
-    from skintrack import measure
+    from skintrack.capture import measure
 
     out = {}
     for g in [name for _, name in measure.ITA_GROUPS] + [ev.NO_FACE_GROUP]:

@@ -1,4 +1,4 @@
-"""Make skintrack/canonical_face.npy: the fixed face that alignment fits every photo onto.
+"""Make skintrack/capture/canonical_face.npy: the fixed face that alignment fits every photo onto.
 
 The mesh of two public-domain frontal portraits (tests/data/obama-1080p.jpg, biden.jpg),
 Procrustes-averaged, made left-right symmetric (each point averaged with its mirror twin),
@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from skintrack.face import CANONICAL_PATH, CHIN, FOREHEAD_TOP, N_MESH, FaceMesh, similarity_fit
+from skintrack.capture.face import CANONICAL_PATH, CHIN, FOREHEAD_TOP, N_MESH, FaceMesh, similarity_fit
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTRAITS = ["tests/data/obama-1080p.jpg", "tests/data/biden.jpg"]

@@ -86,7 +86,7 @@ def assign(groups: dict[str, list[int]], strata: list[int], n_strata: int, seed:
 
 
 def acne04(args) -> list[dict]:
-    from skintrack import evaluate as ev
+    from skintrack.model import evaluate as ev
 
     rows = ev.read_labels(args.data)
     groups: dict[str, list[int]] = {}
@@ -103,7 +103,7 @@ def frontal_features(data: Path, rows: list[dict]) -> dict[str, np.ndarray]:
     """Aligned 32x32 grey face thumbnails (standardised) and aligned mesh points, cached."""
     import cv2
 
-    from skintrack import evaluate as ev
+    from skintrack.model import evaluate as ev
 
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / "acne_frontal_features.npz"
@@ -161,7 +161,7 @@ def count_stratum(n: int) -> int:
 
 
 def acne_frontal(args) -> tuple[list[dict], dict]:
-    from skintrack import evaluate as ev
+    from skintrack.model import evaluate as ev
 
     rows = ev.read_labels(args.data)
     feats = frontal_features(args.data, rows)

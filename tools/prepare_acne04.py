@@ -1,6 +1,6 @@
 """Align every photo of an acne04-format folder once and cache it for training.
 
-For each row of ``labels.csv`` this writes the 512x512 aligned face (``skintrack.face``)
+For each row of ``labels.csv`` this writes the 512x512 aligned face (``skintrack.capture.face``)
 as a JPEG and records, in ``index.json``, the grade, the lesion count, the lesion box
 centres moved into the aligned frame by the alignment matrix, and the ITA.
 Photos where MediaPipe finds no face (mostly profile views, which lean severe) are kept:
@@ -21,8 +21,8 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from skintrack import evaluate as dataset
 from skintrack.files import write_atomic
+from skintrack.model import evaluate as dataset
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from skintrack import classifier as clf
-from skintrack import evaluate as ev
+from skintrack.model import classifier as clf
+from skintrack.model import evaluate as ev
 
 
 def markdown(result: dict, title: str) -> str:

@@ -29,7 +29,7 @@ import numpy as np
 os.environ.setdefault("GLOG_minloglevel", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from skintrack import face, measure
+from skintrack.capture import face, measure
 
 ROOT = Path(__file__).resolve().parent.parent
 

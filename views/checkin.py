@@ -5,7 +5,8 @@ from datetime import datetime
 import streamlit as st
 
 import appstate
-from skintrack import guidance, images
+from skintrack.capture import images
+from skintrack.report import guidance
 
 GUIDE = (
     "**For a good photo:** face a window in even daylight, no flash; hold the camera at eye "
@@ -28,7 +29,10 @@ if photo is None:
     st.stop()
 
 # Imported once there is a photo: MediaPipe and SciPy would hold up the first page by a second.
-from skintrack import acne, face, measure, modelcard, pipeline, store  # noqa: E402
+from skintrack import pipeline  # noqa: E402
+from skintrack.capture import face, measure  # noqa: E402
+from skintrack.db import store  # noqa: E402
+from skintrack.model import acne, modelcard  # noqa: E402
 
 data = photo.getvalue()
 key = images.sha256(data)

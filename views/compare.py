@@ -6,8 +6,11 @@ from datetime import timedelta
 import streamlit as st
 
 import appstate
-from skintrack import analytics, changes, charts, labels, measure, store
+from skintrack.capture import labels, measure
+from skintrack.db import store
 from skintrack.errors import Refused
+from skintrack.report import charts
+from skintrack.stats import analytics, changes
 
 st.title("Compare")
 settings = appstate.settings()

@@ -5,8 +5,9 @@ from datetime import date
 import streamlit as st
 
 import appstate
-from skintrack import archive, backup, certificate, dbcopy, devices, erase, lan, store
 from skintrack.config import PROJECT_ROOT
+from skintrack.db import archive, backup, dbcopy, devices, erase, store
+from skintrack.lan import certificate, serve
 
 RESTORE_LIMIT_MB = 1024  # a restore reads the whole archive into memory; bigger ones: `python -m skintrack restore`
 
@@ -123,7 +124,7 @@ with model_tab:
             st.markdown(card.read_text())
 
 with phones_tab:
-    lan_url = lan.announced()
+    lan_url = serve.announced()
     if lan_url is None:
         st.info("Phone check-ins are off. Start skintrack with `make run-phone` (or `python -m skintrack serve --lan`) "
                 "to use it from a phone on this Wi-Fi, over HTTPS, after pairing the phone once.")  # fmt: skip
@@ -132,9 +133,9 @@ with phones_tab:
         st.write(f"Phones on this Wi-Fi can use skintrack at **{lan_url}** once paired. A pairing link works once, "
                  f"for {devices.CODE_TTL.seconds // 60} minutes.")  # fmt: skip
         if st.button("Pair a phone", icon=":material/qr_code_2:"):
-            st.session_state["pairing_link"] = lan.pairing_link(lan_url, devices.new_code(settings))
+            st.session_state["pairing_link"] = serve.pairing_link(lan_url, devices.new_code(settings))
         if link := st.session_state.get("pairing_link"):
-            st.image(lan.qr_png(link), caption="Scan with the phone's camera", width=260)
+            st.image(serve.qr_png(link), caption="Scan with the phone's camera", width=260)
             st.code(link, language=None)
         if cert is not None:
             st.caption(f"Certificate SHA-256 fingerprint (the phone shows the same): `{cert.fingerprint}`")

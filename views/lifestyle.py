@@ -6,7 +6,8 @@ from datetime import date
 import streamlit as st
 
 import appstate
-from skintrack import analytics, lifestyle, products, store
+from skintrack.db import lifestyle, products, store
+from skintrack.stats import analytics
 
 st.title("Lifestyle")
 settings = appstate.settings()

@@ -6,8 +6,9 @@ from datetime import date
 import streamlit as st
 
 import appstate
-from skintrack import lifestyle, quicklog, store
+from skintrack import quicklog
 from skintrack.config import Settings
+from skintrack.db import lifestyle, store
 
 STRESS_WORDS = {1: "1 calm", 2: "2", 3: "3", 4: "4", 5: "5 high"}
 

@@ -5,7 +5,7 @@ from datetime import date, time
 import streamlit as st
 
 import appstate
-from skintrack import guidance, reminders, report
+from skintrack.report import guidance, reminders, report
 
 st.title("Report and reminder")
 settings = appstate.settings()

@@ -4,7 +4,10 @@ the photo of a clicked day, and the insights in plain words."""
 import streamlit as st
 
 import appstate
-from skintrack import analytics, charts, insights, labels, lifestyle, measure, store
+from skintrack.capture import labels, measure
+from skintrack.db import lifestyle, store
+from skintrack.report import charts
+from skintrack.stats import analytics, insights
 
 st.title("Trends")
 settings = appstate.settings()

@@ -3,8 +3,9 @@
 import streamlit as st
 
 import appstate
-from skintrack import demo, guidance
+from skintrack import demo
 from skintrack.errors import Refused
+from skintrack.report import guidance
 
 settings = appstate.settings()
 st.title("Welcome to skintrack")

@@ -21,8 +21,8 @@ import numpy as np
 from mediapipe.python.solutions import face_mesh as mp_face_mesh
 from mediapipe.python.solutions import face_mesh_connections as conn
 
-from . import measure
-from .errors import Refused
+from skintrack.capture import measure
+from skintrack.errors import Refused
 
 ALIGNED_SIZE = 512
 N_MESH = 468  # the last 10 of the 478 refined landmarks are the irises

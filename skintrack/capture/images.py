@@ -17,8 +17,8 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
-from .config import Settings
-from .errors import Refused
+from skintrack.config import Settings
+from skintrack.errors import Refused
 
 register_heif_opener()
 ImageFile.LOAD_TRUNCATED_IMAGES = False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import measure
+from skintrack.capture import measure
 
 # Acne model outputs charted besides the measurements: label and unit.
 MODEL_OUTPUTS: dict[str, tuple[str, str]] = {

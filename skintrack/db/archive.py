@@ -37,9 +37,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import dbcopy, devices, store
-from .config import Settings
-from .files import write_atomic
+from skintrack.config import Settings
+from skintrack.db import dbcopy, devices, store
+from skintrack.files import write_atomic
 
 FORMAT = "skintrack-export"
 FORMAT_VERSION = 1

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import store
-from .config import Settings
-from .dbcopy import ARCHIVE_GLOB, DB_GLOB, copy_database
+from skintrack.config import Settings
+from skintrack.db import store
+from skintrack.db.dbcopy import ARCHIVE_GLOB, DB_GLOB, copy_database
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import duckdb
 
-from .errors import StoreError
-from .files import write_atomic
+from skintrack.errors import StoreError
+from skintrack.files import write_atomic
 
 KEEP = 10  # newest backups kept of each kind (database copies; before-restore archives)
 DB_GLOB = "skintrack-*.duckdb"

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from . import store
-from .config import Settings
+from skintrack.config import Settings
+from skintrack.db import store
 
 CODE_TTL = timedelta(minutes=10)
 SECRET_BYTES = 16  # 128 bits

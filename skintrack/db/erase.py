@@ -10,8 +10,8 @@ import shutil
 from dataclasses import dataclass
 from datetime import date
 
-from . import archive, backup, store
-from .config import Settings
+from skintrack.config import Settings
+from skintrack.db import archive, backup, store
 
 
 @dataclass(frozen=True)

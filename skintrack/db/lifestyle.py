@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from .errors import Refused
+from skintrack.errors import Refused
 
 DIET_TAGS = ("dairy", "sugar", "fast food", "fried", "chocolate", "spicy", "high glycemic", "vegetables", "fish")
 TIMES_OF_DAY = ("AM", "PM")

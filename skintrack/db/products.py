@@ -12,10 +12,10 @@ from datetime import date
 
 import pandas as pd
 
-from . import store
-from .config import Settings
-from .errors import BadValue
-from .lifestyle import MAX_NAME, MAX_NOTE, InvalidLog, parse_day
+from skintrack.config import Settings
+from skintrack.db import store
+from skintrack.db.lifestyle import MAX_NAME, MAX_NOTE, InvalidLog, parse_day
+from skintrack.errors import BadValue
 
 KINDS = (
     "cleanser", "toner", "serum", "moisturiser", "sunscreen", "treatment", "exfoliant",

@@ -20,10 +20,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from .config import Settings
-from .dbcopy import before_migration
-from .errors import StoreError
-from .files import write_atomic
+from skintrack.config import Settings
+from skintrack.db.dbcopy import before_migration
+from skintrack.errors import StoreError
+from skintrack.files import write_atomic
 
 LOCK_WAIT_S = 10.0
 

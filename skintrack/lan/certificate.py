@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from .config import Settings
+from skintrack.config import Settings
 
 VALID_FOR = timedelta(days=397)  # the longest validity browsers accept for a server certificate
 RENEW_BEFORE = timedelta(days=30)

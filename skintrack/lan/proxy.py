@@ -20,9 +20,9 @@ from collections import deque
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 
-from . import devices
-from .certificate import Certificate
-from .config import Settings
+from skintrack.config import Settings
+from skintrack.db import devices
+from skintrack.lan.certificate import Certificate
 
 COOKIE = "skintrack_device"
 log = logging.getLogger(__name__)

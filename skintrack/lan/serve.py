@@ -2,7 +2,7 @@
 
 Without ``--lan`` this is ``make run``: Streamlit on 127.0.0.1 only. With ``--lan``, Streamlit
 still listens on 127.0.0.1 only (the computer's own browser uses it as before), and the HTTPS
-gate (``gate.py``) listens on the LAN address: paired phones get the app, anything else a
+gate (``proxy.py``) listens on the LAN address: paired phones get the app, anything else a
 lock page. The terminal shows the pairing link, the certificate's fingerprint and a QR code.
 """
 
@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 import segno
 
-from . import certificate, devices
-from .config import PROJECT_ROOT, Settings
-from .gate import Gate, GateOptions
+from skintrack.config import PROJECT_ROOT, Settings
+from skintrack.db import devices
+from skintrack.lan import certificate
+from skintrack.lan.proxy import Gate, GateOptions
 
 # Set for the Streamlit process by ``serve --lan``: the address phones use (https://ADDR:PORT).
 LAN_URL_ENV = "SKINTRACK_LAN_URL"

@@ -1,6 +1,6 @@
 """The acne model: registry, preprocessing, checkpoint I/O, inference and Grad-CAM.
 
-One network, two heads, on the aligned face (``skintrack.face``):
+One network, two heads, on the aligned face (``skintrack.capture.face``):
 - a lesion-density head on stride-8 features (layer3 upsampled onto layer2, FPN-style),
   trained against Gaussian blobs at the lesion box centres; its sum is the lesion count;
 - a severity head over the four Hayashi grades: a linear layer on the pooled last stage
@@ -13,7 +13,7 @@ in half precision and loaded on the CPU. ``load`` refuses a checkpoint that carr
 held-out metrics: an unmeasured model must never produce scores.
 
 What serving needs without torch (grades, ``Preprocess``, ``Prediction``, the metrics rule)
-is defined in ``skintrack.acne`` and re-exported here under the same names.
+is defined in ``skintrack.model.acne`` and re-exported here under the same names.
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from skintrack.acne import (  # noqa: F401  (re-exported: one definition, torch-free, in acne)
+from skintrack.config import PROJECT_ROOT  # noqa: F401  (kept importable from here)
+from skintrack.errors import BadValue
+from skintrack.model.acne import (  # noqa: F401  (re-exported: one definition, torch-free, in acne)
     CARD_KEYS,
     DEFAULT_NAME,
     FORMAT,
@@ -52,10 +54,8 @@ from skintrack.acne import (  # noqa: F401  (re-exported: one definition, torch-
     require_measured,
     write_atomic,
 )
-from skintrack.acne import check_aligned as _check_aligned
-from skintrack.acne import prediction as _prediction
-from skintrack.config import PROJECT_ROOT  # noqa: F401  (kept importable from here)
-from skintrack.errors import BadValue
+from skintrack.model.acne import check_aligned as _check_aligned
+from skintrack.model.acne import prediction as _prediction
 
 ARCHITECTURES = ("resnet50", "efficientnet_lite0")
 DENSITY_STRIDE = 8
@@ -281,7 +281,7 @@ def read_shipped(path: Path) -> dict:
     import onnx
     from onnx import numpy_helper
 
-    from skintrack.serving import CARD_KEY
+    from skintrack.model.serving import CARD_KEY
 
     model = onnx.load(str(path))
     props = {p.key: p.value for p in model.metadata_props}

@@ -7,7 +7,7 @@ only the acne-lesion classes count) and ``subjects.csv`` (each photo's person). 
 with counts and no grades (acne_frontal) is measured on count agreement only: lesion MAE
 and Spearman; grade accuracy is then omitted, not derived from the count, because its
 counts are of the whole face and Hayashi's grade counts half of it. Every photo is aligned with
-``skintrack.face``; where no face is found it falls back to a resize of the whole photo
+``skintrack.capture.face``; where no face is found it falls back to a resize of the whole photo
 (and is counted in its own group, since skin tone cannot be measured without the mask).
 """
 
@@ -22,8 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from skintrack import classifier as clf
 from skintrack.errors import BadValue
+from skintrack.model import classifier as clf
 
 # skintrack.face and skintrack.measure (MediaPipe) are imported where photos are aligned or
 # measured, so that training from a prepared cache runs where MediaPipe is not installed.
@@ -143,7 +143,7 @@ def align_or_resize(rgb: np.ndarray, size: int = 512) -> tuple[np.ndarray, np.nd
     The largest face found is aligned as the app aligns a selfie; with no face, the whole
     photo is resized into the frame (centred, aspect kept) and landmarks are None.
     """
-    from skintrack import face
+    from skintrack.capture import face
 
     found = face.default_mesh().landmarks(rgb)
     if found:
@@ -161,7 +161,7 @@ def skin_tone(aligned_rgb: np.ndarray, landmarks: np.ndarray | None) -> tuple[fl
     """(ITA in degrees, ITA group) measured on the face skin, or (None, NO_FACE_GROUP)."""
     if landmarks is None:
         return None, NO_FACE_GROUP
-    from skintrack import face, measure
+    from skintrack.capture import face, measure
 
     ita = measure.value(measure.measure(aligned_rgb, face.region_masks(landmarks)), "ita")
     return (None, NO_FACE_GROUP) if ita is None else (ita, measure.ita_group(ita))
@@ -294,7 +294,7 @@ def predict_with_density(classifier, aligned_rgb: np.ndarray):
 
 def photo_record(classifier, item: dict, row: dict) -> dict:
     """One photo's labels and the model's prediction, with lesions per region and half face."""
-    from skintrack import lesions
+    from skintrack.model import lesions
 
     pred, density = predict_with_density(classifier, item["image"])
     rec = {
@@ -349,7 +349,7 @@ def evaluate_model(classifier: clf.Classifier, data_dir: str | Path, split: str 
             progress(i + 1, len(rows))
     result = summary(photos)
     result.update(model=classifier.source, data=str(data_dir), split=split, grouping=grouping)
-    from skintrack import measure
+    from skintrack.capture import measure
 
     order = [name for _, name in measure.ITA_GROUPS] + [NO_FACE_GROUP]
     result["by_group"] = {g: summary(sel) for g in order if (sel := [p for p in photos if p["ita_group"] == g])}
@@ -362,13 +362,13 @@ def evaluate_model(classifier: clf.Classifier, data_dir: str | Path, split: str 
 def evaluate_tone_shift(classifier: clf.Classifier, data_dir: str | Path, split: str | None,
                         targets: list[float], progress=None) -> dict:  # fmt: skip
     """A paired skin-tone test: every photo with a face, as it is and re-rendered at each
-    target ITA (``skintrack.tone.shift_tone``, on the face-skin mask), graded by the same
+    target ITA (``skintrack.model.tone.shift_tone``, on the face-skin mask), graded by the same
     model. Per target: the metrics, how often the grade and the count stayed what they were
     on the photo as it is, and the ITA groups the re-rendered photos were measured in.
 
     The same photos and labels at every tone, so a difference between tones is the model's,
     not the sample's (ACNE04 holds 18 brown and 2 dark valid photos)."""
-    from skintrack import measure
+    from skintrack.capture import measure
 
     rows = read_labels(data_dir, split)
     keys = ["as is"] + [f"ITA {t:+.0f}" for t in targets]
@@ -409,7 +409,8 @@ def reshade(aligned_rgb: np.ndarray, landmarks: np.ndarray, ita: float, measured
     """The aligned face re-rendered (``tone.shift_image`` on the face skin) until the app's own
     skin-tone measurement, which white-balances first, reads about ``ita`` degrees; returns the
     image and the ITA measured on it. ``measured``: the face's ITA as it is, where known."""
-    from skintrack import face, tone
+    from skintrack.capture import face
+    from skintrack.model import tone
 
     skin = face.face_mask(landmarks)
     raw = tone.image_ita(aligned_rgb, skin)  # shift_tone's own reading

@@ -18,7 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from skintrack.acne import PREPROCESS, Preprocess, grade_from_count
+from skintrack.model.acne import PREPROCESS, Preprocess, grade_from_count
 
 # Regions counted: the measurement regions that hold skin where acne grows (the under-eye
 # bands are left out: too thin for a stride-8 map, and acne there is rare).
@@ -30,7 +30,7 @@ def midline_x(landmarks: np.ndarray | None, size: int = 512) -> float:
     """x of the face's midline in the aligned frame (mean of nose bridge and chin)."""
     if landmarks is None:
         return size / 2
-    from skintrack import face
+    from skintrack.capture import face
 
     return float((landmarks[face.NOSE_BRIDGE, 0] + landmarks[face.CHIN, 0]) / 2)
 
@@ -40,7 +40,7 @@ def masks(landmarks: np.ndarray | None, size: int = 512) -> dict[str, np.ndarray
     two half faces (the whole frame either side of the midline)."""
     out: dict[str, np.ndarray] = {}
     if landmarks is not None:
-        from skintrack import face
+        from skintrack.capture import face
 
         regions = face.region_masks(landmarks, size)
         out.update({name: regions[name] for name in COUNT_REGIONS})

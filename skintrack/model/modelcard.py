@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from skintrack.acne import DEFAULT_NAME, MODELS_DIR
+from skintrack.model.acne import DEFAULT_NAME, MODELS_DIR
 
 
 def eval_path(name: str = DEFAULT_NAME, models_dir: Path = MODELS_DIR) -> Path:

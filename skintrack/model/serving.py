@@ -11,7 +11,7 @@ export lies a JSON sidecar of the checkpoint's metadata (card, id, preprocessing
 named by the SHA-256 of the checkpoint file's bytes. ``load`` hashes the file, finds its
 sidecar and the export named by the id the sidecar gives, checks that the export records
 that same id, and serves it: torch is imported only to export when one of these is
-missing or does not match (``python -m skintrack.serving --export``, run by ``make
+missing or does not match (``python -m skintrack.model.serving --export``, run by ``make
 setup``, does that once). The rule of ``classifier.load`` holds on both paths: a
 checkpoint without held-out metrics is refused.
 
@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnxruntime as ort
 
-from . import acne
-from .config import PROJECT_ROOT, user_dir
-from .errors import BadValue
+from skintrack.config import PROJECT_ROOT, user_dir
+from skintrack.errors import BadValue
+from skintrack.model import acne
 
 if TYPE_CHECKING:
-    from . import classifier as clf
+    from skintrack.model import classifier as clf
 
 EXPORT_VERSION = 3  # 2: the export records the checkpoint id it was made from; 3: and gives the density map
 OPSET = 17
@@ -118,7 +118,7 @@ def ship(ckpt: dict, path: str | os.PathLike) -> Path:
     import onnx
     from onnx import helper, numpy_helper
 
-    from . import classifier as clf
+    from skintrack.model import classifier as clf
 
     state = ckpt["state_dict"]
     size = acne.Preprocess.from_dict(ckpt["preprocess"]).size
@@ -167,7 +167,7 @@ def load_shipped(path: str | os.PathLike) -> OnnxClassifier:
     acne.require_measured(meta, path)
 
     def reference() -> clf.Classifier:
-        from . import classifier as clf
+        from skintrack.model import classifier as clf
 
         return clf.load(path)
 
@@ -225,7 +225,7 @@ def ensure_export(ckpt: dict, precision: str = "fp32", cache_dir: str | os.PathL
         try:
             fp32 = d / export_name(ckpt, "fp32")
             if refresh or not fp32.is_file():
-                from . import classifier as clf
+                from skintrack.model import classifier as clf
 
                 export(clf.build(ckpt), fp32, acne.Preprocess.from_dict(ckpt["preprocess"]).size, ckpt["id"])
             if precision == "int8":
@@ -340,7 +340,7 @@ class OnnxClassifier:
 def from_checkpoint(ckpt: dict, precision: str = "fp32", cache_dir: str | os.PathLike | None = None,
                     n_threads: int | None = None) -> OnnxClassifier:  # fmt: skip
     """Serve a checkpoint dict as it is, measured or not (timing and tests; the app uses ``load``)."""
-    from . import classifier as clf
+    from skintrack.model import classifier as clf
 
     sess = _verified_session(ckpt, precision, cache_dir, n_threads)
     return OnnxClassifier(sess, ckpt, precision, reference=lambda: clf.Classifier(clf.build(ckpt), ckpt))
@@ -398,7 +398,7 @@ def describe(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None
     meta = _cached_metadata(digest, dirs)
     if meta is not None:
         return meta, None
-    from . import classifier as clf
+    from skintrack.model import classifier as clf
 
     ckpt = clf.read(path)
     meta = metadata(ckpt, digest)
@@ -429,7 +429,7 @@ def load(
             if exported_from(sess) != meta["id"]:
                 sess = None  # an export of another checkpoint under this one's name
     if sess is None:
-        from . import classifier as clf
+        from skintrack.model import classifier as clf
 
         ckpt = ckpt or clf.read(path)
         sess = _verified_session(ckpt, precision, cache_dir)
@@ -437,7 +437,7 @@ def load(
     def reference() -> clf.Classifier:
         # The torch reference (Grad-CAM) re-reads the file when asked, rather than keeping
         # the weights of a model that most sessions never build.
-        from . import classifier as clf
+        from skintrack.model import classifier as clf
 
         return clf.load(path)
 
@@ -482,12 +482,12 @@ def prune_exports(keep: list[dict], cache_dir: str | os.PathLike | None = None) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m skintrack.serving --ship CHECKPOINT.pt``: write a trained checkpoint as the
+    """``python -m skintrack.model.serving --ship CHECKPOINT.pt``: write a trained checkpoint as the
     model file the app serves (``models/resnet50-acne.onnx``) and show how far its served
     scores are from torch's on the test portraits; ``--export --model CHECKPOINT.pt`` caches the
     ONNX export of a checkpoint that is not shipped (``rescore --model``, the bench). Both need
     the training tools (``make train-setup``)."""
-    parser = argparse.ArgumentParser(prog="python -m skintrack.serving", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m skintrack.model.serving", description=main.__doc__)
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--ship", metavar="CHECKPOINT", help="a trained .pt checkpoint to ship")
     what.add_argument("--export", action="store_true", help="export and cache --model")
@@ -496,9 +496,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
     args = parser.parse_args(argv)
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("onnx") is None:
-        print("skintrack.serving: needs torch and onnx: run `make train-setup` first", file=sys.stderr)
+        print("skintrack.model.serving: needs torch and onnx: run `make train-setup` first", file=sys.stderr)
         return 2
-    from . import classifier as clf
+    from skintrack.model import classifier as clf
 
     try:
         if args.ship:
@@ -512,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--export needs --model CHECKPOINT.pt")
         served = load(args.model, args.precision)
     except (ValueError, OSError) as exc:
-        print(f"skintrack.serving: {exc}", file=sys.stderr)
+        print(f"skintrack.model.serving: {exc}", file=sys.stderr)
         return 2
     where = next((d for d in cache_dirs() if (d / export_name(served.checkpoint, args.precision)).is_file()), None)
     print(f"{served.source} served through ONNX Runtime from {where}")

@@ -10,7 +10,7 @@
   distribution implied by a Gaussian around the true lesion count; classes weighted by
   inverse square-root frequency;
 - augmentation: random resized crop, small rotation, horizontal flip, colour jitter and,
-  optionally (``--tone-aug``), re-rendering at another skin tone (``skintrack.tone``).
+  optionally (``--tone-aug``), re-rendering at another skin tone (``skintrack.model.tone``).
 The best epoch on the ``valid`` split (accuracy, then lesion MAE) is kept as a
 self-describing half-precision checkpoint with its measured metrics; ``last.pt`` beside it
 holds the full state for ``--resume``.
@@ -35,10 +35,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from skintrack import classifier as clf
-from skintrack import evaluate as ev
 from skintrack.errors import BadValue
-from skintrack.tone import shift_tone
+from skintrack.model import classifier as clf
+from skintrack.model import evaluate as ev
+from skintrack.model.tone import shift_tone
 
 DATA_TERMS = (
     "ACNE04 (Wu et al., 'Joint Acne Image Grading and Counting via Label Distribution "
@@ -141,7 +141,7 @@ def augment(images: torch.Tensor, points: torch.Tensor, gen: torch.Generator,
     horizontal flip and colour jitter (brightness, contrast, saturation +-25%, hue +-8 deg)
     of a uint8 batch on any device; returns float images in [0, 1] and the moved points.
     With ``tone`` > 0, that share of the images is first re-rendered at a skin tone drawn
-    uniformly from ITA -50 to 45 degrees (``skintrack.tone.shift_tone``: dark to intermediate).
+    uniformly from ITA -50 to 45 degrees (``skintrack.model.tone.shift_tone``: dark to intermediate).
 
     Random numbers come from ``gen`` (a CPU generator), so a seed gives the same run on
     any device."""

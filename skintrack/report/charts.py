@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
-from .errors import BadValue
+from skintrack.errors import BadValue
 
 # Okabe-Ito colours: they keep their meaning for colour-blind readers.
 BLUE, ORANGE, GREY = "#0072B2", "#E69F00", "#999999"

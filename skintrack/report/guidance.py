@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from . import analytics
+from skintrack.stats import analytics
 
 DISCLAIMER = (
     "skintrack is not a medical device. Its scores are estimates from photos, for tracking "

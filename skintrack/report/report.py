@@ -24,14 +24,17 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from . import analytics, charts, guidance, labels, measure, products, store
-from .acne import GRADE_NAMES
-from .config import Settings
-from .errors import BadValue, Refused
-from .insights import CAVEAT as INSIGHTS_CAVEAT
-from .insights import compute as compute_insights
-from .insights import sentences as insight_sentences
-from .lifestyle import NUMERIC_FIELDS
+from skintrack.capture import labels, measure
+from skintrack.config import Settings
+from skintrack.db import products, store
+from skintrack.db.lifestyle import NUMERIC_FIELDS
+from skintrack.errors import BadValue, Refused
+from skintrack.model.acne import GRADE_NAMES
+from skintrack.report import charts, guidance
+from skintrack.stats import analytics
+from skintrack.stats.insights import CAVEAT as INSIGHTS_CAVEAT
+from skintrack.stats.insights import compute as compute_insights
+from skintrack.stats.insights import sentences as insight_sentences
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHART_SIZE = {"width": 700, "height": 320, "scale": 2}

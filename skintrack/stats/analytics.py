@@ -13,8 +13,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from . import store
-from .lifestyle import NUMERIC_FIELDS
+from skintrack.db import store
+from skintrack.db.lifestyle import NUMERIC_FIELDS
 
 WHOLE_FACE = "face"
 

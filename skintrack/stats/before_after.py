@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .effects import InsightConfig, correct_for_selection, t_interval
+from skintrack.stats.effects import InsightConfig, correct_for_selection, t_interval
 
 
 def product_periods(routine: pd.DataFrame, uses: pd.DataFrame, max_gap: int = 7) -> pd.DataFrame:

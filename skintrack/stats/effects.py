@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .lifestyle import EXPOSURES
+from skintrack.db.lifestyle import EXPOSURES
 
 
 @dataclass(frozen=True)

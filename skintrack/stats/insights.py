@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import analytics, before_after, changes, effects, labels, measure, products, store
-from .analytics import WHOLE_FACE
-from .config import Settings
-from .effects import InsightConfig
-from .errors import BadValue
+from skintrack.capture import labels, measure
+from skintrack.config import Settings
+from skintrack.db import products, store
+from skintrack.errors import BadValue
+from skintrack.stats import analytics, before_after, changes, effects
+from skintrack.stats.analytics import WHOLE_FACE
+from skintrack.stats.effects import InsightConfig
 
 CAVEAT = (
     "These are associations in your own records, not proof of cause and not a diagnosis: "

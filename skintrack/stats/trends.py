@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from . import analytics, before_after, products, store
-from .config import Settings
+from skintrack.config import Settings
+from skintrack.db import products, store
+from skintrack.stats import analytics, before_after
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ passes the quality gate, and reports per measurement and region:
 - ``smallest_change``: 1.96 * sqrt(2) * sd, the minimal detectable change at 95%
   (Weir, J Strength Cond Res 2005): a difference between two photos smaller than this
   can be noise of photo-taking alone. ``measure.noise_band`` reads it from
-  ``skintrack/repeatability.json``.
+  ``skintrack/capture/repeatability.json``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import face, measure
-from .errors import BadValue
+from skintrack.capture import face, measure
+from skintrack.errors import BadValue
 
 MDC_FACTOR = 1.96 * math.sqrt(2.0)
 CV_CONDITIONS = ("redness", "evenness", "texture")
@@ -226,7 +226,7 @@ def format_table(summary: dict, region: str = measure.WHOLE_FACE) -> str:
 
 
 def load_photo(path: str) -> np.ndarray:
-    from . import images
+    from skintrack.capture import images
 
     data = Path(path).read_bytes()
     return images.load(data).rgb
@@ -237,7 +237,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     parser.add_argument("--quick", action="store_true", help="one or two perturbations of each kind")
     parser.add_argument("--include-refused", action="store_true", help="also count versions the quality gate refuses")
-    parser.add_argument("--write", metavar="FILE", help="also write the JSON to FILE (skintrack/repeatability.json feeds the app)")
+    parser.add_argument("--write", metavar="FILE", help="also write the JSON to FILE (skintrack/capture/repeatability.json feeds the app)")
     parser.add_argument("--acne", action="store_true",
                         help="also score every version with the installed acne model: expected grade, lesion count, "
                         "and how often the most likely grade stays that of the original")  # fmt: skip
@@ -251,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
         photos[Path(path).name] = load_photo(path)
     classifier = None
     if args.acne:
-        from . import classifier as clf
+        from skintrack.model import classifier as clf
 
         classifier = clf.load_default()
         if classifier is None:

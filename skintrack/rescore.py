@@ -15,10 +15,10 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from . import classifier as clf
-from . import store
-from .config import Settings
-from .errors import BadValue
+from skintrack.config import Settings
+from skintrack.db import store
+from skintrack.errors import BadValue
+from skintrack.model import classifier as clf
 
 
 def rescore(settings: Settings, model, batch_size: int = 16, progress=None) -> int:
