@@ -32,7 +32,9 @@ def main() -> None:
         st.session_state["welcomed"] = True
         st.switch_page(welcome)
     # Before run(): a page that stops early (st.stop) must not take the standing note with it.
-    st.sidebar.caption(f"Data home: `{settings.home}`  \nEverything stays on this computer.  \n{guidance.DISCLAIMER_SHORT}")
+    st.sidebar.caption(
+        f"Data home: `{settings.home}`  \nEverything stays on this computer.  \n{guidance.DISCLAIMER_SHORT}"
+    )
     page.run()
 
 

@@ -77,8 +77,17 @@ class BenchConfig:
 
     @classmethod
     def quick(cls) -> BenchConfig:
-        return cls(repeat=2, warmup=1, years=(1,), import_photos=2, cold_runs=1, browser=False,
-                   standin_size=64, insights_repeat=2, torch_threads=1)  # fmt: skip
+        return cls(
+            repeat=2,
+            warmup=1,
+            years=(1,),
+            import_photos=2,
+            cold_runs=1,
+            browser=False,
+            standin_size=64,
+            insights_repeat=2,
+            torch_threads=1,
+        )
 
 
 def summary(ms: list[float]) -> dict:
@@ -269,8 +278,12 @@ def bench_accuracy(ckpt: dict, data: Path, limit: int | None = None) -> dict:
     faces = [cv2.cvtColor(cv2.imread(str(data / r["file"])), cv2.COLOR_BGR2RGB) for r in valid]
     grades = np.array([r["grade"] for r in valid])
     reference = clf.Classifier(clf.build(ckpt), ckpt)
-    models = {"torch_fp32": reference, "torch_bf16": _Bf16(reference),
-              "onnx_fp32": serving.from_checkpoint(ckpt), "onnx_int8": serving.from_checkpoint(ckpt, "int8")}  # fmt: skip
+    models = {
+        "torch_fp32": reference,
+        "torch_bf16": _Bf16(reference),
+        "onnx_fp32": serving.from_checkpoint(ckpt),
+        "onnx_int8": serving.from_checkpoint(ckpt, "int8"),
+    }
     out = {"n": len(valid)}
     for name, m in models.items():
         pred = np.array([p.grade for p in m.predict_batch(faces)])
@@ -315,16 +328,26 @@ def bench_cold(cfg: BenchConfig, ckpt_path: Path, scratch: Path, export_dir: Pat
     for i in range(cfg.cold_runs):
         home = scratch / f"cold-cli-{i}"
         t = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "skintrack", "checkin", str(PHOTO), "--home", str(home)],
-                              capture_output=True, text=True, cwd=PROJECT_ROOT, env=_child_env())  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "skintrack", "checkin", str(PHOTO), "--home", str(home)],
+            capture_output=True,
+            text=True,
+            cwd=PROJECT_ROOT,
+            env=_child_env(),
+        )
         cli.append(time.perf_counter() - t)
         if done.returncode != 0:
             raise RuntimeError(f"bench: the check-in command failed: {done.stderr.strip()}")
         home = scratch / f"cold-onnx-{i}"
         t = time.perf_counter()
         extra = [str(export_dir or ""), "trained" if trained else "standin"]
-        done = subprocess.run([sys.executable, "-c", COLD_CHILD, str(ckpt_path), str(home), str(PHOTO), *extra],
-                              capture_output=True, text=True, cwd=PROJECT_ROOT, env=_child_env())  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-c", COLD_CHILD, str(ckpt_path), str(home), str(PHOTO), *extra],
+            capture_output=True,
+            text=True,
+            cwd=PROJECT_ROOT,
+            env=_child_env(),
+        )
         onnx.append(time.perf_counter() - t)
         if done.returncode != 0:
             raise RuntimeError(f"bench: the ONNX cold check-in failed: {done.stderr.strip()[-500:]}")
@@ -336,7 +359,9 @@ def bench_cold(cfg: BenchConfig, ckpt_path: Path, scratch: Path, export_dir: Pat
     return {
         "cli_checkin_s": s(cli),
         "onnx_checkin_s": s(onnx),
-        "onnx_phases_s": {k: round(float(np.median([p[k] for p in phases])), 2) for k in ("imports_s", "model_s", "checkin_s")},
+        "onnx_phases_s": {
+            k: round(float(np.median([p[k] for p in phases])), 2) for k in ("imports_s", "model_s", "checkin_s")
+        },
         "onnx_torch_imported": any(p["torch_imported"] for p in phases),
     }
 
@@ -371,10 +396,25 @@ def bench_app(cfg: BenchConfig, home: Path) -> dict:
     then a check-in analysis and the Trends page, and the app process's peak memory."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=_child_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, cwd=PROJECT_ROOT, env=_child_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     out: dict = {"home_days": None}
     try:
         if not _wait_http(f"{url}/_stcore/health", time.monotonic() + 60):
@@ -472,36 +512,61 @@ def generate_history(settings: Settings, days: int, template: list[tuple[str, st
     rng = np.random.default_rng(seed)
     start = datetime(2000, 1, 1, 8, 0)
     ids = np.arange(1, days + 1)
-    entries = pd.DataFrame({
-        "id": ids, "taken_at": [start + timedelta(days=int(i), minutes=int(rng.integers(0, 120))) for i in ids],
-        "image_sha256": [f"{i:064x}" for i in ids], "image_path": "bench.jpg", "aligned_path": "bench.aligned.jpg",
-        "width": 1280, "height": 720, "quality": "{}", "alignment_rms": 1.0, "yaw": 0.0, "pitch": 0.0, "roll": 0.0,
-    })  # fmt: skip
+    entries = pd.DataFrame(
+        {
+            "id": ids,
+            "taken_at": [start + timedelta(days=int(i), minutes=int(rng.integers(0, 120))) for i in ids],
+            "image_sha256": [f"{i:064x}" for i in ids],
+            "image_path": "bench.jpg",
+            "aligned_path": "bench.aligned.jpg",
+            "width": 1280,
+            "height": 720,
+            "quality": "{}",
+            "alignment_rms": 1.0,
+            "yaw": 0.0,
+            "pitch": 0.0,
+            "roll": 0.0,
+        }
+    )
     tpl = pd.DataFrame(template, columns=["source", "condition", "region", "value"])
     scores = tpl.loc[tpl.index.repeat(days)].reset_index(drop=True)
     scores.insert(0, "entry_id", np.tile(ids, len(tpl)))
     drift = np.sin(scores["entry_id"].to_numpy() / 60.0)
-    scores["value"] = scores["value"] * (1 + 0.1 * drift) + rng.normal(0, 0.05, len(scores)) * scores["value"].abs().clip(lower=1)
-    log = pd.DataFrame({
-        "day": [(start + timedelta(days=int(i))).date() for i in ids],
-        "sleep_hours": rng.normal(7, 1, days).clip(3, 11).round(1), "sleep_quality": rng.integers(1, 6, days),
-        "water_l": rng.normal(1.8, 0.4, days).clip(0, 5).round(1), "stress": rng.integers(1, 6, days),
-        "exercise_min": rng.integers(0, 90, days), "alcohol_units": rng.poisson(0.7, days).astype(float),
-        "sun_min": rng.integers(0, 120, days), "updated_at": datetime(2000, 1, 1),
-        "diet": [[t for t in ("dairy", "sugar", "fast food") if rng.random() < 0.3] for _ in ids],
-    })  # fmt: skip
+    scores["value"] = scores["value"] * (1 + 0.1 * drift) + rng.normal(0, 0.05, len(scores)) * scores[
+        "value"
+    ].abs().clip(lower=1)
+    log = pd.DataFrame(
+        {
+            "day": [(start + timedelta(days=int(i))).date() for i in ids],
+            "sleep_hours": rng.normal(7, 1, days).clip(3, 11).round(1),
+            "sleep_quality": rng.integers(1, 6, days),
+            "water_l": rng.normal(1.8, 0.4, days).clip(0, 5).round(1),
+            "stress": rng.integers(1, 6, days),
+            "exercise_min": rng.integers(0, 90, days),
+            "alcohol_units": rng.poisson(0.7, days).astype(float),
+            "sun_min": rng.integers(0, 120, days),
+            "updated_at": datetime(2000, 1, 1),
+            "diet": [[t for t in ("dairy", "sugar", "fast food") if rng.random() < 0.3] for _ in ids],
+        }
+    )
     with store.connect(settings) as con:
         con.register("bench_entries", entries)
         con.register("bench_scores", scores)
         con.register("bench_log", log)
-        con.execute("INSERT INTO entries (id, taken_at, image_sha256, image_path, aligned_path, width, height,"
-                    " quality, alignment_rms, yaw, pitch, roll) SELECT id, taken_at, image_sha256, image_path,"
-                    " aligned_path, width, height, quality, alignment_rms, yaw, pitch, roll FROM bench_entries")  # fmt: skip
-        con.execute("INSERT INTO scores (entry_id, source, condition, region, value)"
-                    " SELECT entry_id, source, condition, region, value FROM bench_scores")  # fmt: skip
-        con.execute("INSERT INTO lifestyle (day, sleep_hours, sleep_quality, water_l, stress, exercise_min,"
-                    " alcohol_units, sun_min, updated_at, diet) SELECT day, sleep_hours, sleep_quality, water_l, stress,"
-                    " exercise_min, alcohol_units, sun_min, updated_at, diet FROM bench_log")  # fmt: skip
+        con.execute(
+            "INSERT INTO entries (id, taken_at, image_sha256, image_path, aligned_path, width, height,"
+            " quality, alignment_rms, yaw, pitch, roll) SELECT id, taken_at, image_sha256, image_path,"
+            " aligned_path, width, height, quality, alignment_rms, yaw, pitch, roll FROM bench_entries"
+        )
+        con.execute(
+            "INSERT INTO scores (entry_id, source, condition, region, value)"
+            " SELECT entry_id, source, condition, region, value FROM bench_scores"
+        )
+        con.execute(
+            "INSERT INTO lifestyle (day, sleep_hours, sleep_quality, water_l, stress, exercise_min,"
+            " alcohol_units, sun_min, updated_at, diet) SELECT day, sleep_hours, sleep_quality, water_l, stress,"
+            " exercise_min, alcohol_units, sun_min, updated_at, diet FROM bench_log"
+        )
 
 
 def trends_once(settings: Settings, condition: str, region: str) -> dict[str, float]:
@@ -540,8 +605,11 @@ def bench_trends(cfg: BenchConfig, template: list, scratch: Path) -> tuple[dict,
         settings = Settings.for_home(home)
         generate_history(settings, 365 * years, template)
         runs = [trends_once(settings, condition, region) for _ in range(cfg.warmup + cfg.repeat)][cfg.warmup :]
-        out[f"{years}y"] = {"days": 365 * years, "score_rows": 365 * years * len(template),
-                            **{k: summary([r[k] for r in runs]) for k in runs[0]}}  # fmt: skip
+        out[f"{years}y"] = {
+            "days": 365 * years,
+            "score_rows": 365 * years * len(template),
+            **{k: summary([r[k] for r in runs]) for k in runs[0]},
+        }
         out[f"{years}y"]["insights_ms"] = insights_ms(cfg, settings) if cfg.insights_repeat else None
     return out, home
 
@@ -550,11 +618,23 @@ def bench_trends(cfg: BenchConfig, template: list, scratch: Path) -> tuple[dict,
 
 
 def _machine() -> dict:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())  # fmt: skip
-    return {"cpu": cpu, "cores": serving.threads(), "load_1min": round(os.getloadavg()[0], 2),
-            "python": platform.python_version(), "torch": torch.__version__,
-            "onnxruntime": serving.ort.__version__, "when": datetime.now().isoformat(timespec="seconds")}  # fmt: skip
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cpu": cpu,
+        "cores": serving.threads(),
+        "load_1min": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnxruntime": serving.ort.__version__,
+        "when": datetime.now().isoformat(timespec="seconds"),
+    }
 
 
 def verdicts(report: dict) -> dict:
@@ -602,7 +682,9 @@ def run_bench(cfg: BenchConfig) -> dict:
         report["import"] = section("import", lambda: bench_import(cfg, ckpt, scratch, export_dir))
         report["cold_start"] = section("cold_start", lambda: bench_cold(cfg, ckpt_path, scratch, export_dir, trained))
         report["app"] = section("app", lambda: bench_app(cfg, longest)) if cfg.app else None
-        report["memory"] = {"bench_process_peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}
+        report["memory"] = {
+            "bench_process_peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
+        }
         report["machine"]["load_1min_end"] = round(os.getloadavg()[0], 2)
         report["machine"]["bench_sections_s"] = took
         report["targets"] = verdicts(report)
@@ -615,9 +697,13 @@ def run_bench(cfg: BenchConfig) -> dict:
 def format_report(r: dict) -> str:
     """The figures as a short plain-text table."""
     m, c = r["machine"], r["checkin"]
-    lines = [f"{m['cpu']}, {m['cores']} cores, load {m['load_1min']} -> {m['load_1min_end']}; "
-             f"model {r['model']['checkpoint']} ({'trained' if r['model']['trained'] else 'untrained stand-in'}), "
-             f"{r['model']['input_size']} px", "", "warm check-in (median / p95 ms):"]  # fmt: skip
+    lines = [
+        f"{m['cpu']}, {m['cores']} cores, load {m['load_1min']} -> {m['load_1min_end']}; "
+        f"model {r['model']['checkpoint']} ({'trained' if r['model']['trained'] else 'untrained stand-in'}), "
+        f"{r['model']['input_size']} px",
+        "",
+        "warm check-in (median / p95 ms):",
+    ]
     for k, v in c["stages_ms"].items():
         lines.append(f"  {k:<28}{v['median']:>9.1f} {v['p95']:>9.1f}")
     lines.append(f"  {'total':<28}{c['total_ms']['median']:>9.1f} {c['total_ms']['p95']:>9.1f}")
@@ -627,12 +713,18 @@ def format_report(r: dict) -> str:
     for years, t in r["trends"].items():
         ins = t.get("insights_ms")
         ins_text = f", insights {ins['median']:.1f}" if ins else ", insights n/a"
-        lines.append(f"Trends {years} ({t['days']} days): queries {t['queries_ms']['median']:.1f} + figure "
-                     f"{t['figure_ms']['median']:.1f} = {t['trends_ms']['median']:.1f} ms{ins_text}")  # fmt: skip
-    lines.append(f"import: {r['import']['cli_photos_per_s']} photos/s (command), {r['import']['onnx_photos_per_s']} with the ONNX model")
+        lines.append(
+            f"Trends {years} ({t['days']} days): queries {t['queries_ms']['median']:.1f} + figure "
+            f"{t['figure_ms']['median']:.1f} = {t['trends_ms']['median']:.1f} ms{ins_text}"
+        )
+    lines.append(
+        f"import: {r['import']['cli_photos_per_s']} photos/s (command), {r['import']['onnx_photos_per_s']} with the ONNX model"
+    )
     cs = r["cold_start"]
-    lines.append(f"cold start to stored check-in: command {cs['cli_checkin_s']['median']} s, ONNX path {cs['onnx_checkin_s']['median']} s "
-                 f"{cs['onnx_phases_s']}, torch imported: {cs['onnx_torch_imported']}")  # fmt: skip
+    lines.append(
+        f"cold start to stored check-in: command {cs['cli_checkin_s']['median']} s, ONNX path {cs['onnx_checkin_s']['median']} s "
+        f"{cs['onnx_phases_s']}, torch imported: {cs['onnx_torch_imported']}"
+    )
     if r.get("app"):
         lines.append("app: " + ", ".join(f"{k} {v}" for k, v in r["app"].items() if v is not None))
     lines += ["", "targets:"]
@@ -644,11 +736,15 @@ def format_report(r: dict) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object with every figure")
-    parser.add_argument("--quick", action="store_true", help="few repetitions, 1 year of history, no browser (for tests)")
+    parser.add_argument(
+        "--quick", action="store_true", help="few repetitions, 1 year of history, no browser (for tests)"
+    )
     parser.add_argument("--repeat", type=int, help="timed runs per figure after the warm-up (default 15)")
     parser.add_argument("--no-app", action="store_true", help="skip starting the Streamlit app")
     parser.add_argument("--no-browser", action="store_true", help="start the app but do not drive it in Chromium")
-    parser.add_argument("--accuracy", action="store_true", help="also score the held-out split with each serving variant")
+    parser.add_argument(
+        "--accuracy", action="store_true", help="also score the held-out split with each serving variant"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

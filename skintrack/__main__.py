@@ -57,17 +57,24 @@ def cmd_checkin(args: argparse.Namespace, settings: Settings) -> int:
     entry_id, analysis = pipeline.checkin(settings, data, taken_at, classifier=_classifier())
     row = store.entry(settings, entry_id)
     if args.json:
-        print(json.dumps({
-            "entry_id": entry_id,
-            "taken_at": row["taken_at"].isoformat(),
-            "quality": analysis.quality.as_dict(),
-            "withheld": [{"condition": w.condition, "region": w.region, "reason": w.reason} for w in analysis.withheld],
-            "scores": [
-                {"source": s, "condition": c, "region": r, "value": round(v, 4)}
-                for s, c, r, v in analysis.scores()
-            ],
-            "timings_ms": {k: round(v, 1) for k, v in analysis.timings_ms.items()},
-        }, indent=2))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "entry_id": entry_id,
+                    "taken_at": row["taken_at"].isoformat(),
+                    "quality": analysis.quality.as_dict(),
+                    "withheld": [
+                        {"condition": w.condition, "region": w.region, "reason": w.reason} for w in analysis.withheld
+                    ],
+                    "scores": [
+                        {"source": s, "condition": c, "region": r, "value": round(v, 4)}
+                        for s, c, r, v in analysis.scores()
+                    ],
+                    "timings_ms": {k: round(v, 1) for k, v in analysis.timings_ms.items()},
+                },
+                indent=2,
+            )
+        )
     else:
         face_scores = {c: v for s, c, r, v in analysis.scores() if r == "face"}
         summary = ", ".join(f"{c} {v:.1f}" for c, v in face_scores.items())
@@ -107,11 +114,17 @@ def _product_list(text: str | None) -> list[tuple[str, str]]:
 def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
     day = lifestyle.parse_day(args.date)
     raw = {
-        "sleep_hours": args.sleep_hours, "sleep_quality": args.sleep_quality, "water_l": args.water,
-        "stress": args.stress, "exercise_min": args.exercise, "alcohol_units": args.alcohol,
-        "cycle_day": args.cycle_day, "sun_min": args.sun, "note": args.note,
+        "sleep_hours": args.sleep_hours,
+        "sleep_quality": args.sleep_quality,
+        "water_l": args.water,
+        "stress": args.stress,
+        "exercise_min": args.exercise,
+        "alcohol_units": args.alcohol,
+        "cycle_day": args.cycle_day,
+        "sun_min": args.sun,
+        "note": args.note,
         "diet": [t for t in (args.diet or "").split(",") if t.strip()],
-    }  # fmt: skip
+    }
     values = lifestyle.validate(raw)
     products = lifestyle.validate_products(_product_list(args.product))
     store.log_day(settings, day, values, products)
@@ -180,7 +193,10 @@ TRAINING_PACKAGES = {"torch", "torchvision", "onnx", "efficientnet_lite_pytorch"
 
 
 def _needs_training_tools(command: str, package: str | None) -> int:
-    print(f"skintrack: {command} needs the training tools ({package} is not installed): run `make train-setup`", file=sys.stderr)
+    print(
+        f"skintrack: {command} needs the training tools ({package} is not installed): run `make train-setup`",
+        file=sys.stderr,
+    )
     return 2
 
 
@@ -204,7 +220,11 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("train", "skintrack.model.train", "train an acne model on a labelled folder (labels.csv as in acne04)"),
     ("evaluate", "skintrack.model.evaluate", "measure an acne model on a labelled folder, per skin-tone group"),
     ("rescore", "skintrack.rescore", "score the whole history again with a new acne model, keeping old scores"),
-    ("serve", "skintrack.lan.serve", "start the app; with --lan also for paired phones on the home network, over HTTPS"),
+    (
+        "serve",
+        "skintrack.lan.serve",
+        "start the app; with --lan also for paired phones on the home network, over HTTPS",
+    ),
 ]
 
 

@@ -40,8 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_export(args: argparse.Namespace) -> int:
     info = archive.export(args.settings, Path(args.file))
-    print(f"exported {info.entries} entries, {info.images} images and {len(info.rows)} tables "
-          f"(schema version {info.schema_version}) to {args.file}")  # fmt: skip
+    print(
+        f"exported {info.entries} entries, {info.images} images and {len(info.rows)} tables "
+        f"(schema version {info.schema_version}) to {args.file}"
+    )
     return 0
 
 
@@ -51,12 +53,16 @@ def _run_restore(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no archive {path}")
     if args.check:
         info = archive.check(args.settings, path)
-        print(f"{path} is a valid export: {info.entries} entries, {info.images} images, schema version "
-              f"{info.schema_version}, made {info.created}")  # fmt: skip
+        print(
+            f"{path} is a valid export: {info.entries} entries, {info.images} images, schema version "
+            f"{info.schema_version}, made {info.created}"
+        )
         return 0
     info = archive.restore(args.settings, path)
-    print(f"restored {info.entries} entries and {info.images} images from {path}; the previous data, if any, "
-          f"is in {args.settings.backups_dir}")  # fmt: skip
+    print(
+        f"restored {info.entries} entries and {info.images} images from {path}; the previous data, if any, "
+        f"is in {args.settings.backups_dir}"
+    )
     return 0
 
 
@@ -90,6 +96,6 @@ def _run_backup(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"export": _run_export, "restore": _run_restore, "delete": _run_delete, "backup": _run_backup}[
-        args.command
-    ](args)
+    return {"export": _run_export, "restore": _run_restore, "delete": _run_delete, "backup": _run_backup}[args.command](
+        args
+    )

@@ -32,9 +32,14 @@ from skintrack.errors import BadValue
 
 SOURCE = "measure@1"
 REGION_SHARES = {  # where the red spots fall, and each region's redness offset (a*)
-    "forehead": (0.25, 0.0), "left_cheek": (0.22, 1.5), "right_cheek": (0.22, 1.5), "nose": (0.08, 2.0),
-    "chin": (0.15, 0.5), "under_eye_left": (0.04, -1.0), "under_eye_right": (0.04, -1.0),
-}  # fmt: skip
+    "forehead": (0.25, 0.0),
+    "left_cheek": (0.22, 1.5),
+    "right_cheek": (0.22, 1.5),
+    "nose": (0.08, 2.0),
+    "chin": (0.15, 0.5),
+    "under_eye_left": (0.04, -1.0),
+    "under_eye_right": (0.04, -1.0),
+}
 
 
 @dataclass(frozen=True)
@@ -85,21 +90,23 @@ def _lifestyle(rng: np.random.Generator, calendar: list[date]) -> tuple[pd.DataF
     logged = rng.random(days) < 0.92
     sleep = np.clip(np.round(rng.normal(6.9, 1.0, days) * 4) / 4, 3, 11)
     dairy = rng.random(days) < 0.3
-    log = pd.DataFrame({
-        "day": pd.to_datetime(calendar),
-        "sleep_hours": sleep,
-        "sleep_quality": rng.integers(1, 6, days),
-        "water_l": np.clip(np.round(rng.normal(2.0, 0.6, days), 1), 0.3, 5),
-        "stress": rng.integers(1, 6, days),
-        "exercise_min": np.where(rng.random(days) < 0.4, rng.integers(30, 70, days), 0),
-        "alcohol_units": np.where(rng.random(days) < 0.15, rng.integers(2, 5, days), 0).astype(float),
-        "sun_min": rng.integers(0, 60, days),
-        "diet": [
-            [tag for tag, on in (("dairy", d), ("sugar", s), ("vegetables", v)) if on]
-            for d, s, v in zip(dairy, rng.random(days) < 0.3, rng.random(days) < 0.5, strict=True)
-        ],
-        "note": None,
-    })  # fmt: skip
+    log = pd.DataFrame(
+        {
+            "day": pd.to_datetime(calendar),
+            "sleep_hours": sleep,
+            "sleep_quality": rng.integers(1, 6, days),
+            "water_l": np.clip(np.round(rng.normal(2.0, 0.6, days), 1), 0.3, 5),
+            "stress": rng.integers(1, 6, days),
+            "exercise_min": np.where(rng.random(days) < 0.4, rng.integers(30, 70, days), 0),
+            "alcohol_units": np.where(rng.random(days) < 0.15, rng.integers(2, 5, days), 0).astype(float),
+            "sun_min": rng.integers(0, 60, days),
+            "diet": [
+                [tag for tag, on in (("dairy", d), ("sugar", s), ("vegetables", v)) if on]
+                for d, s, v in zip(dairy, rng.random(days) < 0.3, rng.random(days) < 0.5, strict=True)
+            ],
+            "note": None,
+        }
+    )
     return log, logged
 
 
@@ -107,13 +114,15 @@ def _routine(calendar: list[date]) -> pd.DataFrame:
     """A cleanser from the first day, the placebo serum from day 15, the treatment from half-way."""
     days = len(calendar)
     start_placebo, start_treatment = calendar[min(14, days - 1)], calendar[days // 2]
-    return pd.DataFrame({
-        "product": ["Gentle cleanser", PLACEBO, TREATMENT],
-        "kind": ["cleanser", "serum", "treatment"],
-        "time_of_day": ["AM+PM", "AM", "PM"],
-        "start": pd.to_datetime([calendar[0], start_placebo, start_treatment]),
-        "stop": pd.to_datetime([None, None, None]),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "product": ["Gentle cleanser", PLACEBO, TREATMENT],
+            "kind": ["cleanser", "serum", "treatment"],
+            "time_of_day": ["AM+PM", "AM", "PM"],
+            "start": pd.to_datetime([calendar[0], start_placebo, start_treatment]),
+            "stop": pd.to_datetime([None, None, None]),
+        }
+    )
 
 
 def _skin(
@@ -170,7 +179,11 @@ def face_image(redness: float, spots: int, seed: int, size: int = 512) -> bytes:
     """A drawn, clearly fake aligned face (JPEG): skin tinted by ``redness``, ``spots`` red dots."""
     rng = np.random.default_rng(seed)
     tint = float(np.clip((redness - 12) * 6, -30, 40))
-    skin = (int(np.clip(222 + tint * 0.3, 0, 255)), int(np.clip(182 - tint, 0, 255)), int(np.clip(152 - tint * 0.8, 0, 255)))
+    skin = (
+        int(np.clip(222 + tint * 0.3, 0, 255)),
+        int(np.clip(182 - tint, 0, 255)),
+        int(np.clip(152 - tint * 0.8, 0, 255)),
+    )
     img = Image.new("RGB", (size, size), (236, 236, 240))
     d = ImageDraw.Draw(img)
     s = size / 512
@@ -215,19 +228,31 @@ def build(home: Path, days: int = 120, seed: int = 1) -> Settings:
     """Fill ``home`` with a generated history (replacing an earlier demo there)."""
     settings = prepare_home(home)
     history = generate(days, seed)
-    face_rows = history.scores[history.scores["region"] == "face"].pivot_table(
-        index=["entry_id", "taken_at"], columns="condition", values="value"
-    ).reset_index()  # fmt: skip
+    face_rows = (
+        history.scores[history.scores["region"] == "face"]
+        .pivot_table(index=["entry_id", "taken_at"], columns="condition", values="value")
+        .reset_index()
+    )
     by_entry = {k: list(g.itertuples(index=False)) for k, g in history.scores.groupby("entry_id")}
     new = []
     for row in face_rows.itertuples(index=False):
         jpeg = face_image(row.redness, int(row.red_spots), seed=seed * 100_000 + int(row.entry_id))
-        new.append(store.NewEntry(
-            taken_at=pd.Timestamp(row.taken_at).to_pydatetime(), image_sha256=hashlib.sha256(jpeg).hexdigest(),
-            original_jpeg=jpeg, aligned_jpeg=jpeg, width=512, height=512, quality={"demo": True},
-            alignment_rms=0.0, yaw=0.0, pitch=0.0, roll=0.0,
-            scores=[(s.source, s.condition, s.region, float(s.value)) for s in by_entry[row.entry_id]],
-        ))  # fmt: skip
+        new.append(
+            store.NewEntry(
+                taken_at=pd.Timestamp(row.taken_at).to_pydatetime(),
+                image_sha256=hashlib.sha256(jpeg).hexdigest(),
+                original_jpeg=jpeg,
+                aligned_jpeg=jpeg,
+                width=512,
+                height=512,
+                quality={"demo": True},
+                alignment_rms=0.0,
+                yaw=0.0,
+                pitch=0.0,
+                roll=0.0,
+                scores=[(s.source, s.condition, s.region, float(s.value)) for s in by_entry[row.entry_id]],
+            )
+        )
     store.add_entries(settings, new)
     for item in history.routine.itertuples(index=False):
         products.save_product(settings, item.product, kind=item.kind)
@@ -236,7 +261,10 @@ def build(home: Path, days: int = 120, seed: int = 1) -> Settings:
     days = []
     for rec in history.log.to_dict("records"):
         day = rec.pop("day")
-        values = {k: (None if isinstance(v, float) and np.isnan(v) else v.item() if hasattr(v, "item") else v) for k, v in rec.items()}
+        values = {
+            k: (None if isinstance(v, float) and np.isnan(v) else v.item() if hasattr(v, "item") else v)
+            for k, v in rec.items()
+        }
         days.append((day.date(), values, used.get(day, [])))
     store.log_days(settings, days)
     return settings
@@ -247,7 +275,9 @@ def build(home: Path, days: int = 120, seed: int = 1) -> Settings:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, default=120, help="days of history to generate (default 120)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1: a history where all three planted effects show)")
+    parser.add_argument(
+        "--seed", type=int, default=1, help="random seed (default 1: a history where all three planted effects show)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

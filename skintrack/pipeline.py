@@ -93,16 +93,25 @@ def analyse(
     masks = face.region_masks(aligned.landmarks)
     verdict = face.quality(loaded.rgb, found, aligned)
     timer.lap("quality_align")
-    measurements = [] if verdict.refused else supported(verdict, measure.measure(aligned.image, visible(verdict, masks)))
+    measurements = (
+        [] if verdict.refused else supported(verdict, measure.measure(aligned.image, visible(verdict, masks)))
+    )
     timer.lap("measure")
     use_model = classifier is not None and verdict.supports(face.MODEL[0])
     prediction = classifier.predict(aligned.image) if use_model else None
     timer.lap("classifier")
     return Analysis(
-        loaded=loaded, face=found, aligned=aligned, masks=masks, quality=verdict,
-        measurements=measurements, withheld=[] if verdict.refused else verdict.withheld, prediction=prediction,
-        model_source=getattr(classifier, "source", None), timings_ms=timer.ms,
-    )  # fmt: skip
+        loaded=loaded,
+        face=found,
+        aligned=aligned,
+        masks=masks,
+        quality=verdict,
+        measurements=measurements,
+        withheld=[] if verdict.refused else verdict.withheld,
+        prediction=prediction,
+        model_source=getattr(classifier, "source", None),
+        timings_ms=timer.ms,
+    )
 
 
 def visible(verdict: face.Quality, masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -167,9 +176,7 @@ def save(settings: Settings, analysis: Analysis, taken_at: datetime | None = Non
     return entry_id
 
 
-def checkin(
-    settings: Settings, data: bytes, taken_at: datetime | None = None, classifier=None
-) -> tuple[int, Analysis]:
+def checkin(settings: Settings, data: bytes, taken_at: datetime | None = None, classifier=None) -> tuple[int, Analysis]:
     """Analyse and store one photo. Raises ``ImageRejected``, ``FaceRejected``,
     ``CheckinRefused`` or ``store.DuplicatePhoto`` with a one-line reason."""
     analysis = analyse(data, settings, classifier)
@@ -178,9 +185,7 @@ def checkin(
 
 def prediction_frame(prediction, grade_names: list[str]) -> pd.DataFrame:
     """The classifier's grade probabilities as a table: grade, name, probability."""
-    return pd.DataFrame(
-        {"grade": range(len(prediction.probs)), "name": grade_names, "probability": prediction.probs}
-    )
+    return pd.DataFrame({"grade": range(len(prediction.probs)), "name": grade_names, "probability": prediction.probs})
 
 
 # ---------------------------------------------------------------- many photos
@@ -269,10 +274,13 @@ def _import_chunk(settings, paths, known, classifier, mesh, pool, out: Imported,
     if classifier is not None and faces:
         predictions = iter(classifier.predict_batch(faces))
         entries = [
-            e if aligned is None else
-            dataclasses.replace(e, scores=e.scores + [(classifier.source, c, r, v) for c, r, v in next(predictions).scores()])
+            e
+            if aligned is None
+            else dataclasses.replace(
+                e, scores=e.scores + [(classifier.source, c, r, v) for c, r, v in next(predictions).scores()]
+            )
             for e, (_, aligned) in zip(entries, ready.values(), strict=True)
-        ]  # fmt: skip
+        ]
     stored = set()
     try:
         ids = store.add_entries(settings, entries)

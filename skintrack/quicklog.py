@@ -32,11 +32,18 @@ def start(settings: Settings, day: date) -> QuickLog:
     logged = store.get_day(settings, day)
     routine = products.active_on(settings, day)
     used = logged["products"] if logged else routine
-    return QuickLog(day, (logged or {}).get("sleep_hours"), (logged or {}).get("stress"),
-                    sorted(set(routine) | set(used)), list(used))  # fmt: skip
+    return QuickLog(
+        day,
+        (logged or {}).get("sleep_hours"),
+        (logged or {}).get("stress"),
+        sorted(set(routine) | set(used)),
+        list(used),
+    )
 
 
-def save(settings: Settings, day: date, sleep_hours: float | None, stress: int | None, used: list[tuple[str, str]]) -> None:
+def save(
+    settings: Settings, day: date, sleep_hours: float | None, stress: int | None, used: list[tuple[str, str]]
+) -> None:
     """Set the day's sleep, stress and products, keeping the rest of its log."""
     day = lifestyle.parse_day(day)
     logged = store.get_day(settings, day) or {}

@@ -87,10 +87,15 @@ def perturbations(rgb: np.ndarray, quick: bool = False) -> list[Perturbation]:
     heights = [x for x in (240, 360, 480, 720, 1080) if x < h]
     out = [Perturbation(f"{x}p", "resolution", lambda im, x=x: _resize_height(im, x)) for x in heights]
     out += [Perturbation(f"light x{g}", "brightness", lambda im, g=g: exposure(im, g)) for g in (0.8, 0.9, 1.1, 1.2)]
-    out += [Perturbation(f"{k} K", "colour", lambda im, k=k: colour_temperature(im, k)) for k in (4500, 5500, 7500, 9000)]
+    out += [
+        Perturbation(f"{k} K", "colour", lambda im, k=k: colour_temperature(im, k)) for k in (4500, 5500, 7500, 9000)
+    ]
     out += [Perturbation(f"jpeg {q}", "jpeg", lambda im, q=q: _jpeg(im, q)) for q in (60, 75, 85, 95)]
     out += [Perturbation(f"roll {a:+d}", "roll", lambda im, a=a: _affine(im, angle=a)) for a in (-4, 4)]
-    out += [Perturbation(f"shift {d}", "shift", lambda im, d=d: _affine(im, dx=d[0], dy=d[1])) for d in ((0.04, 0.0), (-0.04, 0.03))]
+    out += [
+        Perturbation(f"shift {d}", "shift", lambda im, d=d: _affine(im, dx=d[0], dy=d[1]))
+        for d in ((0.04, 0.0), (-0.04, 0.03))
+    ]
     out += [Perturbation(f"zoom {z}", "zoom", lambda im, z=z: _affine(im, scale=z)) for z in (0.9, 1.1)]
     if quick:
         keep = {"720p", "light x0.8", "5500 K", "jpeg 60", "roll +4", "zoom 1.1"}
@@ -112,8 +117,9 @@ ACNE_SCORES = ("acne_grade", "lesion_count", "acne_grade_class")
 ACNE_UNITS = {"acne_grade": "grade 0-3 (expected)", "lesion_count": "lesions", "acne_grade_class": "grade 0-3"}
 
 
-def measure_photo(rgb: np.ndarray, mesh: face.FaceMesh | None = None,
-                  classifier=None) -> tuple[bool, list[str], dict[tuple[str, str], float]]:  # fmt: skip
+def measure_photo(
+    rgb: np.ndarray, mesh: face.FaceMesh | None = None, classifier=None
+) -> tuple[bool, list[str], dict[tuple[str, str], float]]:
     """(passes the gate, why not, {(condition, region): value}) for one photo, as the pipeline
     measures it; with ``classifier`` also the acne model's expected grade, lesion count and
     most likely grade (``ACNE_SCORES``)."""
@@ -124,12 +130,18 @@ def measure_photo(rgb: np.ndarray, mesh: face.FaceMesh | None = None,
     values = {(m.condition, m.region): m.value for m in measure.measure(aligned.image, masks)}
     if classifier is not None:
         p = classifier.predict(aligned.image)
-        values.update({(c, measure.WHOLE_FACE): float(v) for c, v in zip(ACNE_SCORES, (p.expected_grade, p.lesions, p.grade), strict=True)})
+        values.update(
+            {
+                (c, measure.WHOLE_FACE): float(v)
+                for c, v in zip(ACNE_SCORES, (p.expected_grade, p.lesions, p.grade), strict=True)
+            }
+        )
     return verdict.ok, verdict.reasons, values
 
 
-def run_trials(photos: dict[str, np.ndarray], quick: bool = False, progress: Callable[[str], None] | None = None,
-               classifier=None) -> list[Trial]:  # fmt: skip
+def run_trials(
+    photos: dict[str, np.ndarray], quick: bool = False, progress: Callable[[str], None] | None = None, classifier=None
+) -> list[Trial]:
     """Measure (and with ``classifier`` score) every photo and each of its perturbations."""
     trials = []
     for name, rgb in photos.items():
@@ -152,7 +164,12 @@ def _pooled(groups: list[np.ndarray]) -> tuple[float, float, float, int]:
         return math.nan, math.nan, math.nan, 0
     var = np.mean([np.var(g, ddof=1) for g in groups])
     cvs = [np.std(g, ddof=1) / abs(np.mean(g)) if abs(np.mean(g)) > 1e-9 else math.inf for g in groups]
-    return float(math.sqrt(var)), float(math.sqrt(np.mean(np.square(cvs)))), float(np.mean([np.mean(g) for g in groups])), sum(map(len, groups))
+    return (
+        float(math.sqrt(var)),
+        float(math.sqrt(np.mean(np.square(cvs)))),
+        float(np.mean([np.mean(g) for g in groups])),
+        sum(map(len, groups)),
+    )
 
 
 def summarise(trials: list[Trial], include_refused: bool = False) -> dict:
@@ -169,17 +186,23 @@ def summarise(trials: list[Trial], include_refused: bool = False) -> dict:
         if n == 0:
             continue
         table[cond][region] = {
-            "n": n, "mean": round(mean, 4), "sd": round(sd, 4),
+            "n": n,
+            "mean": round(mean, 4),
+            "sd": round(sd, 4),
             "cv": round(cv, 4) if cond in CV_CONDITIONS and math.isfinite(cv) else None,
             "smallest_change": round(MDC_FACTOR * sd, 4),
-        }  # fmt: skip
+        }
     # Per kind: the RMS difference from the photo's original, whole face.
     originals = {t.photo: t.values for t in trials if t.kind == "original" and t.values}
     by_kind: dict[str, dict[str, float]] = defaultdict(dict)
     for cond in table:
         key = (cond, measure.WHOLE_FACE)
         for kind in KINDS:
-            diffs = [t.values[key] - originals[t.photo][key] for t in used if t.kind == kind and key in t.values and key in originals.get(t.photo, {})]
+            diffs = [
+                t.values[key] - originals[t.photo][key]
+                for t in used
+                if t.kind == kind and key in t.values and key in originals.get(t.photo, {})
+            ]
             if diffs:
                 by_kind[cond][kind] = round(float(np.sqrt(np.mean(np.square(diffs)))), 4)
     agreement = {}
@@ -196,12 +219,21 @@ def summarise(trials: list[Trial], include_refused: bool = False) -> dict:
         "include_refused": include_refused,
         "measurements": {c: dict(r) for c, r in table.items()},
         "rms_change_by_kind": {c: dict(k) for c, k in by_kind.items()},
-        **({"acne_grade_agreement": {
-            "share_same_grade_as_original": round(float(np.mean([a for v in agreement.values() for a in v])), 4),
-            "versions": sum(map(len, agreement.values())),
-            "photos_always_same": sum(all(v) for v in agreement.values()), "photos": len(agreement)}}
-           if agreement else {}),
-    }  # fmt: skip
+        **(
+            {
+                "acne_grade_agreement": {
+                    "share_same_grade_as_original": round(
+                        float(np.mean([a for v in agreement.values() for a in v])), 4
+                    ),
+                    "versions": sum(map(len, agreement.values())),
+                    "photos_always_same": sum(all(v) for v in agreement.values()),
+                    "photos": len(agreement),
+                }
+            }
+            if agreement
+            else {}
+        ),
+    }
 
 
 def format_table(summary: dict, region: str = measure.WHOLE_FACE) -> str:
@@ -237,10 +269,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     parser.add_argument("--quick", action="store_true", help="one or two perturbations of each kind")
     parser.add_argument("--include-refused", action="store_true", help="also count versions the quality gate refuses")
-    parser.add_argument("--write", metavar="FILE", help="also write the JSON to FILE (skintrack/capture/repeatability.json feeds the app)")
-    parser.add_argument("--acne", action="store_true",
-                        help="also score every version with the installed acne model: expected grade, lesion count, "
-                        "and how often the most likely grade stays that of the original")  # fmt: skip
+    parser.add_argument(
+        "--write",
+        metavar="FILE",
+        help="also write the JSON to FILE (skintrack/capture/repeatability.json feeds the app)",
+    )
+    parser.add_argument(
+        "--acne",
+        action="store_true",
+        help="also score every version with the installed acne model: expected grade, lesion count, "
+        "and how often the most likely grade stays that of the original",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -269,6 +308,8 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(summary))
         if "acne_grade_agreement" in summary:
             a = summary["acne_grade_agreement"]
-            print(f"acne grade: {100 * a['share_same_grade_as_original']:.1f}% of {a['versions']} versions keep the "
-                  f"original's grade; {a['photos_always_same']} of {a['photos']} photos never change grade")  # fmt: skip
+            print(
+                f"acne grade: {100 * a['share_same_grade_as_original']:.1f}% of {a['versions']} versions keep the "
+                f"original's grade; {a['photos_always_same']} of {a['photos']} photos never change grade"
+            )
     return 0

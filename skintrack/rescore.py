@@ -29,7 +29,10 @@ def rescore(settings: Settings, model, batch_size: int = 16, progress=None) -> i
     scored = 0
     for start in range(0, len(todo), batch_size):
         batch = todo.iloc[start : start + batch_size]
-        faces = [np.asarray(Image.open(io.BytesIO(store.read_image(settings, p))).convert("RGB")) for p in batch["aligned_path"]]
+        faces = [
+            np.asarray(Image.open(io.BytesIO(store.read_image(settings, p))).convert("RGB"))
+            for p in batch["aligned_path"]
+        ]
         predictions = model.predict_batch(faces)
         rows = [
             (int(entry_id), model.source, condition, region, value)

@@ -38,12 +38,24 @@ def add_entry(settings: Settings, seed: int, taken_at: datetime) -> int:
     return store.add_entry(
         settings,
         store.NewEntry(
-            taken_at=taken_at, image_sha256=sha, original_jpeg=_jpeg(seed), aligned_jpeg=_jpeg(seed + 10_000),
-            width=64, height=64, quality={"ok": True}, alignment_rms=0.01, yaw=1.0, pitch=2.0, roll=3.0,
-            scores=[("measure@1", "redness", "face", 10.0 + seed), ("measure@1", "ita", "face", 30.0),
-                    ("measure@1", "redness", "chin", 12.5)],
+            taken_at=taken_at,
+            image_sha256=sha,
+            original_jpeg=_jpeg(seed),
+            aligned_jpeg=_jpeg(seed + 10_000),
+            width=64,
+            height=64,
+            quality={"ok": True},
+            alignment_rms=0.01,
+            yaw=1.0,
+            pitch=2.0,
+            roll=3.0,
+            scores=[
+                ("measure@1", "redness", "face", 10.0 + seed),
+                ("measure@1", "ita", "face", 30.0),
+                ("measure@1", "redness", "chin", 12.5),
+            ],
         ),
-    )  # fmt: skip
+    )
 
 
 def fill(settings: Settings, days: int = 4) -> list[int]:
@@ -52,9 +64,17 @@ def fill(settings: Settings, days: int = 4) -> list[int]:
     for i in range(days):
         day = date(2026, 3, 1 + i)
         ids.append(add_entry(settings, i, datetime(2026, 3, 1 + i, 8, 30)))
-        store.log_day(settings, day, {"sleep_hours": 7.5, "stress": 2, "diet": ["dairy"],
-                                      "note": f"day {i}: 'quoted'; DROP TABLE entries; -- <b>😀</b>"},
-                      [("SPF 50", "AM"), ("Retinol \"0.3%\"", "PM")])  # fmt: skip
+        store.log_day(
+            settings,
+            day,
+            {
+                "sleep_hours": 7.5,
+                "stress": 2,
+                "diet": ["dairy"],
+                "note": f"day {i}: 'quoted'; DROP TABLE entries; -- <b>😀</b>",
+            },
+            [("SPF 50", "AM"), ('Retinol "0.3%"', "PM")],
+        )
     return ids
 
 
@@ -72,9 +92,13 @@ def files_under(folder: Path) -> dict[str, str]:
 def table_rows(settings: Settings) -> dict[str, list]:
     """Every row of every table (but the migration record), sorted, for comparing two homes."""
     with store.connect(settings) as con:
-        names = [r[0] for r in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
-            " AND table_name <> 'schema_migrations' ORDER BY table_name").fetchall()]  # fmt: skip
+        names = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+                " AND table_name <> 'schema_migrations' ORDER BY table_name"
+            ).fetchall()
+        ]
         return {n: sorted(map(repr, con.sql(f'SELECT * FROM "{n}"').fetchall())) for n in names}
 
 

@@ -10,17 +10,25 @@ from skintrack.stats import analytics
 
 
 def _scores(days, values, condition="redness", region="face", source="measure@1"):
-    return pd.DataFrame({
-        "taken_at": pd.to_datetime(days), "entry_id": range(1, len(days) + 1), "source": source,
-        "condition": condition, "region": region, "value": values,
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "taken_at": pd.to_datetime(days),
+            "entry_id": range(1, len(days) + 1),
+            "source": source,
+            "condition": condition,
+            "region": region,
+            "value": values,
+        }
+    )
 
 
 def test_daily_values_average_a_days_checkins_and_use_the_latest_source():
-    scores = pd.concat([
-        _scores(["2026-01-01 08:00", "2026-01-01 20:00", "2026-01-02 08:00"], [10.0, 12.0, 13.0]),
-        _scores(["2026-01-03 08:00"], [99.0], source="measure@0").assign(taken_at=pd.Timestamp("2025-12-01")),
-    ])  # fmt: skip
+    scores = pd.concat(
+        [
+            _scores(["2026-01-01 08:00", "2026-01-01 20:00", "2026-01-02 08:00"], [10.0, 12.0, 13.0]),
+            _scores(["2026-01-03 08:00"], [99.0], source="measure@0").assign(taken_at=pd.Timestamp("2025-12-01")),
+        ]
+    )
     daily = analytics.daily_values(scores)
     assert list(daily["value"]) == [11.0, 13.0]
     assert list(daily["n"]) == [2, 1]
@@ -35,10 +43,21 @@ def test_rolling_mean_and_band():
 
 
 def test_timelapse_entries_one_a_day_and_thinned():
-    entries = pd.DataFrame({
-        "id": range(6), "taken_at": pd.to_datetime(["2026-01-01 08:00", "2026-01-01 20:00", "2026-01-02 08:00",
-                                                    "2026-01-03 08:00", "2026-01-04 08:00", "2026-01-09 08:00"]),
-    })  # fmt: skip
+    entries = pd.DataFrame(
+        {
+            "id": range(6),
+            "taken_at": pd.to_datetime(
+                [
+                    "2026-01-01 08:00",
+                    "2026-01-01 20:00",
+                    "2026-01-02 08:00",
+                    "2026-01-03 08:00",
+                    "2026-01-04 08:00",
+                    "2026-01-09 08:00",
+                ]
+            ),
+        }
+    )
     out = analytics.timelapse_entries(entries, pd.Timestamp("2026-01-01").date(), pd.Timestamp("2026-01-04").date())
     assert list(out["id"]) == [0, 2, 3, 4]
     assert (

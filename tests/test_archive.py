@@ -78,7 +78,9 @@ def _entries_with(data: bytes, column: str, value) -> bytes:
     table = pq.read_table(io.BytesIO(zipfile.ZipFile(io.BytesIO(data)).read("tables/entries.parquet")))
     values = table.column(column).to_pylist()
     values[0] = value
-    return _parquet(table.set_column(table.column_names.index(column), column, pa.array(values, table.schema.field(column).type)))
+    return _parquet(
+        table.set_column(table.column_names.index(column), column, pa.array(values, table.schema.field(column).type))
+    )
 
 
 def test_export_then_restore_gives_back_every_row_and_photo(source, exported, settings):
@@ -125,21 +127,36 @@ def _bad_archives(data: bytes) -> dict[str, tuple[bytes, str]]:
         "newer-schema": (rewrite(data, {}, lambda m: m.update(schema_version=99)), "newer than this skintrack"),
         "bad-checksum": (rewrite(data, {}, lambda m: m["files"][image].update(sha256="0" * 64)), "checksum"),
         "size-lie": (rewrite(data, {}, lambda m: m["files"][image].update(size=5)), "manifest says"),
-        "missing-file": (rewrite(data, {image: None}, lambda m: m["files"].update({image: {"sha256": "0" * 64, "size": 1}})), "missing"),
-        "unlisted-file": (rewrite(data, {"images/zz/extra.jpg": b"x"}, lambda m: m["files"].pop("images/zz/extra.jpg")), "not in its manifest"),
+        "missing-file": (
+            rewrite(data, {image: None}, lambda m: m["files"].update({image: {"sha256": "0" * 64, "size": 1}})),
+            "missing",
+        ),
+        "unlisted-file": (
+            rewrite(data, {"images/zz/extra.jpg": b"x"}, lambda m: m["files"].pop("images/zz/extra.jpg")),
+            "not in its manifest",
+        ),
         "dot-dot": (rewrite(data, {"images/../../escape.txt": b"x"}), "unsafe path"),
         "absolute": (rewrite(data, {"/etc/evil": b"x"}), "unsafe path"),
         "backslash": (rewrite(data, {"images\\..\\evil.jpg": b"x"}), "unsafe path"),
-        "entry-path-escape": (rewrite(data, {"tables/entries.parquet": _entries_with(data, "image_path", "../../../etc/passwd")}), "not a stored-photo path"),
-        "entry-photo-absent": (rewrite(data, {"tables/entries.parquet": _entries_with(data, "image_path", "ab/" + "ab" * 32 + ".jpg")}), "does not hold"),
+        "entry-path-escape": (
+            rewrite(data, {"tables/entries.parquet": _entries_with(data, "image_path", "../../../etc/passwd")}),
+            "not a stored-photo path",
+        ),
+        "entry-photo-absent": (
+            rewrite(data, {"tables/entries.parquet": _entries_with(data, "image_path", "ab/" + "ab" * 32 + ".jpg")}),
+            "does not hold",
+        ),
         "rows-lie": (rewrite(data, {}, lambda m: m["tables"]["scores"].update(rows=13)), "manifest says 13"),
         "not-parquet": (rewrite(data, {"tables/scores.parquet": b"PAR1 garbage"}), "not a readable Parquet"),
-        "missing-table": (rewrite(data, {"tables/products.parquet": None}, lambda m: m["tables"].pop("products")), "do not match schema"),
+        "missing-table": (
+            rewrite(data, {"tables/products.parquet": None}, lambda m: m["tables"].pop("products")),
+            "do not match schema",
+        ),
         "duplicate-ids": (rewrite(data, {"tables/entries.parquet": _entries_with(data, "id", 2)}), "cannot be loaded"),
         "manifest-not-json": (_with_manifest(data, b"{not json"), "not valid JSON"),
         "odd-photo-name": (rewrite(data, {"images/.staging/evil.duckdb": b"x"}), "not a stored-photo path"),
         "odd-table-name": (rewrite(data, {"tables/Robert'); DROP TABLE x;--.csv": b"x"}), "not a table file"),
-    }  # fmt: skip
+    }
 
 
 def _without_manifest(data: bytes) -> bytes:
@@ -160,11 +177,31 @@ def _with_manifest(data: bytes, manifest: bytes) -> bytes:
 
 
 BAD = [
-    "empty", "text", "truncated", "flipped-byte", "foreign-zip", "no-manifest", "other-format", "newer-schema",
-    "bad-checksum", "size-lie", "missing-file", "unlisted-file", "dot-dot", "absolute", "backslash",
-    "entry-path-escape", "entry-photo-absent", "rows-lie", "not-parquet", "missing-table", "duplicate-ids",
-    "manifest-not-json", "odd-photo-name", "odd-table-name",
-]  # fmt: skip
+    "empty",
+    "text",
+    "truncated",
+    "flipped-byte",
+    "foreign-zip",
+    "no-manifest",
+    "other-format",
+    "newer-schema",
+    "bad-checksum",
+    "size-lie",
+    "missing-file",
+    "unlisted-file",
+    "dot-dot",
+    "absolute",
+    "backslash",
+    "entry-path-escape",
+    "entry-photo-absent",
+    "rows-lie",
+    "not-parquet",
+    "missing-table",
+    "duplicate-ids",
+    "manifest-not-json",
+    "odd-photo-name",
+    "odd-table-name",
+]
 
 
 def test_every_bad_archive_is_refused_with_a_reason_and_nothing_changes(exported, other):
@@ -195,7 +232,9 @@ def test_an_archive_of_an_older_schema_is_migrated_on_restore(exported, settings
     old = len(store.MIGRATIONS) - 1
     probe = duckdb.connect()
     store.migrate(probe, target=old)
-    old_tables = {r[0] for r in probe.execute("SELECT table_name FROM duckdb_tables()").fetchall()} - {"schema_migrations"}
+    old_tables = {r[0] for r in probe.execute("SELECT table_name FROM duckdb_tables()").fetchall()} - {
+        "schema_migrations"
+    }
     m = json.loads(zipfile.ZipFile(io.BytesIO(exported)).read("manifest.json"))
     dropped = {f"tables/{t}.{ext}": None for t in set(m["tables"]) - old_tables for ext in ("parquet", "csv")}
 

@@ -49,10 +49,13 @@ def test_product_without_a_before_window_says_not_enough_data():
 
 def test_product_periods_from_routine_and_logged_runs():
     routine = pd.DataFrame({"product": ["A"], "start": [pd.Timestamp("2026-01-05")], "stop": [pd.NaT]})
-    uses = pd.DataFrame({
-        "day": pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-20", "2026-01-03"]),
-        "product": ["B", "B", "B", "A"], "time_of_day": "AM",
-    })  # fmt: skip
+    uses = pd.DataFrame(
+        {
+            "day": pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-20", "2026-01-03"]),
+            "product": ["B", "B", "B", "A"],
+            "time_of_day": "AM",
+        }
+    )
     out = before_after.product_periods(routine, uses)
     assert list(out["product"]) == ["B", "A", "B"]
     assert out.iloc[0]["stop"] == pd.Timestamp("2026-01-02")

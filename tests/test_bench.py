@@ -19,8 +19,14 @@ from skintrack.db import store
 @pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 def test_bench_quick_prints_every_figure_as_json(home):
     env = {**os.environ, "SKINTRACK_HOME": str(home)}
-    done = subprocess.run([sys.executable, "-m", "skintrack", "bench", "--quick", "--no-app", "--json"],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "skintrack", "bench", "--quick", "--no-app", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
     assert set(report) >= {"machine", "model", "checkin", "trends", "import", "cold_start", "app", "memory", "targets"}
@@ -65,8 +71,11 @@ def test_summary_and_verdicts():
 
 
 def test_duckdb_daily_scores_match_the_pandas_series(settings):
-    template = [("measure@2", "redness", "face", 10.0), ("measure@2", "redness", "nose", 12.0),
-                ("measure@2", "ita", "face", 40.0)]  # fmt: skip
+    template = [
+        ("measure@2", "redness", "face", 10.0),
+        ("measure@2", "redness", "nose", 12.0),
+        ("measure@2", "ita", "face", 40.0),
+    ]
     bench.generate_history(settings, 40, template)
     from skintrack.stats import analytics
 

@@ -28,9 +28,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "") if p and os.path.exists(p)), None)
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOTS = OUTPUT / "browser"
 LAPTOP = {"width": 1280, "height": 1400}
 # Phone width; tall, because Streamlit scrolls inside its own container and a screenshot
@@ -39,8 +44,13 @@ PHONE = {"width": 390, "height": 2200}
 SLOW_MS = 120_000  # the first check-in loads MediaPipe (and the acne model) on 2 busy cores
 
 if CHROMIUM is None:
-    pytest.skip("no Chromium at /usr/bin/chromium: install it with `apt-get install -y chromium` (make chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements-dev.txt)")
+    pytest.skip(
+        "no Chromium at /usr/bin/chromium: install it with `apt-get install -y chromium` (make chromium)",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install -r requirements-dev.txt)"
+)
 expect = sync_api.expect
 expect.set_options(timeout=30_000)  # 2 cores shared with other work: Streamlit can take seconds to answer
 
@@ -73,10 +83,24 @@ def app(tmp_path_factory):
     env = {**os.environ, "SKINTRACK_HOME": str(home), "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
     log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")  # closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc)
@@ -95,7 +119,11 @@ def browser(tmp_path_factory):
     """Chromium with a fresh temporary profile and a fake camera that films a real portrait."""
     camera = tmp_path_factory.mktemp("camera") / "portrait.mjpeg"  # Motion JPEG: one frame, looped
     camera.write_bytes(jpeg_bytes(rgb_of("obama-720p.jpg")))
-    fake_camera = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={camera}"]
+    fake_camera = [
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={camera}",
+    ]
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_camera)
         yield b
@@ -163,8 +191,12 @@ def cli_checkin(home: Path, photo: str, day: date) -> subprocess.Popen:
     env = {**os.environ, "SKINTRACK_HOME": str(home), "GLOG_minloglevel": "2"}
     return subprocess.Popen(
         [sys.executable, "-m", "skintrack", "checkin", str(DATA / photo), "--at", f"{day}T08:00"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -242,9 +274,13 @@ def test_check_in_a_real_portrait(app, page, browser, history, tmp_path):
     cat = tmp_path / "cat.jpg"
     cat.write_bytes(jpeg_bytes(no_face()))
     page.locator("input[type=file]").first.set_input_files(str(cat))
-    expect(page.get_by_text(re.compile(r"This photo cannot be used \(no face found\): face the camera"))).to_be_visible(timeout=SLOW_MS)
+    expect(page.get_by_text(re.compile(r"This photo cannot be used \(no face found\): face the camera"))).to_be_visible(
+        timeout=SLOW_MS
+    )
     settle(page)
-    expect(page.get_by_test_id("stSidebar").get_by_text("Not a medical device")).to_be_visible()  # the standing note stays
+    expect(
+        page.get_by_test_id("stSidebar").get_by_text("Not a medical device")
+    ).to_be_visible()  # the standing note stays
     shot(page, "02-checkin-refused")
     page.locator("input[type=file]").first.set_input_files(str(DATA / "obama-1080p.jpg"))
     expect(page.get_by_text("Aligned face with the measured regions")).to_be_visible(timeout=SLOW_MS)
@@ -262,7 +298,9 @@ def test_check_in_a_real_portrait(app, page, browser, history, tmp_path):
     settle(page)
     shot(page, "03-checkin-saved")
     upload = lambda pg: pg.locator("input[type=file]").first.set_input_files(str(DATA / "obama-1080p.jpg"))  # noqa: E731
-    phone_shot(browser, app[0], "03-checkin-phone", "", wait_for="text=Aligned face with the measured regions", action=upload)
+    phone_shot(
+        browser, app[0], "03-checkin-phone", "", wait_for="text=Aligned face with the measured regions", action=upload
+    )
 
 
 def test_log_a_day(page):
@@ -281,7 +319,9 @@ def test_trends_show_the_history(app, page, browser):
     go(page, "Trends")
     expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=SLOW_MS)
     settle(page)
-    expect(page.get_by_text(re.compile(r"\b3 days with check-ins")).first).to_be_visible()  # 2 from the command line, 1 here
+    expect(
+        page.get_by_text(re.compile(r"\b3 days with check-ins")).first
+    ).to_be_visible()  # 2 from the command line, 1 here
     shot(page, "05-trends")
     phone_shot(browser, url, "05-trends-phone", "trends", wait_for=".js-plotly-plot")
 

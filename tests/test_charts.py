@@ -20,8 +20,13 @@ def _series():
 
 def test_trend_figure_traces_factor_axis_and_product_bands():
     factor = pd.DataFrame({"day": pd.date_range("2026-01-01", periods=3), "value": [7.0, 5.5, 8.0]})
-    periods = pd.DataFrame({"product": ["A", "B"], "start": pd.to_datetime(["2026-01-02", "2026-01-03"]),
-                            "stop": pd.to_datetime(["2026-01-03", None])})  # fmt: skip
+    periods = pd.DataFrame(
+        {
+            "product": ["A", "B"],
+            "start": pd.to_datetime(["2026-01-02", "2026-01-03"]),
+            "stop": pd.to_datetime(["2026-01-03", None]),
+        }
+    )
     fig = charts.trend_figure(_series(), "Redness, face", "a*", factor, "Sleep", periods)
     assert [t.name for t in fig.data] == ["rolling spread", "daily", "7-day mean", "Sleep"]
     daily = fig.data[1]
@@ -46,8 +51,16 @@ def test_trend_figure_empty_series_has_no_traces():
 
 
 def test_effects_figure_one_row_per_finding_with_intervals():
-    findings = pd.DataFrame({"effect": [1.5, -2.0], "low": [0.5, -3.0], "high": [2.5, -1.0],
-                             "relative": [0.12, np.nan], "rel_low": [0.04, np.nan], "rel_high": [0.2, np.nan]})  # fmt: skip
+    findings = pd.DataFrame(
+        {
+            "effect": [1.5, -2.0],
+            "low": [0.5, -3.0],
+            "high": [2.5, -1.0],
+            "relative": [0.12, np.nan],
+            "rel_low": [0.04, np.nan],
+            "rel_high": [0.2, np.nan],
+        }
+    )
     fig = charts.effects_figure(findings, ["a", "b"])
     trace = fig.data[0]
     assert list(trace.y) == ["a", "b"] and list(trace.x) == [12.0, -2.0]
@@ -55,8 +68,14 @@ def test_effects_figure_one_row_per_finding_with_intervals():
 
 
 def test_change_figure_greys_out_changes_within_the_noise():
-    changes = pd.DataFrame({"region": ["nose", "left_cheek"], "change": [0.2, 3.0], "band": [1.0, 1.0],
-                            "verdict": ["within noise", "higher"]})  # fmt: skip
+    changes = pd.DataFrame(
+        {
+            "region": ["nose", "left_cheek"],
+            "change": [0.2, 3.0],
+            "band": [1.0, 1.0],
+            "verdict": ["within noise", "higher"],
+        }
+    )
     bar = charts.change_figure(changes, "t", "a*").data[0]
     assert list(bar.x) == ["nose", "left cheek"] and list(bar.marker.color) == [charts.GREY, charts.ORANGE]
 

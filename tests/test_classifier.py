@@ -68,7 +68,9 @@ def test_checkpoint_saves_half_precision_and_loads_to_identical_outputs(model, t
     assert pa == pb
     # the loaded model is the saved one, rounded to half precision
     rounded = clf.AcneNet("resnet50")
-    rounded.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
+    rounded.load_state_dict(
+        {k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    )
     ref = clf.Classifier(rounded, ckpt).predict_batch(imgs)
     for p, q in zip(pa, ref, strict=True):
         np.testing.assert_allclose(p.probs, q.probs, atol=1e-6)

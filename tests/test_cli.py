@@ -16,7 +16,9 @@ from PIL import Image
 
 def run(*args, home):
     env = {**os.environ, "SKINTRACK_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "skintrack", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "skintrack", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120
+    )
 
 
 def count_entries(home) -> int:
@@ -40,12 +42,15 @@ def test_checkin_stores_a_portrait_and_prints_json(home):
 
 
 @pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
-@pytest.mark.parametrize("kind, reason", [
-    ("text", "not an image"),
-    ("truncated", "truncated"),
-    ("no-face", "no face found"),
-    ("missing", "No such file"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kind, reason",
+    [
+        ("text", "not an image"),
+        ("truncated", "truncated"),
+        ("no-face", "no face found"),
+        ("missing", "No such file"),
+    ],
+)
 def test_bad_photos_exit_2_with_one_line_and_no_row(tmp_path, home, kind, reason):
     path = tmp_path / "photo.jpg"
     if kind == "text":
@@ -95,8 +100,21 @@ def test_checkin_says_what_it_did_not_measure(tmp_path, home):
 
 @pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 def test_log_a_day_and_refuse_bad_values(home):
-    done = run("log", "2026-03-01", "--sleep-hours", "6.5", "--stress", "4", "--diet", "dairy,sugar",
-               "--product", "Retinol serum:PM,SPF 50:AM", "--note", "new pillowcase", home=home)  # fmt: skip
+    done = run(
+        "log",
+        "2026-03-01",
+        "--sleep-hours",
+        "6.5",
+        "--stress",
+        "4",
+        "--diet",
+        "dairy,sugar",
+        "--product",
+        "Retinol serum:PM,SPF 50:AM",
+        "--note",
+        "new pillowcase",
+        home=home,
+    )
     assert done.returncode == 0, done.stderr
     with duckdb.connect(str(home / "skintrack.duckdb")) as con:
         assert con.execute("SELECT sleep_hours, stress, diet FROM lifestyle").fetchone() == (6.5, 4, ["dairy", "sugar"])
@@ -128,8 +146,9 @@ def test_a_refusal_exits_2_and_a_bug_exits_1_with_one_line(settings, monkeypatch
     monkeypatch.delenv("SKINTRACK_DEBUG", raising=False)
     assert main(argv) == 1
     err = capsys.readouterr().err
-    assert err == ("skintrack: unexpected error: ValueError: a bug, not bad input "
-                   "(run with SKINTRACK_DEBUG=1 for the traceback)\n")
+    assert err == (
+        "skintrack: unexpected error: ValueError: a bug, not bad input (run with SKINTRACK_DEBUG=1 for the traceback)\n"
+    )
     monkeypatch.setenv("SKINTRACK_DEBUG", "1")
     assert main(argv) == 1
     assert "Traceback" in capsys.readouterr().err
@@ -148,11 +167,13 @@ def test_bad_arguments_are_refusals(settings, capsys):
     from skintrack.__main__ import main
 
     home = ["--home", str(settings.home)]
-    for argv, reason in [(["checkin", str(DATA / "biden.jpg"), "--at", "yesterday"], "invalid --at"),
-                         (["import", str(DATA / "biden.jpg")], "is not a folder"),
-                         (["routine", "start"], "needs a product name"),
-                         (["insights", "--bootstrap", "3"], "--bootstrap 3"),
-                         (["rescore", "--model", str(DATA / "missing.pt")], "no such checkpoint")]:
+    for argv, reason in [
+        (["checkin", str(DATA / "biden.jpg"), "--at", "yesterday"], "invalid --at"),
+        (["import", str(DATA / "biden.jpg")], "is not a folder"),
+        (["routine", "start"], "needs a product name"),
+        (["insights", "--bootstrap", "3"], "--bootstrap 3"),
+        (["rescore", "--model", str(DATA / "missing.pt")], "no such checkpoint"),
+    ]:
         assert main([*argv, *home]) == 2, argv
         assert reason in capsys.readouterr().err
 
@@ -163,8 +184,10 @@ def test_a_bad_data_folder_or_checkpoint_is_a_refusal(settings, tmp_path, capsys
     home = ["--home", str(settings.home)]
     not_a_checkpoint = tmp_path / "model.pt"
     not_a_checkpoint.write_bytes(b"not a checkpoint")
-    for argv, reason in [(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run")], "no labels.csv"),
-                         (["rescore", "--model", str(not_a_checkpoint)], str(not_a_checkpoint))]:
+    for argv, reason in [
+        (["train", "--data", str(tmp_path), "--out", str(tmp_path / "run")], "no labels.csv"),
+        (["rescore", "--model", str(not_a_checkpoint)], str(not_a_checkpoint)),
+    ]:
         assert main([*argv, *home]) == 2, argv
         err = capsys.readouterr().err
         assert reason in err and "unexpected" not in err

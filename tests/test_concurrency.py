@@ -49,9 +49,16 @@ def test_two_threads_and_a_second_process_check_in_at_once(settings):
     photos = {t: [variant(10 * t + i) for i in range(PER_THREAD)] for t in range(THREADS)}
     meshes = [face.FaceMesh() for _ in range(THREADS)]  # one MediaPipe graph per session
     other = subprocess.Popen(
-        [sys.executable, "-c", SECOND_PROCESS.format(tests=str(ROOT / "tests"), home=str(settings.home), n=PER_PROCESS)],
-        env=_env(settings.home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            SECOND_PROCESS.format(tests=str(ROOT / "tests"), home=str(settings.home), n=PER_PROCESS),
+        ],
+        env=_env(settings.home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     start = threading.Barrier(THREADS)
     stored: list[int] = []
     errors: list[BaseException] = []
@@ -133,8 +140,14 @@ for line in sys.stdin:
 
 
 def _start(code: str, settings) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", code], env=_env(settings.home), text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=_env(settings.home),
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _say(proc: subprocess.Popen, line: str = "go") -> None:
@@ -157,8 +170,13 @@ def test_the_command_line_while_the_app_holds_the_database(settings, tmp_path):
 
     # Held for longer than the command will wait: one clear line each, exit 2, nothing written.
     (tmp_path / "x.zip").write_bytes(b"")
-    busy = [["backup"], ["export", str(tmp_path / "x.zip")], ["delete", "--entry", "1"],
-            ["restore", str(tmp_path / "x.zip")], ["checkin", str(DATA / "biden.jpg")]]  # fmt: skip
+    busy = [
+        ["backup"],
+        ["export", str(tmp_path / "x.zip")],
+        ["delete", "--entry", "1"],
+        ["restore", str(tmp_path / "x.zip")],
+        ["checkin", str(DATA / "biden.jpg")],
+    ]
     assert [run(0.5, *command) for command in busy] == ["2"] * len(busy)
     assert (tmp_path / "x.zip").read_bytes() == b""
     # Held for a while, then let go: the command waits and stores.

@@ -26,8 +26,9 @@ def runtime_env(home=None) -> dict:
 
 
 def run(args: list[str], home=None, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT,
-                          env=runtime_env(home), timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, cwd=ROOT, env=runtime_env(home), timeout=timeout
+    )
 
 
 def test_the_training_tools_really_are_hidden():
@@ -41,7 +42,9 @@ def test_every_module_of_the_app_imports_without_the_training_tools():
     pages = sorted(p.stem for p in (ROOT / "views").glob("*.py"))
     code = "import importlib, sys\nbad = []\n"
     code += f"for m in {modules + ['appstate']}:\n"
-    code += "    try:\n        importlib.import_module(m)\n    except ImportError as e:\n        bad.append(f'{m}: {e}')\n"
+    code += (
+        "    try:\n        importlib.import_module(m)\n    except ImportError as e:\n        bad.append(f'{m}: {e}')\n"
+    )
     code += "print('\\n'.join(bad)); sys.exit(1 if bad else 0)\n"
     done = run(["-c", code])
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
@@ -72,10 +75,10 @@ def test_the_check_in_page_shows_the_models_own_map_without_torch(tmp_path):
 import sys
 sys.path.insert(0, {str(ROOT)!r})
 from streamlit.testing.v1 import AppTest
-at = AppTest.from_file({str(ROOT / 'app.py')!r}, default_timeout=120)
+at = AppTest.from_file({str(ROOT / "app.py")!r}, default_timeout=120)
 at.run()
 at = at.switch_page("views/checkin.py").run()
-at.file_uploader[0].set_value(("me.jpg", open({str(DATA / 'obama-720p.jpg')!r}, "rb").read(), "image/jpeg"))
+at.file_uploader[0].set_value(("me.jpg", open({str(DATA / "obama-720p.jpg")!r}, "rb").read(), "image/jpeg"))
 at.run()
 toggle = next(t for t in at.toggle if "lesion-density map" in t.label)
 toggle.set_value(True).run()

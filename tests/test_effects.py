@@ -22,11 +22,13 @@ def test_bh_adjust_matches_the_textbook_example():
 
 
 def test_exposures_mark_thresholds_and_diet_tags():
-    log = pd.DataFrame({
-        "day": pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-03"]),
-        "sleep_hours": [5.5, 7.0, np.nan],
-        "diet": [["dairy"], [], ["sugar", "dairy"]],
-    })  # fmt: skip
+    log = pd.DataFrame(
+        {
+            "day": pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-03"]),
+            "sleep_hours": [5.5, 7.0, np.nan],
+            "diet": [["dairy"], [], ["sugar", "dairy"]],
+        }
+    )
     factors, words = effects.exposures(log)
     assert factors["short sleep"].tolist()[:2] == [1.0, 0.0] and np.isnan(factors["short sleep"].iloc[2])
     assert factors["diet: dairy"].tolist() == [1.0, 0.0, 1.0]

@@ -22,8 +22,12 @@ FRONTAL = SHARED / "acne_frontal"
 
 def small_model(tmp_path):
     torch.manual_seed(0)
-    return clf.save(clf.make_checkpoint(clf.AcneNet("resnet50"), pre=SMALL,
-                                        metrics={"accuracy": 0.5, "balanced_accuracy": 0.5, "n": 2}), tmp_path / "m.pt")  # fmt: skip
+    return clf.save(
+        clf.make_checkpoint(
+            clf.AcneNet("resnet50"), pre=SMALL, metrics={"accuracy": 0.5, "balanced_accuracy": 0.5, "n": 2}
+        ),
+        tmp_path / "m.pt",
+    )
 
 
 def evaluate_json(capsys, *argv) -> dict:
@@ -66,8 +70,11 @@ def test_json_lists_every_photo_with_its_counts_per_region_and_half_face(tmp_pat
 
 
 def test_a_folder_with_counts_only_is_measured_on_count_agreement(tmp_path, capsys):
-    folder = folder_of(tmp_path, "image,source,n_lesions",
-                       [("obama-480p.jpg", "a", 0), ("biden.jpg", "b", 4), ("obama-720p.jpg", "a", 1)])  # fmt: skip
+    folder = folder_of(
+        tmp_path,
+        "image,source,n_lesions",
+        [("obama-480p.jpg", "a", 0), ("biden.jpg", "b", 4), ("obama-720p.jpg", "a", 1)],
+    )
     out = evaluate_json(capsys, "--model", small_model(tmp_path), "--data", folder, "--by", "source")
     assert out["n"] == out["n_counted"] == 3 and out["n_graded"] == 0
     assert "accuracy" not in out and "confusion" not in out
@@ -87,12 +94,19 @@ def test_count_metrics_rank_and_error():
 
 
 def test_people_of_train_are_left_out_of_valid(tmp_path, capsys):
-    folder = folder_of(tmp_path, "image,split,acne04_id,severity_grade,n_lesions",
-                       [("obama-480p.jpg", "train", "a.jpg", 0, 1), ("obama-720p.jpg", "valid", "b.jpg", 0, 2),
-                        ("biden.jpg", "valid", "c.jpg", 1, 8)],
-                       subjects=[("a.jpg", "obama"), ("b.jpg", "obama"), ("c.jpg", "biden")])  # fmt: skip
-    out = evaluate_json(capsys, "--model", small_model(tmp_path), "--data", folder, "--split", "valid",
-                        "--exclude-subjects-of", "train")  # fmt: skip
+    folder = folder_of(
+        tmp_path,
+        "image,split,acne04_id,severity_grade,n_lesions",
+        [
+            ("obama-480p.jpg", "train", "a.jpg", 0, 1),
+            ("obama-720p.jpg", "valid", "b.jpg", 0, 2),
+            ("biden.jpg", "valid", "c.jpg", 1, 8),
+        ],
+        subjects=[("a.jpg", "obama"), ("b.jpg", "obama"), ("c.jpg", "biden")],
+    )
+    out = evaluate_json(
+        capsys, "--model", small_model(tmp_path), "--data", folder, "--split", "valid", "--exclude-subjects-of", "train"
+    )
     assert [(p["image"], p["group"]) for p in out["photos"]] == [("images/biden.jpg", "biden")]
     assert out["grouping"] == {"exclude_subjects_of": "train", "n_before": 2, "n_dropped": 1, "n_subjects": 1}
     (folder / "subjects.csv").unlink()

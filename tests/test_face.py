@@ -165,7 +165,9 @@ def test_a_crop_into_the_face_is_found_on_a_padded_copy_and_judged_as_cut(ladder
     mesh = face.FaceMesh()
     assert mesh.landmarks(crop) == []  # what the retry is for
     cropped = face.detect(crop, mesh)
-    moved = np.linalg.norm(cropped.landmarks[: face.N_MESH, :2] + (left, top) - found.landmarks[: face.N_MESH, :2], axis=1)
+    moved = np.linalg.norm(
+        cropped.landmarks[: face.N_MESH, :2] + (left, top) - found.landmarks[: face.N_MESH, :2], axis=1
+    )
     assert np.median(moved) < 0.06 * found.eye_distance, np.median(moved)  # measured 0.032; the border is 150 px
     verdict = face.quality(crop, cropped, face.align(crop, cropped))
     assert verdict.refused and "face cut by the edge" in verdict.reasons[0]

@@ -23,12 +23,17 @@ def acne_scores(grades: list[int], every_days: float = 2.0, start=datetime(2026,
 
 def test_refusal_keeps_the_fix_the_core_gives():
     line = guidance.refusal_line("no face found: face the camera in even light, with your whole face in the frame")
-    assert line == "This photo cannot be used (no face found): face the camera in even light, with your whole face in the frame."
+    assert (
+        line
+        == "This photo cannot be used (no face found): face the camera in even light, with your whole face in the frame."
+    )
     assert "\n" not in line
 
 
 def test_refusal_without_a_fix_gets_one():
-    assert guidance.refusal_line("photo too blurry").endswith("hold still, clean the lens and tap to focus on your face.")
+    assert guidance.refusal_line("photo too blurry").endswith(
+        "hold still, clean the lens and tap to focus on your face."
+    )
     assert "retake the photo" in guidance.refusal_line("something odd happened")
     assert "retake the photo" in guidance.refusal_line("")
 
@@ -40,7 +45,9 @@ def test_capture_tips_mention_the_essentials():
 
 
 def test_two_weeks_of_severe_grades_prompt_a_dermatologist():
-    referral = guidance.dermatologist_referral(acne_scores([0, 1, 2, 3, 2, 2, 3, 2, 2, 2]))  # 8 severe check-ins over 14 days
+    referral = guidance.dermatologist_referral(
+        acne_scores([0, 1, 2, 3, 2, 2, 3, 2, 2, 2])
+    )  # 8 severe check-ins over 14 days
     assert referral is not None
     assert referral.days == 14 and referral.checkins == 8
     assert referral.since == datetime(2026, 1, 5).date()
@@ -89,9 +96,20 @@ def test_grades_come_from_the_model_the_store_calls_latest_whatever_the_frame_or
     at = datetime(2026, 3, 1, 8, 30)  # two check-ins at the same minute: the later id is the latest
 
     def entry(sha: str, source: str, grade: int) -> store.NewEntry:
-        return store.NewEntry(taken_at=at, image_sha256=sha, original_jpeg=b"o", aligned_jpeg=b"a", width=640,
-                              height=480, quality={}, alignment_rms=1.0, yaw=0.0, pitch=0.0, roll=0.0,
-                              scores=[(source, "acne_grade", "face", float(grade))])
+        return store.NewEntry(
+            taken_at=at,
+            image_sha256=sha,
+            original_jpeg=b"o",
+            aligned_jpeg=b"a",
+            width=640,
+            height=480,
+            quality={},
+            alignment_rms=1.0,
+            yaw=0.0,
+            pitch=0.0,
+            roll=0.0,
+            scores=[(source, "acne_grade", "face", float(grade))],
+        )
 
     store.add_entries(settings, [entry("a" * 64, "old@1", 1), entry("b" * 64, "new@2", 3)])
     with store.connect(settings) as con:

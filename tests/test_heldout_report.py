@@ -16,8 +16,17 @@ from skintrack.model import modelcard
 
 
 def photo(i, grade, pred, lt, lp, group=None, ita="light"):
-    return {"image": f"images/{i}.jpg", "group": group, "grade_true": grade, "grade_pred": pred, "probs": [0.25] * 4,
-            "lesions_true": lt, "lesions_pred": lp, "ita_group": ita, "aligned": True}  # fmt: skip
+    return {
+        "image": f"images/{i}.jpg",
+        "group": group,
+        "grade_true": grade,
+        "grade_pred": pred,
+        "probs": [0.25] * 4,
+        "lesions_true": lt,
+        "lesions_pred": lp,
+        "ita_group": ita,
+        "aligned": True,
+    }
 
 
 def test_bootstrap_resamples_whole_groups():
@@ -30,22 +39,59 @@ def test_bootstrap_resamples_whole_groups():
 
 
 def test_report_checks_the_targets_and_writes_what_the_page_reads(tmp_path, capsys):
-    acne04 = [photo(i, i % 2, i % 2 if i < 85 else 1 - i % 2, 3 * (i % 2), 3 * (i % 2) + 1, f"p{i // 2}",
-                    "light" if i < 50 else "brown") for i in range(100)]  # fmt: skip
+    acne04 = [
+        photo(
+            i,
+            i % 2,
+            i % 2 if i < 85 else 1 - i % 2,
+            3 * (i % 2),
+            3 * (i % 2) + 1,
+            f"p{i // 2}",
+            "light" if i < 50 else "brown",
+        )
+        for i in range(100)
+    ]
     frontal = [photo(i, None, 0, i % 5, (i * 7) % 5, None, "tan" if i < 40 else "dark") for i in range(60)]
     for p in frontal:
         p.update(subset="ffhq", pose="frontal")
-    a = {"model": "resnet50-acne@abc", "n": 100, "grouping": {"exclude_subjects_of": "train", "n_subjects": 50, "n_dropped": 10},
-         "photos": acne04, "accuracy": 0.85, "mae_lesions": 1.0, "spearman_lesions": 0.9, "accuracy_from_count": 0.8}  # fmt: skip
-    f = {"model": "resnet50-acne@abc", "n": 60, "grouping": None, "photos": frontal, "mae_lesions": 2.4,
-         "spearman_lesions": 0.1, "mean_count_error": 0.0,
-         "by_column": {c: {"x": {"n": 60, "spearman_lesions": 0.1, "mae_lesions": 2.4, "mean_count_error": 0.0}}
-                       for c in ("subset", "pose")}}  # fmt: skip
+    a = {
+        "model": "resnet50-acne@abc",
+        "n": 100,
+        "grouping": {"exclude_subjects_of": "train", "n_subjects": 50, "n_dropped": 10},
+        "photos": acne04,
+        "accuracy": 0.85,
+        "mae_lesions": 1.0,
+        "spearman_lesions": 0.9,
+        "accuracy_from_count": 0.8,
+    }
+    f = {
+        "model": "resnet50-acne@abc",
+        "n": 60,
+        "grouping": None,
+        "photos": frontal,
+        "mae_lesions": 2.4,
+        "spearman_lesions": 0.1,
+        "mean_count_error": 0.0,
+        "by_column": {
+            c: {"x": {"n": 60, "spearman_lesions": 0.1, "mae_lesions": 2.4, "mean_count_error": 0.0}}
+            for c in ("subset", "pose")
+        },
+    }
     (tmp_path / "a.json").write_text(json.dumps(a))
     (tmp_path / "f.json").write_text(json.dumps(f))
     out = tmp_path / "m.eval.json"
-    args = hr.get_args_parser().parse_args([str(tmp_path / "a.json"), str(tmp_path / "f.json"), "--out", str(out),
-                                            "--boot", "100", "--frontal-split", str(tmp_path / "none.csv")])  # fmt: skip
+    args = hr.get_args_parser().parse_args(
+        [
+            str(tmp_path / "a.json"),
+            str(tmp_path / "f.json"),
+            "--out",
+            str(out),
+            "--boot",
+            "100",
+            "--frontal-split",
+            str(tmp_path / "none.csv"),
+        ]
+    )
     assert hr.main(args) == 0
     fig = json.loads(out.read_text())
     t = {x["target"]: x for x in fig["acne04_new_people"]["targets"] + fig["acne_frontal"]["targets"]}

@@ -27,19 +27,22 @@ from skintrack.db import lifestyle, store
 REFUSED = (images.ImageRejected, face.FaceRejected, pipeline.CheckinRefused, store.StoreError)
 
 
-
-
-
-
 def _face() -> Image.Image:
     return Image.fromarray(rgb_of("obama-1080p.jpg"))
 
 
 def _oriented(orientation: int) -> bytes:
     """The portrait stored sideways/mirrored with the EXIF tag that puts it upright again."""
-    undo = {1: [], 2: [Image.Transpose.FLIP_LEFT_RIGHT], 3: [Image.Transpose.ROTATE_180],
-            4: [Image.Transpose.FLIP_TOP_BOTTOM], 5: [Image.Transpose.TRANSPOSE],
-            6: [Image.Transpose.ROTATE_90], 7: [Image.Transpose.TRANSVERSE], 8: [Image.Transpose.ROTATE_270]}  # fmt: skip
+    undo = {
+        1: [],
+        2: [Image.Transpose.FLIP_LEFT_RIGHT],
+        3: [Image.Transpose.ROTATE_180],
+        4: [Image.Transpose.FLIP_TOP_BOTTOM],
+        5: [Image.Transpose.TRANSPOSE],
+        6: [Image.Transpose.ROTATE_90],
+        7: [Image.Transpose.TRANSVERSE],
+        8: [Image.Transpose.ROTATE_270],
+    }
     img = Image.fromarray(rgb_of("obama-720p.jpg"))  # smaller than 1080p: eight of these run
     for op in undo[orientation]:
         img = img.transpose(op)
@@ -80,7 +83,9 @@ def corpus() -> dict[str, bytes]:
         "zip": encode(Image.new("RGB", (8, 8)), "PNG")[:0] + b"PK\x03\x04" + b"\x00" * 40,
         "nul-bytes": b"\x00" * 4096,
         "jpeg-magic-then-junk": b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8,
-        "png-bad-crc": encode(base.resize((200, 120)), "PNG")[:40] + b"\x00\x00\x00\x00" + encode(base.resize((200, 120)), "PNG")[44:],
+        "png-bad-crc": encode(base.resize((200, 120)), "PNG")[:40]
+        + b"\x00\x00\x00\x00"
+        + encode(base.resize((200, 120)), "PNG")[44:],
         "bomb-png": png_declaring(40_000, 40_000),
         "20000px": png_declaring(20_000, 1_000),
         "animated-gif": _animated(),
@@ -107,15 +112,33 @@ def corpus() -> dict[str, bytes]:
 
 # What each must come to: "stored", or a phrase of the refusal.
 EXPECTED = {
-    "zero-bytes": "empty", "text-renamed-jpg": "not an image", "html": "not an image", "svg": "not an image",
-    "pdf": "not an image", "zip": "not an image", "nul-bytes": "not an image",
-    "jpeg-magic-then-junk": "not an image", "png-bad-crc": "not an image", "bomb-png": "pixels", "20000px": "20000x1000",
-    "animated-gif": "animated", "cmyk-jpeg": "stored", "16-bit-png": "black and white", "palette-png": "stored",
-    "alpha-png": "stored", "greyscale-jpeg": "black and white", "heic": "stored", "no-face": "no face",
-    "two-faces": "2 faces", "face-cut-by-edge": "cut by the edge", "face-cut-at-the-chin": "cut by the edge",
-    "half-a-face": "no face", "tiny-face": "no face", "tiny-face-in-pixels": "stored",  # colour kept; fine detail and the acne grade withheld
+    "zero-bytes": "empty",
+    "text-renamed-jpg": "not an image",
+    "html": "not an image",
+    "svg": "not an image",
+    "pdf": "not an image",
+    "zip": "not an image",
+    "nul-bytes": "not an image",
+    "jpeg-magic-then-junk": "not an image",
+    "png-bad-crc": "not an image",
+    "bomb-png": "pixels",
+    "20000px": "20000x1000",
+    "animated-gif": "animated",
+    "cmyk-jpeg": "stored",
+    "16-bit-png": "black and white",
+    "palette-png": "stored",
+    "alpha-png": "stored",
+    "greyscale-jpeg": "black and white",
+    "heic": "stored",
+    "no-face": "no face",
+    "two-faces": "2 faces",
+    "face-cut-by-edge": "cut by the edge",
+    "face-cut-at-the-chin": "cut by the edge",
+    "half-a-face": "no face",
+    "tiny-face": "no face",
+    "tiny-face-in-pixels": "stored",  # colour kept; fine detail and the acne grade withheld
     **{f"exif-orientation-{k}": "stored" for k in range(1, 9)},
-}  # fmt: skip
+}
 
 
 def test_the_hostile_corpus_through_the_whole_checkin(settings):
@@ -193,10 +216,11 @@ def test_damaged_real_images_are_decoded_or_refused(fmt, flips, cut):
 
 @hsettings(max_examples=60, deadline=None)
 @given(
-    st.integers(64, 300), st.integers(64, 300),
+    st.integers(64, 300),
+    st.integers(64, 300),
     st.sampled_from(["RGB", "L", "LA", "RGBA", "P", "CMYK", "I;16", "1"]),
     st.sampled_from(["PNG", "JPEG", "WEBP", "TIFF", "BMP"]),
-)  # fmt: skip
+)
 def test_any_mode_and_size_decodes_upright_to_8_bit_rgb(width, height, mode, fmt):
     rng = np.random.default_rng(width * height)
     img = Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)).convert(
@@ -215,9 +239,13 @@ def test_any_mode_and_size_decodes_upright_to_8_bit_rgb(width, height, mode, fmt
 
 
 _ANY = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**6, 10**6), st.text(max_size=30),
-    st.floats(allow_nan=True, allow_infinity=True), st.lists(st.text(max_size=10), max_size=3),
-)  # fmt: skip
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.text(max_size=30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.lists(st.text(max_size=10), max_size=3),
+)
 # What each field can receive from the command line or the Lifestyle page, plus junk.
 _FIELDS = st.fixed_dictionaries(
     {},
@@ -256,17 +284,30 @@ def test_lifestyle_validation_refuses_wrong_types_with_a_reason(values):
         lifestyle.validate(values)
 
 
-_NASTY = st.sampled_from([
-    "Robert'); DROP TABLE products;--", '" OR 1=1 --', "<script>alert('x')</script>", "😀🧴 SPF 50+",
-    "../../etc/passwd", "C:\\Windows\\system32", "\u202etxt.exe", "名前", "a\tb", "%s %d {0} {name}",
-])  # fmt: skip
+_NASTY = st.sampled_from(
+    [
+        "Robert'); DROP TABLE products;--",
+        '" OR 1=1 --',
+        "<script>alert('x')</script>",
+        "😀🧴 SPF 50+",
+        "../../etc/passwd",
+        "C:\\Windows\\system32",
+        "\u202etxt.exe",
+        "名前",
+        "a\tb",
+        "%s %d {0} {name}",
+    ]
+)
 
 
 @hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     note=st.one_of(_NASTY, st.text(max_size=200)),
-    names=st.lists(st.tuples(st.one_of(_NASTY, st.text(min_size=1, max_size=40)), st.sampled_from(["AM", "PM", "noon"])), max_size=4),
-)  # fmt: skip
+    names=st.lists(
+        st.tuples(st.one_of(_NASTY, st.text(min_size=1, max_size=40)), st.sampled_from(["AM", "PM", "noon"])),
+        max_size=4,
+    ),
+)
 def test_notes_and_product_names_are_stored_as_typed_or_refused(tmp_path_factory, note, names):
     settings = Settings.for_home(tmp_path_factory.mktemp("log"))
     day = date(2026, 2, 1)
@@ -300,7 +341,17 @@ def test_notes_and_product_names_are_stored_as_typed_or_refused(tmp_path_factory
         (["--product", ":AM"], "empty"),
         (["--product", "p" * 121], "longer than 120"),
     ],
-    ids=["stress", "negative-sleep", "nan", "inf", "fraction", "long-note", "time-of-day", "empty-product", "long-product"],
+    ids=[
+        "stress",
+        "negative-sleep",
+        "nan",
+        "inf",
+        "fraction",
+        "long-note",
+        "time-of-day",
+        "empty-product",
+        "long-product",
+    ],
 )
 def test_the_log_command_refuses_bad_values_in_one_line(settings, capsys, args, reason):
     from skintrack.__main__ import main
@@ -334,7 +385,11 @@ def test_an_upload_named_with_dot_dots_is_stored_by_its_hash_only(home, settings
     next(b for b in app.button if b.label == "Save check-in").click().run()
     assert not app.exception
     (row,) = store.entries(settings).to_dict("records")
-    assert set(files_under(settings.home)) == {"skintrack.duckdb", f"images/{row['image_path']}", f"images/{row['aligned_path']}"}
+    assert set(files_under(settings.home)) == {
+        "skintrack.duckdb",
+        f"images/{row['image_path']}",
+        f"images/{row['aligned_path']}",
+    }
     assert not any("evil" in p.name for p in home.parent.rglob("*"))
 
 
@@ -343,7 +398,7 @@ def test_import_copes_with_odd_file_names(tmp_path, settings, capsys):
 
     folder = tmp_path / "odd"
     folder.mkdir()
-    (folder / "it's \"me\" 😀; rm -rf ~.jpg").write_bytes(photo_bytes("biden.jpg"))
+    (folder / 'it\'s "me" 😀; rm -rf ~.jpg').write_bytes(photo_bytes("biden.jpg"))
     (folder / "..jpg").write_bytes(b"text renamed .jpg")
     (folder / "-rf.png").write_bytes(b"")
     assert main(["import", str(folder), "--home", str(settings.home)]) == 0

@@ -41,9 +41,22 @@ def test_an_empty_home_says_so(settings, capsys):
 
 
 def test_sentence_for_a_lag_zero_finding_in_the_unit():
-    row = pd.Series({"condition": "ita", "region": "nose", "lag": 0, "effect": -1.5, "low": -2.5, "high": -0.5,
-                     "relative": float("nan"), "rel_low": float("nan"), "rel_high": float("nan"),
-                     "tests": 96, "n_days": 50, "n_exposed": 12})  # fmt: skip
+    row = pd.Series(
+        {
+            "condition": "ita",
+            "region": "nose",
+            "lag": 0,
+            "effect": -1.5,
+            "low": -2.5,
+            "high": -0.5,
+            "relative": float("nan"),
+            "rel_low": float("nan"),
+            "rel_high": float("nan"),
+            "tests": 96,
+            "n_days": 50,
+            "n_exposed": 12,
+        }
+    )
     text = insights.lagged_sentence(row, "days with dairy")
     assert text.startswith("On days with dairy, skin tone on the nose averaged 1.5 degrees lower than otherwise")
     assert "95% CI 0.5-2.5 degrees" in text and "96 comparisons" in text
@@ -62,7 +75,10 @@ def test_a_long_history_says_which_days_were_analysed():
     lines = insights.sentences(insights.compute(h.scores, h.log, h.routine, h.uses, config))
     assert any(line.startswith("Lifestyle effects are looked for in the last 100 days") for line in lines)
     whole = insights.InsightConfig(n_boot=100, history_days=None)
-    assert not any("looked for in the last" in line for line in insights.sentences(insights.compute(h.scores, h.log, h.routine, h.uses, whole)))
+    assert not any(
+        "looked for in the last" in line
+        for line in insights.sentences(insights.compute(h.scores, h.log, h.routine, h.uses, whole))
+    )
 
 
 def test_a_short_history_says_not_enough_data_yet():
@@ -75,11 +91,27 @@ def test_a_short_history_says_not_enough_data_yet():
 
 
 def test_sentence_names_a_factor_that_travels_with_it():
-    row = pd.Series({"condition": "redness", "region": "face", "lag": 1, "effect": 1.0, "low": 0.5, "high": 1.5,
-                     "relative": 0.1, "rel_low": 0.05, "rel_high": 0.15, "tests": 10, "n_days": 40, "n_exposed": 10})  # fmt: skip
+    row = pd.Series(
+        {
+            "condition": "redness",
+            "region": "face",
+            "lag": 1,
+            "effect": 1.0,
+            "low": 0.5,
+            "high": 1.5,
+            "relative": 0.1,
+            "rel_low": 0.05,
+            "rel_high": 0.15,
+            "tests": 10,
+            "n_days": 40,
+            "n_exposed": 10,
+        }
+    )
     text = insights.lagged_sentence(row, "nights under 6 h of sleep", ["days with 2+ units of alcohol"])
     assert text.startswith("1 day after nights under 6 h of sleep, redness on the whole face averaged 10% higher")
-    assert text.endswith("Such days often came with days with 2+ units of alcohol too, so their effects cannot be told apart.")
+    assert text.endswith(
+        "Such days often came with days with 2+ units of alcohol too, so their effects cannot be told apart."
+    )
 
 
 def test_report_from_duckdb_equals_the_report_from_the_scores_table(tmp_path):
@@ -94,8 +126,9 @@ def test_report_from_duckdb_equals_the_report_from_the_scores_table(tmp_path):
     store.add_scores(settings, [(int(e), "measure@9", "redness", "face", 10.0 + (e % 3)) for e in first])
     config = insights.InsightConfig(n_boot=200)
     got = insights.report(settings, config)
-    want = insights.compute(store.scores(settings), store.lifestyle(settings), products.routine(settings),
-                            products.uses(settings), config)  # fmt: skip
+    want = insights.compute(
+        store.scores(settings), store.lifestyle(settings), products.routine(settings), products.uses(settings), config
+    )
     assert got.days_with_checkins == want.days_with_checkins and got.days_logged == want.days_logged
     assert got.lagged["status"].isin(["tested", "reported"]).sum() > 50
     for mine, theirs in ((got.lagged, want.lagged), (got.products, want.products), (got.changes, want.changes)):

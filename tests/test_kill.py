@@ -54,9 +54,7 @@ settings = Settings.for_home({home!r})
 print("finished", flush=True)
 """
 
-REAL_CHECKIN = (
-    "from skintrack import pipeline; pipeline.checkin(settings, variant(5), datetime(2026, 3, 9, 8))"
-)
+REAL_CHECKIN = "from skintrack import pipeline; pipeline.checkin(settings, variant(5), datetime(2026, 3, 9, 8))"
 
 
 def _checkin(settings: Settings) -> None:
@@ -139,10 +137,18 @@ def test_a_checkin_killed_half_way_leaves_nothing_after_the_next_start(settings,
 
 @pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 def test_a_real_checkin_killed_before_commit_leaves_nothing(settings):
-    code = CHILD.format(tests=str(ROOT / "tests"), home=str(settings.home), func="store.add_entries",
-                        point="before-commit", nth=1, action=REAL_CHECKIN)  # fmt: skip
+    code = CHILD.format(
+        tests=str(ROOT / "tests"),
+        home=str(settings.home),
+        func="store.add_entries",
+        point="before-commit",
+        nth=1,
+        action=REAL_CHECKIN,
+    )
     env = {**os.environ, "GLOG_minloglevel": "3", "PYTHONPATH": str(ROOT)}
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         line = child.stdout.readline().strip()
     finally:
@@ -187,7 +193,9 @@ def before_and_after(settings, tmp_path):
     ],
     ids=["staged", "writing-photos", "before-swap", "after-swap"],
 )
-def test_a_restore_killed_anywhere_leaves_the_old_data_or_the_new(settings, before_and_after, func, point, nth, restored):
+def test_a_restore_killed_anywhere_leaves_the_old_data_or_the_new(
+    settings, before_and_after, func, point, nth, restored
+):
     path, old, new = before_and_after
     _kill_at(func, point, lambda: archive.restore(settings, path), nth)
     store.remove_orphan_files(settings)

@@ -45,7 +45,9 @@ def test_a_pairing_code_works_once_and_only_for_ten_minutes(settings):
     with pytest.raises(devices.PairingRefused, match="not known"):
         devices.pair(settings, "x" * 22)
     with store.connect(settings) as con:  # only hashes are stored
-        stored = str(con.execute("SELECT * FROM devices").fetchall() + con.execute("SELECT * FROM pairing_codes").fetchall())
+        stored = str(
+            con.execute("SELECT * FROM devices").fetchall() + con.execute("SELECT * FROM pairing_codes").fetchall()
+        )
     assert token not in stored and code not in stored
 
 
@@ -155,10 +157,27 @@ def server(tmp_path_factory):
     env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
     out = open(tmp_path_factory.mktemp("log") / "serve.log", "w+")  # closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "skintrack", "serve", "--lan", "--address", ADDRESS, "--port", str(port),
-         "--local-port", str(local_port), "--home", str(home)],
-        cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "skintrack",
+            "serve",
+            "--lan",
+            "--address",
+            ADDRESS,
+            "--port",
+            str(port),
+            "--local-port",
+            str(local_port),
+            "--home",
+            str(home),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 150
         while "ready" not in (text := open(out.name).read()):
@@ -166,8 +185,16 @@ def server(tmp_path_factory):
             time.sleep(0.3)
         link = re.search(r"https://\S+/pair\?code=\S+", text)[0]
         fingerprint = re.search(r"fingerprint: (\S+)", text)[1]
-        yield {"base": f"https://{ADDRESS}:{port}", "port": port, "local_port": local_port, "home": home,
-               "settings": settings, "link": link, "fingerprint": fingerprint, "output": text}  # fmt: skip
+        yield {
+            "base": f"https://{ADDRESS}:{port}",
+            "port": port,
+            "local_port": local_port,
+            "home": home,
+            "settings": settings,
+            "link": link,
+            "fingerprint": fingerprint,
+            "output": text,
+        }
     finally:
         proc.terminate()
         try:
@@ -184,8 +211,15 @@ def _tls() -> ssl.SSLContext:
     return ctx
 
 
-def request(srv, method: str, path: str, body: str | None = None, cookie: str | None = None,
-            source: str = "127.0.0.1", headers: dict | None = None) -> tuple[int, dict, bytes]:  # fmt: skip
+def request(
+    srv,
+    method: str,
+    path: str,
+    body: str | None = None,
+    cookie: str | None = None,
+    source: str = "127.0.0.1",
+    headers: dict | None = None,
+) -> tuple[int, dict, bytes]:
     conn = http.client.HTTPSConnection(ADDRESS, srv["port"], context=_tls(), timeout=60, source_address=(source, 0))
     hdrs = dict(headers or {})
     if cookie:
@@ -216,17 +250,32 @@ def test_serve_prints_link_fingerprint_and_qr(server):
 
 @pytest.mark.slow
 def test_without_a_token_only_the_lock_page(server):
-    for path in ("/", "/trends", "/_stcore/health", "/_stcore/host-config", "/static/index.html",
-                 "/media/0123abcd.jpg", "/_stcore/upload_file/session/file"):  # fmt: skip
+    for path in (
+        "/",
+        "/trends",
+        "/_stcore/health",
+        "/_stcore/host-config",
+        "/static/index.html",
+        "/media/0123abcd.jpg",
+        "/_stcore/upload_file/session/file",
+    ):
         status, headers, body = request(server, "GET", path)
         assert status == 401 and b"skintrack is locked" in body, path
         assert headers["content-type"].startswith("text/html") and b"<img" not in body and b"<script" not in body
         assert str(server["home"]).encode() not in body
     status, _, _ = request(server, "PUT", "/_stcore/upload_file/s/f", body="x")
     assert status == 401
-    status, _, body = request(server, "GET", "/_stcore/stream", headers={
-        "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})  # fmt: skip
+    status, _, body = request(
+        server,
+        "GET",
+        "/_stcore/stream",
+        headers={
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        },
+    )
     assert status == 401
 
 
@@ -303,8 +352,13 @@ def phone_browser():
 
 
 def _phone(browser):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
-                                  device_scale_factor=2, ignore_https_errors=True)  # fmt: skip
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+        ignore_https_errors=True,
+    )
     context.set_default_timeout(60_000)
     return context
 
@@ -369,8 +423,10 @@ def test_a_phone_pairs_checks_in_and_logs_the_day_and_others_see_a_lock(server, 
     shot(pg, "lan-05-logged-phone")
     day = store.get_day(server["settings"], date.today())
     assert (day["sleep_hours"], day["stress"], day["products"]) == (7, 2, [("SPF 50", "AM")])
-    print(f"\nphone routine: pairing {taps_pairing} taps once; daily check-in and log {taps} taps in the browser "
-          f"(+2 in the camera app: shutter, use photo), {seconds:.1f} s on this machine")  # fmt: skip
+    print(
+        f"\nphone routine: pairing {taps_pairing} taps once; daily check-in and log {taps} taps in the browser "
+        f"(+2 in the camera app: shutter, use photo), {seconds:.1f} s on this machine"
+    )
     assert taps <= 6 and seconds < 120  # analysis on 2 shared cores dominates; a phone tap takes ~1 s each
 
     pg.goto(server["base"] + "/trends")

@@ -35,8 +35,15 @@ def test_a_lesion_in_the_left_cheek_counts_there_and_on_the_left_half(landmarks)
     assert counts["left_cheek"] > 0.9 and counts["left_half"] == pytest.approx(1.0)
     assert counts["right_half"] == 0 and counts["right_cheek"] == counts["forehead"] == 0
     points = lesions.point_counts([(x, y), (-40.0, 9000.0)], landmarks)  # the second lies outside the frame
-    assert points == {"forehead": 0, "left_cheek": 1, "right_cheek": 0, "nose": 0, "chin": 0,
-                      "right_half": 0, "left_half": 1}  # fmt: skip
+    assert points == {
+        "forehead": 0,
+        "left_cheek": 1,
+        "right_cheek": 0,
+        "nose": 0,
+        "chin": 0,
+        "right_half": 0,
+        "left_half": 1,
+    }
 
 
 def test_halves_hold_the_whole_count_and_regions_part_of_it(landmarks):

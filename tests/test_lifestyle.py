@@ -15,7 +15,10 @@ def test_validate_names_the_bad_value_and_the_range():
         lifestyle.validate({"sleep_hours": 25})
     with pytest.raises(lifestyle.InvalidLog, match="whole number"):
         lifestyle.validate({"stress": 2.5})
-    assert lifestyle.validate({"diet": ["Dairy ", "dairy", ""], "sleep_hours": "7.5"}) == {"diet": ["dairy"], "sleep_hours": 7.5}
+    assert lifestyle.validate({"diet": ["Dairy ", "dairy", ""], "sleep_hours": "7.5"}) == {
+        "diet": ["dairy"],
+        "sleep_hours": 7.5,
+    }
 
 
 def test_parse_day_refuses_the_future():
@@ -31,8 +34,14 @@ def test_exposure_thresholds():
 
 
 def test_carry_forward_keeps_habits_not_the_note_and_advances_the_cycle():
-    previous = {"sleep_hours": 7.0, "stress": 3, "note": "party", "diet": ["dairy"], "cycle_day": 12,
-                "products": [("SPF", "AM")]}  # fmt: skip
+    previous = {
+        "sleep_hours": 7.0,
+        "stress": 3,
+        "note": "party",
+        "diet": ["dairy"],
+        "cycle_day": 12,
+        "products": [("SPF", "AM")],
+    }
     out = lifestyle.carry_forward(previous, gap_days=2)
     assert out["sleep_hours"] == 7.0 and out["diet"] == ["dairy"] and out["products"] == [("SPF", "AM")]
     assert "note" not in out and out["cycle_day"] == 14

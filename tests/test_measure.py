@@ -111,8 +111,9 @@ def test_red_spots_on_a_real_face_are_scikit_images_peaks(portrait):
     maps = measure.skin_maps(aligned, masks)
     response = measure.spot_map(maps.lab, maps.clean)
     response = np.where(measure._inner(maps.clean, 2), response, 0.0)
-    theirs = feature.peak_local_max(response, min_distance=measure.SPOT_MIN_DISTANCE,
-                                    threshold_abs=measure.SPOT_MIN_CONTRAST, exclude_border=False)
+    theirs = feature.peak_local_max(
+        response, min_distance=measure.SPOT_MIN_DISTANCE, threshold_abs=measure.SPOT_MIN_CONTRAST, exclude_border=False
+    )
     assert {tuple(p) for p in measure.red_spots(maps.lab, maps.clean)} == {tuple(p) for p in theirs}
 
 
@@ -143,7 +144,9 @@ def test_shine_is_the_highlight_share_of_the_t_zone():
     assert measure.value(got, "shine", "nose") == 0
     # Highlights are not skin colour: they do not make the forehead paler or less red.
     plain = measure.measure(lab_patch((62.0, 13.0, 17.0)), {"forehead": forehead, "nose": nose})
-    assert measure.value(got, "redness", "forehead") == pytest.approx(measure.value(plain, "redness", "forehead"), abs=0.2)
+    assert measure.value(got, "redness", "forehead") == pytest.approx(
+        measure.value(plain, "redness", "forehead"), abs=0.2
+    )
 
 
 def test_hair_strands_do_not_bias_colour():
@@ -165,8 +168,10 @@ def test_evenness_grows_with_blotches_not_with_shading():
     blotch = cv2.GaussianBlur(rng.normal(0, 1, (SIZE, SIZE)).astype(np.float32), (0, 0), 3)
     blotchy = np.clip(base * (1 + 0.5 * blotch[..., None]), 0, 255).astype(np.uint8)
     masks = {"left_cheek": box(100, 400, 100, 400)}
-    ev = {name: values(measure.measure(img, masks))["evenness"] for name, img in
-          [("uniform", base.astype(np.uint8)), ("shaded", shaded), ("blotchy", blotchy)]}  # fmt: skip
+    ev = {
+        name: values(measure.measure(img, masks))["evenness"]
+        for name, img in [("uniform", base.astype(np.uint8)), ("shaded", shaded), ("blotchy", blotchy)]
+    }
     assert ev["shaded"] < 0.5
     assert ev["blotchy"] > 5 * max(ev["shaded"], 0.1)
 
@@ -333,7 +338,9 @@ def test_measuring_on_the_skin_window_equals_the_whole_frame(name, monkeypatch):
     aligned = face.align(rgb, face.detect(rgb))
     masks = face.region_masks(aligned.landmarks)
     rows, cols = measure.skin_window(masks, aligned.image.shape[:2])
-    assert 0 < (rows.stop - rows.start) * (cols.stop - cols.start) < 0.9 * aligned.image.shape[0] * aligned.image.shape[1]
+    assert (
+        0 < (rows.stop - rows.start) * (cols.stop - cols.start) < 0.9 * aligned.image.shape[0] * aligned.image.shape[1]
+    )
     windowed = measure.measure(aligned.image, masks)
     monkeypatch.setattr(measure, "WINDOW_MARGIN", 10_000)  # the window is then the whole frame
     whole = measure.measure(aligned.image, masks)

@@ -8,8 +8,20 @@ from skintrack.model import acne, modelcard
 
 FIGURES = {
     "model_id": "abc123def456",
-    "acne04_new_people": {"n": 96, "n_people": 80, "accuracy": 0.70, "accuracy_ci95": [0.61, 0.79], "mae_lesions": 5.04},
-    "acne_frontal": {"n": 600, "spearman_lesions": 0.41, "mae_lesions": 2.6, "mae_constant_median": 1.6, "median_count": 1.0},
+    "acne04_new_people": {
+        "n": 96,
+        "n_people": 80,
+        "accuracy": 0.70,
+        "accuracy_ci95": [0.61, 0.79],
+        "mae_lesions": 5.04,
+    },
+    "acne_frontal": {
+        "n": 600,
+        "spearman_lesions": 0.41,
+        "mae_lesions": 2.6,
+        "mae_constant_median": 1.6,
+        "median_count": 1.0,
+    },
 }
 
 
@@ -37,7 +49,10 @@ def test_figures_of_another_model_are_never_quoted(tmp_path):
     line = modelcard.accuracy_line(card, path)
     assert "has not been measured" in line and "80.6% of 283" in line and "trained on" in line
     assert modelcard.heldout(card, tmp_path / "absent.json") is None
-    assert modelcard.heldout({**card, "heldout": {**FIGURES, "model_id": "000000000000"}}, path)["model_id"] == "000000000000"
+    assert (
+        modelcard.heldout({**card, "heldout": {**FIGURES, "model_id": "000000000000"}}, path)["model_id"]
+        == "000000000000"
+    )
 
 
 def test_the_figures_file_lies_beside_the_model():

@@ -45,8 +45,9 @@ def test_import_stores_skips_and_refuses_like_one_at_a_time(settings, folder, mo
     done = pipeline.import_photos(settings, paths, model, chunk=chunk, workers=2, progress=steps.append)
     assert len(done.stored) == 3 and done.duplicates == 1 and sum(steps) == len(paths)
     assert [(p.name, r.split(":")[0].split(" (")[0]) for p, r in done.refused] == [
-        ("2-cat.jpg", "no face found"), ("4-cat-again.jpg", "no face found"),
-    ]  # fmt: skip
+        ("2-cat.jpg", "no face found"),
+        ("4-cat-again.jpg", "no face found"),
+    ]
     entries = store.entries(settings)
     assert len(entries) == 3 and not store.known_hashes(settings) - {e for e in entries["image_sha256"]}
     # The batched scores are the scores of a check-in of that photo on its own.
@@ -54,7 +55,9 @@ def test_import_stores_skips_and_refuses_like_one_at_a_time(settings, folder, mo
     for entry_id, name in zip(done.stored, ["obama-1080p.jpg", "biden.jpg", "obama-240p.jpg"], strict=True):
         alone = pipeline.analyse((DATA / name).read_bytes(), settings, model).scores()
         got = scores[scores["entry_id"] == entry_id].set_index(["source", "condition", "region"])["value"]
-        assert len(got) == len(alone) and (model.source in got.index.get_level_values("source")) == (name != "obama-240p.jpg")
+        assert len(got) == len(alone) and (model.source in got.index.get_level_values("source")) == (
+            name != "obama-240p.jpg"
+        )
         for source, condition, region, value in alone:
             assert got[(source, condition, region)] == pytest.approx(value, abs=1e-4), (name, condition, region)
     again = pipeline.import_photos(settings, paths, model, chunk=chunk)
@@ -88,7 +91,10 @@ def test_a_blurred_photo_keeps_its_colour_and_stores_no_texture_or_red_spots(set
         values, held = _stored(settings, entry_id)
         assert not {"texture", "red_spots"} & values, sigma
         assert {"texture", "red_spots"} <= held and {"redness", "ita"} <= values
-        assert any(line.startswith("not measured: Texture") and "too soft" in line for line in pipeline.withheld_lines(analysis))
+        assert any(
+            line.startswith("not measured: Texture") and "too soft" in line
+            for line in pipeline.withheld_lines(analysis)
+        )
 
 
 def test_a_photo_at_15_percent_of_the_light_stores_no_colour_value(settings):

@@ -13,7 +13,9 @@ TODAY = date(2026, 3, 1)
 
 
 def test_catalogue_add_update_and_refuse_duplicates(settings):
-    pid = products.save_product(settings, "  Azelaic   acid 10% ", brand="Brand", kind="treatment", ingredients="azelaic acid")
+    pid = products.save_product(
+        settings, "  Azelaic   acid 10% ", brand="Brand", kind="treatment", ingredients="azelaic acid"
+    )
     cat = products.catalogue(settings)
     assert list(cat["name"]) == ["Azelaic acid 10%"] and cat.iloc[0]["kind"] == "treatment"
     with pytest.raises(products.ProductError, match="already in the catalogue"):
@@ -90,20 +92,34 @@ def test_the_migration_merges_case_duplicates_keeping_their_history(settings):
     settings.home.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(settings.db_path))
     store.migrate(con, target=_merge_version() - 1)
-    con.execute("INSERT INTO products (id, name, brand, kind) VALUES (1, 'Retinol serum', NULL, 'serum'),"
-                " (2, 'retinol serum', 'Acme', NULL), (3, 'RETINOL SERUM', NULL, NULL), (4, 'SPF 50', NULL, NULL)")
-    con.execute("INSERT INTO product_use VALUES ('2026-01-01', 1, 'AM'), ('2026-01-01', 2, 'AM'),"
-                " ('2026-01-01', 3, 'PM'), ('2026-01-02', 2, 'AM'), ('2026-01-02', 4, 'AM')")
-    con.execute("INSERT INTO routine (product_id, time_of_day, start_day, stop_day) VALUES"
-                " (2, 'PM', '2025-12-01', '2025-12-20'), (1, 'AM', '2026-01-01', NULL)")
+    con.execute(
+        "INSERT INTO products (id, name, brand, kind) VALUES (1, 'Retinol serum', NULL, 'serum'),"
+        " (2, 'retinol serum', 'Acme', NULL), (3, 'RETINOL SERUM', NULL, NULL), (4, 'SPF 50', NULL, NULL)"
+    )
+    con.execute(
+        "INSERT INTO product_use VALUES ('2026-01-01', 1, 'AM'), ('2026-01-01', 2, 'AM'),"
+        " ('2026-01-01', 3, 'PM'), ('2026-01-02', 2, 'AM'), ('2026-01-02', 4, 'AM')"
+    )
+    con.execute(
+        "INSERT INTO routine (product_id, time_of_day, start_day, stop_day) VALUES"
+        " (2, 'PM', '2025-12-01', '2025-12-20'), (1, 'AM', '2026-01-01', NULL)"
+    )
     store.migrate(con)
     assert store.schema_version(con) == len(store.MIGRATIONS)
     assert con.execute("SELECT id, name, brand, kind FROM products ORDER BY id").fetchall() == [
-        (1, "Retinol serum", "Acme", "serum"), (4, "SPF 50", None, None)]
+        (1, "Retinol serum", "Acme", "serum"),
+        (4, "SPF 50", None, None),
+    ]
     assert con.execute("SELECT day::VARCHAR, product_id, time_of_day FROM product_use ORDER BY ALL").fetchall() == [
-        ("2026-01-01", 1, "AM"), ("2026-01-01", 1, "PM"), ("2026-01-02", 1, "AM"), ("2026-01-02", 4, "AM")]
+        ("2026-01-01", 1, "AM"),
+        ("2026-01-01", 1, "PM"),
+        ("2026-01-02", 1, "AM"),
+        ("2026-01-02", 4, "AM"),
+    ]
     assert con.execute("SELECT product_id, start_day::VARCHAR FROM routine ORDER BY start_day").fetchall() == [
-        (1, "2025-12-01"), (1, "2026-01-01")]
+        (1, "2025-12-01"),
+        (1, "2026-01-01"),
+    ]
     with pytest.raises(duckdb.ConstraintException):
         con.execute("INSERT INTO products (name) VALUES ('spf 50')")
     assert not con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone()[0]

@@ -15,7 +15,9 @@ def unfold(data: bytes) -> list[str]:
 
 
 def test_daily_reminder_is_a_daily_event_at_the_chosen_time():
-    ics = reminders.daily_reminder(time(7, 45), start=date(2026, 3, 1), uid="abc", now=datetime(2026, 2, 1, 12, tzinfo=UTC))
+    ics = reminders.daily_reminder(
+        time(7, 45), start=date(2026, 3, 1), uid="abc", now=datetime(2026, 2, 1, 12, tzinfo=UTC)
+    )
     lines = unfold(ics)
     assert lines[0] == "BEGIN:VCALENDAR" and lines[-1] == "END:VCALENDAR"
     assert "VERSION:2.0" in lines and any(line.startswith("PRODID:") for line in lines)
@@ -24,7 +26,12 @@ def test_daily_reminder_is_a_daily_event_at_the_chosen_time():
     assert "DTSTAMP:20260201T120000Z" in lines
     assert "UID:abc@skintrack.local" in lines
     # balanced components, alarm inside the event
-    assert lines.index("BEGIN:VEVENT") < lines.index("BEGIN:VALARM") < lines.index("END:VALARM") < lines.index("END:VEVENT")
+    assert (
+        lines.index("BEGIN:VEVENT")
+        < lines.index("BEGIN:VALARM")
+        < lines.index("END:VALARM")
+        < lines.index("END:VEVENT")
+    )
 
 
 def test_lines_are_folded_at_75_octets_and_text_is_escaped():
@@ -34,7 +41,10 @@ def test_lines_are_folded_at_75_octets_and_text_is_escaped():
         assert len(raw) <= 75
     lines = unfold(ics)
     assert f"SUMMARY:{reminders.escape_text(summary)}" in lines
-    assert "SUMMARY:Skin photo\\; face the window\\, no flash " in lines[lines.index(f"SUMMARY:{reminders.escape_text(summary)}")]
+    assert (
+        "SUMMARY:Skin photo\\; face the window\\, no flash "
+        in lines[lines.index(f"SUMMARY:{reminders.escape_text(summary)}")]
+    )
     ics.decode("utf-8")  # folding never splits a character
 
 

@@ -36,22 +36,30 @@ def test_perturbations_keep_the_photo_recognisable():
 
 
 def _trial(photo, kind, value, accepted=True):
-    return repeatability.Trial(photo, kind, kind, accepted, [], {("redness", "face"): value, ("ita", "face"): value - 10})
+    return repeatability.Trial(
+        photo, kind, kind, accepted, [], {("redness", "face"): value, ("ita", "face"): value - 10}
+    )
 
 
 def test_summary_pools_the_sd_of_each_photo_and_skips_refused_versions():
     trials = [
-        _trial("a", "original", 10.0), _trial("a", "jpeg", 12.0), _trial("a", "roll", 14.0),
-        _trial("b", "original", 20.0), _trial("b", "jpeg", 20.0), _trial("b", "roll", 23.0),
+        _trial("a", "original", 10.0),
+        _trial("a", "jpeg", 12.0),
+        _trial("a", "roll", 14.0),
+        _trial("b", "original", 20.0),
+        _trial("b", "jpeg", 20.0),
+        _trial("b", "roll", 23.0),
         _trial("b", "zoom", 90.0, accepted=False),
-    ]  # fmt: skip
+    ]
     s = repeatability.summarise(trials)
     row = s["measurements"]["redness"]["face"]
     sd = math.sqrt((np.var([10, 12, 14], ddof=1) + np.var([20, 20, 23], ddof=1)) / 2)
     assert row["sd"] == pytest.approx(sd, abs=1e-3)
     assert row["smallest_change"] == pytest.approx(1.96 * math.sqrt(2) * sd, abs=1e-3)
     assert row["n"] == 6 and s["accepted"] == 6 and s["refused"] == ["b: zoom"]
-    assert row["cv"] == pytest.approx(math.sqrt(((2 / 12) ** 2 + (np.std([20, 20, 23], ddof=1) / 21) ** 2) / 2), abs=1e-3)
+    assert row["cv"] == pytest.approx(
+        math.sqrt(((2 / 12) ** 2 + (np.std([20, 20, 23], ddof=1) / 21) ** 2) / 2), abs=1e-3
+    )
     assert s["measurements"]["ita"]["face"]["cv"] is None  # signed or near zero: SD only
     assert s["rms_change_by_kind"]["redness"]["jpeg"] == pytest.approx(math.sqrt((4 + 0) / 2), abs=1e-3)
     assert "| redness | a* |" in repeatability.format_table(s)
@@ -79,7 +87,9 @@ def test_the_written_file_feeds_noise_band(quick_run, tmp_path):
     _, summary = quick_run
     path = tmp_path / "r.json"
     path.write_text(json.dumps(summary))
-    assert measure.noise_band("redness", path=path) == pytest.approx(summary["measurements"]["redness"]["face"]["smallest_change"])
+    assert measure.noise_band("redness", path=path) == pytest.approx(
+        summary["measurements"]["redness"]["face"]["smallest_change"]
+    )
 
 
 def test_command_refuses_a_missing_photo(capsys, tmp_path):

@@ -23,7 +23,12 @@ def filled(tmp_path_factory):
     settings = Settings.for_home(tmp_path_factory.mktemp("report") / "home")
     first, _ = pipeline.checkin(settings, photo_bytes("obama-720p.jpg"), datetime(2026, 3, 2, 8, 0))
     last, _ = pipeline.checkin(settings, photo_bytes("biden.jpg"), datetime(2026, 3, 20, 8, 30))
-    store.log_day(settings, date(2026, 3, 10), {"sleep_hours": 6.5, "stress": 4}, [("Gentle cleanser", "AM"), ("Adapalene 0.1%", "PM")])
+    store.log_day(
+        settings,
+        date(2026, 3, 10),
+        {"sleep_hours": 6.5, "stress": 4},
+        [("Gentle cleanser", "AM"), ("Adapalene 0.1%", "PM")],
+    )
     # A model's output, written as the classifier would write it (grade probabilities, count).
     rows = []
     for entry_id, probs, lesions in ((first, [0.1, 0.2, 0.6, 0.1], 31.0), (last, [0.5, 0.3, 0.15, 0.05], 6.0)):
@@ -55,8 +60,13 @@ def test_build_gathers_the_period(filled):
         assert redness["noise band"] == "" and redness["beyond noise"] == ""
     else:
         assert redness["noise band"] == f"± {band:.2g}"
-        assert redness["beyond noise"] == ("no" if abs(float(redness["change"])) <= band else
-                                           "yes, higher" if float(redness["change"]) > 0 else "yes, lower")  # fmt: skip
+        assert redness["beyond noise"] == (
+            "no"
+            if abs(float(redness["change"])) <= band
+            else "yes, higher"
+            if float(redness["change"]) > 0
+            else "yes, lower"
+        )
     grade = rep.summary.set_index("measurement").loc[report.MODEL_CHARTS["acne_grade"][0]]
     assert grade["noise band"] == "" and grade["days"] == 2  # no band is claimed for a model output
     assert rep.referral is None
@@ -81,7 +91,9 @@ def test_html_without_chromium_is_self_contained_with_interactive_charts(filled)
     assert "Adapalene 0.1%" in doc and "severe" in doc
 
 
-@pytest.mark.skipif(report.find_chromium() is None, reason="no Chromium: chart images and PDF need one (apt-get install chromium)")
+@pytest.mark.skipif(
+    report.find_chromium() is None, reason="no Chromium: chart images and PDF need one (apt-get install chromium)"
+)
 def test_chart_images_and_pdf_with_chromium(filled):
     rep = report.build(filled, date(2026, 3, 1), date(2026, 3, 31))
     images = report.chart_images([c.figure for c in rep.charts])
@@ -99,7 +111,9 @@ def test_chart_images_and_pdf_with_chromium(filled):
 
 def test_make_reports_its_progress(filled):
     heard = []
-    rendered = report.make(filled, date(2026, 3, 1), date(2026, 3, 31), pdf=False, progress=lambda f, what: heard.append((f, what)))
+    rendered = report.make(
+        filled, date(2026, 3, 1), date(2026, 3, 31), pdf=False, progress=lambda f, what: heard.append((f, what))
+    )
     fractions = [f for f, _ in heard]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
     assert rendered.pdf is None and rendered.html.startswith(b"<!doctype html>")
@@ -138,7 +152,9 @@ def test_welcome_makes_the_demo_home_beside_the_real_one(home, tmp_path, monkeyp
     at.switch_page("views/welcome.py").run()  # AppTest reruns its current page, not the one switched to
     next(b for b in at.button if b.label == "Make the demo home").click().run()
     assert not at.exception
-    assert any(str(demo.default_home()) in s.value for s in at.success), [e.value for e in at.error] + [t.value for t in at.title]
+    assert any(str(demo.default_home()) in s.value for s in at.success), [e.value for e in at.error] + [
+        t.value for t in at.title
+    ]
     assert Settings.for_home(demo.default_home()).is_demo
     assert not store.scores(Settings.for_home(demo.default_home())).empty
     assert store.scores(Settings.for_home(home)).empty  # the real home is untouched

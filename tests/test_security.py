@@ -59,9 +59,11 @@ def test_the_running_app_listens_on_localhost_only_and_refuses_uploads_without_t
     port = _free_port()
     app = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port)],
-        cwd=ROOT, env={**os.environ, "SKINTRACK_HOME": str(home)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        cwd=ROOT,
+        env={**os.environ, "SKINTRACK_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -72,8 +74,11 @@ def test_the_running_app_listens_on_localhost_only_and_refuses_uploads_without_t
                 assert time.monotonic() < deadline and app.poll() is None, "the app did not start"
                 time.sleep(0.3)
         assert _listening(port) == {"0100007F"}  # 127.0.0.1, and nothing on 0.0.0.0 or ::
-        put = urllib.request.Request(f"http://127.0.0.1:{port}/_stcore/upload_file/s/f", method="PUT",
-                                     data=DATA.joinpath("biden.jpg").read_bytes())  # fmt: skip
+        put = urllib.request.Request(
+            f"http://127.0.0.1:{port}/_stcore/upload_file/s/f",
+            method="PUT",
+            data=DATA.joinpath("biden.jpg").read_bytes(),
+        )
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(put, timeout=10)
         assert refused.value.code == 403
@@ -90,15 +95,23 @@ def test_a_stored_photo_carries_no_metadata_at_all(settings):
     exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0), 3: "W", 4: (0.0, 7.0, 0.0)}
     exif.get_ifd(0x8769)[36867] = "2026:01:02 08:09:10"
     buf = io.BytesIO()
-    Image.fromarray(rgb_of("obama-1080p.jpg")).save(buf, format="JPEG", exif=exif, comment=b"secret comment",
-                                                   icc_profile=b"\x00" * 128)  # fmt: skip
+    Image.fromarray(rgb_of("obama-1080p.jpg")).save(
+        buf, format="JPEG", exif=exif, comment=b"secret comment", icc_profile=b"\x00" * 128
+    )
     entry_id, _ = pipeline.checkin(settings, buf.getvalue())
     row = store.entry(settings, entry_id)
     assert row["taken_at"] == datetime(2026, 1, 2, 8, 9, 10)  # the capture time is read, then dropped
     for rel in (row["image_path"], row["aligned_path"]):
         data = store.read_image(settings, rel)
-        for marker in (b"Exif", b"SERIAL-123456", b"PhoneMaker", b"Model-X", b"secret comment", b"ICC_PROFILE",
-                       b"http://ns.adobe.com/xap"):  # fmt: skip
+        for marker in (
+            b"Exif",
+            b"SERIAL-123456",
+            b"PhoneMaker",
+            b"Model-X",
+            b"secret comment",
+            b"ICC_PROFILE",
+            b"http://ns.adobe.com/xap",
+        ):
             assert marker not in data, (rel, marker)
         img = Image.open(io.BytesIO(data))
         assert not img.getexif() and "icc_profile" not in img.info and "comment" not in img.info
@@ -133,10 +146,23 @@ def _unshare_works() -> bool:
 def test_a_checkin_needs_no_network(home):
     prefix = ["unshare", "-n"] if _unshare_works() else []
     done = subprocess.run(
-        [*prefix, sys.executable, "-c", GUARDED_CHECKIN, "checkin", str(DATA / "biden.jpg"), "--json",
-         "--home", str(home)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+        [
+            *prefix,
+            sys.executable,
+            "-c",
+            GUARDED_CHECKIN,
+            "checkin",
+            str(DATA / "biden.jpg"),
+            "--json",
+            "--home",
+            str(home),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "ATTEMPTS 0 []" in done.stderr, done.stderr[-2000:]
     assert '"entry_id": 1' in done.stdout
@@ -149,8 +175,12 @@ def _literal_loop_names(tree: ast.AST) -> set[str]:
     """Names bound by ``for NAME in (<string literals>)``: table names written in the code."""
     names = set()
     for node in ast.walk(tree):
-        if (isinstance(node, ast.For) and isinstance(node.target, ast.Name) and isinstance(node.iter, ast.Tuple | ast.List)
-                and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.iter.elts)):  # fmt: skip
+        if (
+            isinstance(node, ast.For)
+            and isinstance(node.target, ast.Name)
+            and isinstance(node.iter, ast.Tuple | ast.List)
+            and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.iter.elts)
+        ):
             names.add(node.target.id)
     return names
 
@@ -163,7 +193,12 @@ def test_sql_is_built_with_parameters_only():
         tree = ast.parse(path.read_text())
         safe_names = _literal_loop_names(tree)
         for node in ast.walk(tree):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SQL_CALLS and node.args):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in SQL_CALLS
+                and node.args
+            ):
                 continue
             sql = node.args[0]
             where = f"{path.name}:{node.lineno}"

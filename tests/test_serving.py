@@ -113,8 +113,14 @@ def test_exports_of_models_no_longer_installed_are_removed(ckpt, tmp_path):
     path = clf.save(ckpt, tmp_path / "m.pt")
     meta, _ = serving.describe(path, cache_dir=tmp_path / "onnx")
     kept = serving.ensure_export(ckpt, cache_dir=tmp_path / "onnx")
-    stale = [tmp_path / "onnx" / n for n in ("resnet50-acne-0123456789ab.v2.fp32.onnx",
-                                            f"resnet50-acne-{ckpt['id']}.v1.fp32.onnx", "checkpoint-00ff.v2.json")]  # fmt: skip
+    stale = [
+        tmp_path / "onnx" / n
+        for n in (
+            "resnet50-acne-0123456789ab.v2.fp32.onnx",
+            f"resnet50-acne-{ckpt['id']}.v1.fp32.onnx",
+            "checkpoint-00ff.v2.json",
+        )
+    ]
     for f in stale:
         f.write_bytes(b"old")
     removed = serving.prune_exports([meta], tmp_path / "onnx")
@@ -208,8 +214,22 @@ def test_a_check_in_with_a_cached_export_never_imports_torch(ckpt, tmp_path):
     cache = tmp_path / "onnx"
     serving.load(path, cache_dir=cache)  # the export and its sidecar, as `make setup` leaves them
     env = {**os.environ, "GLOG_minloglevel": "2"}
-    done = subprocess.run([sys.executable, "-c", CHECKIN_CHILD, str(path), str(cache), str(tmp_path / "home"),
-                           str(DATA / "obama-720p.jpg")], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHECKIN_CHILD,
+            str(path),
+            str(cache),
+            str(tmp_path / "home"),
+            str(DATA / "obama-720p.jpg"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["torch"] == [] and out["entry"] == 1
@@ -265,8 +285,14 @@ def test_the_checkin_command_never_imports_torch(home):
         pytest.skip("no trained model is installed under models/")
     installed = serving.load_default()
     env = {**os.environ, "GLOG_minloglevel": "2"}
-    done = subprocess.run([sys.executable, "-c", CLI_CHILD, str(DATA / "obama-720p.jpg"), str(home)],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", CLI_CHILD, str(DATA / "obama-720p.jpg"), str(home)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.strip().splitlines()
     assert json.loads(lines[-1]) == {"rc": 0, "torch": False}

@@ -10,10 +10,19 @@ from skintrack.db import store
 
 def _entry(sha="ab" * 32, scores=(("measure@1", "redness", "face", 12.5),)):
     return store.NewEntry(
-        taken_at=datetime(2026, 3, 1, 8, 30), image_sha256=sha, original_jpeg=b"orig", aligned_jpeg=b"aligned",
-        width=640, height=480, quality={"ok": True}, alignment_rms=3.0, yaw=1.0, pitch=2.0, roll=0.5,
+        taken_at=datetime(2026, 3, 1, 8, 30),
+        image_sha256=sha,
+        original_jpeg=b"orig",
+        aligned_jpeg=b"aligned",
+        width=640,
+        height=480,
+        quality={"ok": True},
+        alignment_rms=3.0,
+        yaw=1.0,
+        pitch=2.0,
+        roll=0.5,
         scores=list(scores),
-    )  # fmt: skip
+    )
 
 
 def test_migrations_from_an_empty_file_and_again(settings):
@@ -82,8 +91,12 @@ def test_orphan_files_are_removed_on_start(settings):
 def test_log_day_round_trip_and_replace(settings):
     day = date(2026, 3, 1)
     assert store.get_day(settings, day) is None
-    store.log_day(settings, day, {"sleep_hours": 6.5, "stress": 4, "diet": ["dairy"], "note": "'; DROP TABLE entries; --"},
-                  [("Retinol", "PM"), ("SPF 50", "AM")])  # fmt: skip
+    store.log_day(
+        settings,
+        day,
+        {"sleep_hours": 6.5, "stress": 4, "diet": ["dairy"], "note": "'; DROP TABLE entries; --"},
+        [("Retinol", "PM"), ("SPF 50", "AM")],
+    )
     got = store.get_day(settings, day)
     assert got["sleep_hours"] == 6.5 and got["stress"] == 4 and got["diet"] == ["dairy"]
     assert got["note"] == "'; DROP TABLE entries; --"

@@ -44,8 +44,10 @@ def test_shift_tone_moves_the_skin_to_the_ita_asked_for():
         assert abs(tone.image_ita(tone.shift_image(img, ita, skin), skin) - ita) < 3
 
 
-@pytest.mark.parametrize(("name", "ita", "group"), [("obama-720p.jpg", 0.0, "brown"), ("obama-720p.jpg", -45.0, "dark"),
-                                                    ("biden.jpg", 20.0, "tan")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "ita", "group"),
+    [("obama-720p.jpg", 0.0, "brown"), ("obama-720p.jpg", -45.0, "dark"), ("biden.jpg", 20.0, "tan")],
+)
 def test_a_reshaded_face_is_measured_by_the_app_in_the_group_asked_for(name, ita, group):
     img, lm = portrait(name)
     before, _ = ev.skin_tone(img, lm)
@@ -89,11 +91,19 @@ def test_training_refuses_a_tone_share_outside_0_1(tmp_path):
 def test_evaluate_tone_shift_grades_each_photo_at_each_tone(tmp_path, capsys):
     folder = labelled_faces(tmp_path)
     torch.manual_seed(0)
-    ckpt = clf.save(clf.make_checkpoint(clf.AcneNet("resnet50"), pre=clf.Preprocess(size=64),
-                                        metrics={"accuracy": 0.5, "balanced_accuracy": 0.5, "n": 2}), tmp_path / "m.pt")  # fmt: skip
+    ckpt = clf.save(
+        clf.make_checkpoint(
+            clf.AcneNet("resnet50"),
+            pre=clf.Preprocess(size=64),
+            metrics={"accuracy": 0.5, "balanced_accuracy": 0.5, "n": 2},
+        ),
+        tmp_path / "m.pt",
+    )
     parser = argparse.ArgumentParser()
     ev.add_arguments(parser)
-    assert ev.run(parser.parse_args(["--model", str(ckpt), "--data", str(folder), "--tone-shift", "0,-45", "--json"])) == 0
+    assert (
+        ev.run(parser.parse_args(["--model", str(ckpt), "--data", str(folder), "--tone-shift", "0,-45", "--json"])) == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["n"] == 2 and list(out["by_tone"]) == ["as is", "ITA +0", "ITA -45"]
     assert out["by_tone"]["as is"]["grade_unchanged"] == 1.0
@@ -109,9 +119,15 @@ def tone_card(dark_accuracy: float) -> dict:
     def m(acc, change, groups):
         return {"n": 241, "accuracy": acc, "mean_count_change": change, "measured_groups": groups}
 
-    return {"metrics_by_tone": {"by_tone": {"as is": m(0.81, 0.0, {"light": 61, "tan": 50}),
-                                            "ITA +0": m(0.80, 0.3, {"brown": 241}),
-                                            "ITA -45": m(dark_accuracy, -1.4, {"dark": 240, "brown": 1})}}}  # fmt: skip
+    return {
+        "metrics_by_tone": {
+            "by_tone": {
+                "as is": m(0.81, 0.0, {"light": 61, "tan": 50}),
+                "ITA +0": m(0.80, 0.3, {"brown": 241}),
+                "ITA -45": m(dark_accuracy, -1.4, {"dark": 240, "brown": 1}),
+            }
+        }
+    }
 
 
 def test_tone_note_quotes_the_test_at_the_faces_own_tone():

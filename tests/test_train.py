@@ -38,7 +38,9 @@ def real_examples(pre: clf.Preprocess) -> list[train.Example]:
 
 
 def test_density_target_sums_to_the_points_inside():
-    pts = torch.tensor([[[10.0, 10.0], [30.0, 40.0], [63.0, 1.0], [-5.0, 3.0], [70.0, 20.0], [-900.0, 4e4], [20.0, 20.0]]])
+    pts = torch.tensor(
+        [[[10.0, 10.0], [30.0, 40.0], [63.0, 1.0], [-5.0, 3.0], [70.0, 20.0], [-900.0, 4e4], [20.0, 20.0]]]
+    )
     valid = torch.tensor([[True, True, True, True, True, True, False]])  # the last is padding
     d = train.density_targets(pts, valid, 64)[0].numpy()
     assert d.shape == (8, 8)
@@ -87,15 +89,26 @@ def test_one_training_step_changes_the_weights_and_lowers_the_loss():
     loss1 = train.loss_terms(model(batch["x"]), batch, weights)["loss"]
     assert torch.isfinite(loss0) and float(loss1.detach()) < float(loss0.detach())
     changed = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.equal(v, before[k])]
-    assert any(k.startswith("stem.0") for k in changed) and "severity.weight" in changed and "density.3.weight" in changed
+    assert (
+        any(k.startswith("stem.0") for k in changed) and "severity.weight" in changed and "density.3.weight" in changed
+    )
 
     # the epoch function does the same through augmentation, and reports through the callback
     seen = []
     ema = train.EMA(model, 0.9)
-    losses = train.train_one_epoch(model, train.Tensors.of(examples, 0.4), torch.optim.AdamW(model.parameters(), 1e-4),
-                                   None, pre=SMALL, batch_size=4, rng=np.random.default_rng(0),
-                                   gen=torch.Generator().manual_seed(0), weights=weights, ema=ema,
-                                   callback=lambda i, n, t: seen.append((i, n)))  # fmt: skip
+    losses = train.train_one_epoch(
+        model,
+        train.Tensors.of(examples, 0.4),
+        torch.optim.AdamW(model.parameters(), 1e-4),
+        None,
+        pre=SMALL,
+        batch_size=4,
+        rng=np.random.default_rng(0),
+        gen=torch.Generator().manual_seed(0),
+        weights=weights,
+        ema=ema,
+        callback=lambda i, n, t: seen.append((i, n)),
+    )
     assert seen == [(1, 1)] and np.isfinite(losses["loss"])
     # the average moved from the weights it copied towards the trained ones, not onto them
     w, e, b = model.severity.weight, ema.model.severity.weight, before["severity.weight"]
@@ -119,8 +132,14 @@ def test_grade_metrics_on_a_small_literal_case():
 def test_run_names_the_bad_value(tmp_path):
     parser = argparse.ArgumentParser()
     train.add_arguments(parser)
-    cases = [(["--arch", "vgg16"], "vgg16"), (["--epochs", "0"], "--epochs 0"), (["--size", "100"], "--size 100"),
-             (["--ema", "1.5"], "--ema 1.5"), (["--device", "tpu"], "--device tpu"), (["--save-every", "0"], "--save-every 0")]  # fmt: skip
+    cases = [
+        (["--arch", "vgg16"], "vgg16"),
+        (["--epochs", "0"], "--epochs 0"),
+        (["--size", "100"], "--size 100"),
+        (["--ema", "1.5"], "--ema 1.5"),
+        (["--device", "tpu"], "--device tpu"),
+        (["--save-every", "0"], "--save-every 0"),
+    ]
     for argv, needle in cases:
         args = parser.parse_args(["--data", str(tmp_path), "--out", str(tmp_path / "run"), *argv])
         with pytest.raises(ValueError, match=needle):
@@ -153,8 +172,24 @@ def test_a_tiny_training_run_writes_a_measured_checkpoint(tmp_path):
     parser = argparse.ArgumentParser()
     train.add_arguments(parser)
     out = tmp_path / "run"
-    args = parser.parse_args(["--data", str(ACNE04), "--out", str(out), "--epochs", "1", "--limit", "4",
-                              "--batch-size", "4", "--size", "64", "--ema", "0.5"])  # fmt: skip
+    args = parser.parse_args(
+        [
+            "--data",
+            str(ACNE04),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--limit",
+            "4",
+            "--batch-size",
+            "4",
+            "--size",
+            "64",
+            "--ema",
+            "0.5",
+        ]
+    )
     assert train.run(args) == 0
     final = clf.load(out / "final.pt")
     assert final.card["epoch"] == 1 and final.checkpoint["selection"].startswith("last epoch")
@@ -170,13 +205,17 @@ def test_evaluate_command_prints_json_per_skin_tone_group(tmp_path, capsys):
     folder = labelled_faces(tmp_path)
     torch.manual_seed(0)
     model = clf.AcneNet("resnet50")
-    ckpt = clf.save(clf.make_checkpoint(model, pre=SMALL, metrics={"accuracy": 0.5, "balanced_accuracy": 0.5, "n": 2}),
-                    tmp_path / "m.pt")  # fmt: skip
+    ckpt = clf.save(
+        clf.make_checkpoint(model, pre=SMALL, metrics={"accuracy": 0.5, "balanced_accuracy": 0.5, "n": 2}),
+        tmp_path / "m.pt",
+    )
     parser = argparse.ArgumentParser()
     ev.add_arguments(parser)
     assert ev.run(parser.parse_args(["--model", str(ckpt), "--data", str(folder), "--json"])) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["n"] == 2 and {"accuracy", "balanced_accuracy", "macro_f1", "ece", "mae_lesions", "confusion"} <= set(out)
+    assert out["n"] == 2 and {"accuracy", "balanced_accuracy", "macro_f1", "ece", "mae_lesions", "confusion"} <= set(
+        out
+    )
     assert sum(g["n"] for g in out["by_group"].values()) == 2
     assert set(out["by_group"]) <= {name for _, name in measure.ITA_GROUPS}  # both faces found, tone measured
     with pytest.raises(ValueError, match="split 'valid' not in"):

@@ -12,8 +12,11 @@ from skintrack.stats import analytics, before_after, trends
 
 
 def test_trend_data_matches_the_pandas_path(settings):
-    template = [("measure@2", "redness", "face", 10.0), ("measure@2", "redness", "nose", 12.0),
-                ("measure@2", "ita", "face", 40.0)]  # fmt: skip
+    template = [
+        ("measure@2", "redness", "face", 10.0),
+        ("measure@2", "redness", "nose", 12.0),
+        ("measure@2", "ita", "face", 40.0),
+    ]
     bench.generate_history(settings, 60, template)
     products.start(settings, "Azelaic acid 10%", date(2000, 1, 20), "PM", today=date(2000, 3, 1))
     view = trends.load(settings, "redness", "nose")

@@ -43,8 +43,10 @@ def main(runs: Path, out: Path) -> int:
     for i in range(0, len(data), CHUNK):
         (out / f"final.pt.part{i // CHUNK}").write_bytes(data[i : i + CHUNK])
     for k, v in done.items():
-        print(f"{k}: final epoch {v['epoch']} acc {v['accuracy']:.3f} bal {v['balanced_accuracy']:.3f} "
-              f"mae {v.get('mae_lesions', float('nan')):.2f}; best acc {summary[k].get('best', {}).get('accuracy')}")  # fmt: skip
+        print(
+            f"{k}: final epoch {v['epoch']} acc {v['accuracy']:.3f} bal {v['balanced_accuracy']:.3f} "
+            f"mae {v.get('mae_lesions', float('nan')):.2f}; best acc {summary[k].get('best', {}).get('accuracy')}"
+        )
     print(f"picked {pick}: {len(data)} bytes in {(len(data) + CHUNK - 1) // CHUNK} parts")
     return 0
 

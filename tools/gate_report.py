@@ -73,17 +73,29 @@ def verdict(data: bytes, mesh: face.FaceMesh) -> dict:
     except (images.ImageRejected, face.FaceRejected) as exc:
         reason = str(exc)
         name = next((n for key, n in REJECTIONS if key in reason), "unreadable")
-        return {"stored": False, "refused": [name], "withheld": [], "reason": reason, "colour": name != "black_and_white"}
+        return {
+            "stored": False,
+            "refused": [name],
+            "withheld": [],
+            "reason": reason,
+            "colour": name != "black_and_white",
+        }
     refusals = analysis.quality.refusals if hasattr(analysis.quality, "refusals") else analysis.quality.checks
     failed = [c for c in refusals if not c.passed]
-    withheld = sorted({w.condition if w.condition != face.EVERY else w.region for w in getattr(analysis, "withheld", [])})
+    withheld = sorted(
+        {w.condition if w.condition != face.EVERY else w.region for w in getattr(analysis, "withheld", [])}
+    )
     stored = not failed and bool(analysis.measurements)
     return {
-        "stored": stored, "refused": [c.name for c in failed], "colour": True,
-        "yaw": round(analysis.face.yaw, 1), "pitch": round(analysis.face.pitch, 1), "withheld": withheld if stored else [],
+        "stored": stored,
+        "refused": [c.name for c in failed],
+        "colour": True,
+        "yaw": round(analysis.face.yaw, 1),
+        "pitch": round(analysis.face.pitch, 1),
+        "withheld": withheld if stored else [],
         "failed": [c.name for c in analysis.quality.checks if not c.passed],
         "reason": "; ".join(c.message for c in failed),
-    }  # fmt: skip
+    }
 
 
 def summarise(results: list[dict]) -> list[str]:
@@ -126,14 +138,18 @@ def turned(rgb: np.ndarray, landmarks: np.ndarray, yaw_deg: float) -> np.ndarray
     a = np.radians(yaw_deg)
     rot = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
     moved = (pts - centre) @ rot.T + centre
-    border = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1], [w / 2, 0], [w / 2, h - 1], [0, h / 2], [w - 1, h / 2]])
+    border = np.array(
+        [[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1], [w / 2, 0], [w / 2, h - 1], [0, h / 2], [w - 1, h / 2]]
+    )
     src, dst = np.vstack([pts[:, :2], border]), np.vstack([moved[:, :2], border])
     depth = np.concatenate([moved[:, 2], np.full(len(border), np.inf)])
     tri = Delaunay(src).simplices
 
     def signed_area(v: np.ndarray) -> np.ndarray:
         x = v[tri]
-        return (x[:, 1, 0] - x[:, 0, 0]) * (x[:, 2, 1] - x[:, 0, 1]) - (x[:, 2, 0] - x[:, 0, 0]) * (x[:, 1, 1] - x[:, 0, 1])
+        return (x[:, 1, 0] - x[:, 0, 0]) * (x[:, 2, 1] - x[:, 0, 1]) - (x[:, 2, 0] - x[:, 0, 0]) * (
+            x[:, 1, 1] - x[:, 0, 1]
+        )
 
     tri = tri[np.sign(signed_area(src)) == np.sign(signed_area(dst))]  # a flipped triangle faces away
     out = np.zeros_like(rgb)
@@ -144,7 +160,9 @@ def turned(rgb: np.ndarray, landmarks: np.ndarray, yaw_deg: float) -> np.ndarray
         if x1 <= x0 or y1 <= y0:
             continue
         m = cv2.getAffineTransform(src[t].astype(np.float32), (d - (x0, y0)).astype(np.float32))
-        patch = cv2.warpAffine(rgb, m, (int(x1 - x0), int(y1 - y0)), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        patch = cv2.warpAffine(
+            rgb, m, (int(x1 - x0), int(y1 - y0)), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
         mask = np.zeros(patch.shape[:2], np.uint8)
         poly = np.round(d - (x0, y0)).astype(np.int32)
         cv2.fillConvexPoly(mask, poly, 1)
@@ -177,7 +195,9 @@ def pose_study(paths: list[Path], mesh: face.FaceMesh, nominal=(15, 30, 45, 60))
                     ratios[(b, condition)].append(abs(v - base[(condition, region)]) / band)
     lines = ["median |change| / noise band, regions facing the camera (n region-values)"]
     for b, (lo, hi) in enumerate(YAW_BINS):
-        cells = [f"{c} {np.median(ratios[(b, c)]):.2f}" for c in ("redness", "ita", "texture", "evenness") if ratios[(b, c)]]
+        cells = [
+            f"{c} {np.median(ratios[(b, c)]):.2f}" for c in ("redness", "ita", "texture", "evenness") if ratios[(b, c)]
+        ]
         lines.append(f"  |yaw| {lo}-{hi}: " + ", ".join(cells) + f" (n {len(ratios[(b, 'redness')])})")
     return lines
 
@@ -199,7 +219,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--utk", action="store_true", help="also the padded faces_utk crops")
     p.add_argument("--json", type=Path, help="write every photo's verdict here")
     p.add_argument("--limit", type=int, help="only the first N photos (a quick look)")
-    p.add_argument("--pose", nargs="+", type=Path, metavar="PHOTO", help="instead: the yaw study on these frontal portraits")
+    p.add_argument(
+        "--pose", nargs="+", type=Path, metavar="PHOTO", help="instead: the yaw study on these frontal portraits"
+    )
     return p
 
 
@@ -211,7 +233,9 @@ def main(args: argparse.Namespace) -> int:
     results = []
     for kind, group, path, pad in photos(args.data, args.utk)[: args.limit]:
         data = _padded_jpeg(path) if pad else path.read_bytes()
-        results.append({"set": kind, "group": group, "image": path.name, "part": part(path.name), **verdict(data, mesh)})
+        results.append(
+            {"set": kind, "group": group, "image": path.name, "part": part(path.name), **verdict(data, mesh)}
+        )
     print("\n".join(summarise(results)))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

@@ -37,7 +37,7 @@ MIN_GROUP = 15  # ITA groups with fewer photos are listed, not judged
 COMMANDS = {
     "acne04": "python -m skintrack evaluate --data ../shared/data/acne04 --split valid --exclude-subjects-of train --json",
     "acne_frontal": "python -m skintrack evaluate --data ../shared/data/acne_frontal --split all --by subset --by pose "
-                    "--sample 600 --seed 0 --json",
+    "--sample 600 --seed 0 --json",
 }
 
 
@@ -45,8 +45,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("acne04", type=Path, help="evaluate --json of ACNE04 valid, people of train left out")
     p.add_argument("frontal", type=Path, help="evaluate --json of all of acne_frontal")
-    p.add_argument("--frontal-split", type=Path, default=PROJECT_ROOT / "models" / "splits" / "acne_frontal.csv",
-                   help="near-duplicate groups of acne_frontal (tools/make_splits.py), resampled together")
+    p.add_argument(
+        "--frontal-split",
+        type=Path,
+        default=PROJECT_ROOT / "models" / "splits" / "acne_frontal.csv",
+        help="near-duplicate groups of acne_frontal (tools/make_splits.py), resampled together",
+    )
     p.add_argument("--out", type=Path, default=None, help="default: models/<model>.eval.json beside the shipped model")
     p.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
     return p
@@ -77,7 +81,9 @@ def mae(photos):
 
 
 def spearman(photos):
-    return ev.count_metrics([p["lesions_true"] for p in photos], [p["lesions_pred"] for p in photos])["spearman_lesions"]
+    return ev.count_metrics([p["lesions_true"] for p in photos], [p["lesions_pred"] for p in photos])[
+        "spearman_lesions"
+    ]
 
 
 def by_ita(photos: list[dict], stats: dict) -> dict:
@@ -100,9 +106,13 @@ def tone_target(groups: dict, overall: float, key: str, scale: float) -> dict:
     judged = {g: m for g, m in groups.items() if m["n"] >= MIN_GROUP and g != ev.NO_FACE_GROUP and m[key] is not None}
     worst = min(judged, key=lambda g: judged[g][key]) if judged else None
     gap = None if worst is None else (overall - judged[worst][key]) * scale
-    return {"target": f"no ITA group with >= {MIN_GROUP} photos more than 10 points below the overall {key}",
-            "groups_judged": {g: m["n"] for g, m in judged.items()}, "worst_group": worst,
-            "gap_points": gap, "met": gap is not None and gap <= 10}  # fmt: skip
+    return {
+        "target": f"no ITA group with >= {MIN_GROUP} photos more than 10 points below the overall {key}",
+        "groups_judged": {g: m["n"] for g, m in judged.items()},
+        "worst_group": worst,
+        "gap_points": gap,
+        "met": gap is not None and gap <= 10,
+    }
 
 
 def acne04_figures(r: dict, boot: int) -> dict:
@@ -110,21 +120,47 @@ def acne04_figures(r: dict, boot: int) -> dict:
     groups = [p["group"] for p in photos]
     out = {
         "what": "ACNE04 valid photos of people who are not in train (subjects.csv); these photos were used to "
-                "choose between training stages, so person-disjoint from training, not from selection",
-        "command": COMMANDS["acne04"], "n": r["n"], "n_people": r["grouping"]["n_subjects"],
+        "choose between training stages, so person-disjoint from training, not from selection",
+        "command": COMMANDS["acne04"],
+        "n": r["n"],
+        "n_people": r["grouping"]["n_subjects"],
         "n_left_out": r["grouping"]["n_dropped"],
-        **{k: r.get(k) for k in ("accuracy", "balanced_accuracy", "macro_f1", "mae_lesions", "spearman_lesions",
-                                 "mean_count_error", "accuracy_from_count", "accuracy_from_halves", "confusion")},
+        **{
+            k: r.get(k)
+            for k in (
+                "accuracy",
+                "balanced_accuracy",
+                "macro_f1",
+                "mae_lesions",
+                "spearman_lesions",
+                "mean_count_error",
+                "accuracy_from_count",
+                "accuracy_from_halves",
+                "confusion",
+            )
+        },
         "majority_baseline_accuracy": max(Counter(p["grade_true"] for p in photos).values()) / len(photos),
         "accuracy_ci95": bootstrap(photos, groups, accuracy, boot),
         "mae_lesions_ci95": bootstrap(photos, groups, mae, boot),
         "by_ita": by_ita(photos, {"accuracy": accuracy, "mae_lesions": mae}),
-    }  # fmt: skip
+    }
     out["targets"] = [
-        target("accuracy >= 0.80", out["accuracy"], out["accuracy_ci95"], out["accuracy"] >= 0.80, out["accuracy_ci95"][0] >= 0.80),
-        target("lesion MAE <= 4", out["mae_lesions"], out["mae_lesions_ci95"], out["mae_lesions"] <= 4, out["mae_lesions_ci95"][1] <= 4),
+        target(
+            "accuracy >= 0.80",
+            out["accuracy"],
+            out["accuracy_ci95"],
+            out["accuracy"] >= 0.80,
+            out["accuracy_ci95"][0] >= 0.80,
+        ),
+        target(
+            "lesion MAE <= 4",
+            out["mae_lesions"],
+            out["mae_lesions_ci95"],
+            out["mae_lesions"] <= 4,
+            out["mae_lesions_ci95"][1] <= 4,
+        ),
         tone_target(out["by_ita"], out["accuracy"], "accuracy", 100),
-    ]  # fmt: skip
+    ]
     return out
 
 
@@ -141,29 +177,53 @@ def frontal_figures(r: dict, split: Path, boot: int) -> dict:
     groups, unit = frontal_groups(photos, split)
     median = float(np.median([p["lesions_true"] for p in photos]))
     g = r.get("grouping") or {}
-    which = f"a uniform random sample of {g['sample']} of the {g['sample_of']} photos (seed {g['seed']})" if "sample" in g else "all"
+    which = (
+        f"a uniform random sample of {g['sample']} of the {g['sample_of']} photos (seed {g['seed']})"
+        if "sample" in g
+        else "all"
+    )
     out = {
         "what": f"acne_frontal, {which} (frontal faces, whole-face lesion counts: acne + pimple boxes); never used to "
-                "train or select this model; no grade labels, so grade accuracy is not measured",
+        "train or select this model; no grade labels, so grade accuracy is not measured",
         "sample_of": g.get("sample_of"),
-        "command": COMMANDS["acne_frontal"], "n": r["n"], "n_groups": len(set(groups)), "resampled": unit,
+        "command": COMMANDS["acne_frontal"],
+        "n": r["n"],
+        "n_groups": len(set(groups)),
+        "resampled": unit,
         **{k: r.get(k) for k in ("spearman_lesions", "mae_lesions", "mean_count_error")},
         # what always guessing the median labelled count would score: a count worse than this tells nothing
         "mae_constant_median": float(np.mean([abs(p["lesions_true"] - median) for p in photos])),
         "median_count": median,
         "spearman_ci95": bootstrap(photos, groups, spearman, boot),
         "mae_lesions_ci95": bootstrap(photos, groups, mae, boot),
-        **{f"by_{c}": {k: {"n": m["n"], "spearman_lesions": m.get("spearman_lesions"), "mae_lesions": m.get("mae_lesions"),
-                           "mean_count_error": m.get("mean_count_error")} for k, m in r["by_column"][c].items()}
-           for c in ("subset", "pose")},
+        **{
+            f"by_{c}": {
+                k: {
+                    "n": m["n"],
+                    "spearman_lesions": m.get("spearman_lesions"),
+                    "mae_lesions": m.get("mae_lesions"),
+                    "mean_count_error": m.get("mean_count_error"),
+                }
+                for k, m in r["by_column"][c].items()
+            }
+            for c in ("subset", "pose")
+        },
         "by_ita": by_ita(photos, {"spearman_lesions": spearman, "mae_lesions": mae}),
-    }  # fmt: skip
+    }
     rho = out["spearman_lesions"]
     out["targets"] = [
-        target("lesion-count Spearman >= 0.70", rho, out["spearman_ci95"], rho >= 0.70, out["spearman_ci95"][0] >= 0.70),
-        target("lesion MAE <= 2", out["mae_lesions"], out["mae_lesions_ci95"], out["mae_lesions"] <= 2, out["mae_lesions_ci95"][1] <= 2),
+        target(
+            "lesion-count Spearman >= 0.70", rho, out["spearman_ci95"], rho >= 0.70, out["spearman_ci95"][0] >= 0.70
+        ),
+        target(
+            "lesion MAE <= 2",
+            out["mae_lesions"],
+            out["mae_lesions_ci95"],
+            out["mae_lesions"] <= 2,
+            out["mae_lesions_ci95"][1] <= 2,
+        ),
         tone_target(out["by_ita"], rho, "spearman_lesions", 100),
-    ]  # fmt: skip
+    ]
     return out
 
 
@@ -177,22 +237,33 @@ def markdown(fig: dict) -> str:
     def ci(v):
         return f"{v[0]:.3f}-{v[1]:.3f}"
 
-    lines = ["| measured on | n | accuracy (95% CI) | lesion MAE (95% CI) | count Spearman | grade from count | grade from larger half |",
-             "|---|---|---|---|---|---|---|",
-             f"| ACNE04 valid, people not in train ({a['n_people']} people) | {a['n']} | {a['accuracy']:.3f} ({ci(a['accuracy_ci95'])}) "
-             f"| {a['mae_lesions']:.2f} ({ci(a['mae_lesions_ci95'])}) | {a['spearman_lesions']:.3f} | {a['accuracy_from_count']:.3f} "
-             f"| {a.get('accuracy_from_halves') or float('nan'):.3f} |",
-             f"\nAlways answering the most common grade: {a['majority_baseline_accuracy']:.3f}.",
-             "", "| measured on | n | count Spearman (95% CI) | lesion MAE (95% CI) | mean error (predicted - labelled) |",
-             "|---|---|---|---|---|",
-             f"| acne_frontal{', sample' if f.get('sample_of') else ''} ({f['n_groups']} groups) | {f['n']} | {f['spearman_lesions']:.3f} ({ci(f['spearman_ci95'])}) "
-             f"| {f['mae_lesions']:.2f} ({ci(f['mae_lesions_ci95'])}) | {f['mean_count_error']:+.2f} |"]  # fmt: skip
-    lines += [f"| acne_frontal, {k} | {m['n']} | {_f(m['spearman_lesions'], 3)} | {m['mae_lesions']:.2f} | {m['mean_count_error']:+.2f} |"
-              for c in ("subset", "pose") for k, m in f[f"by_{c}"].items()]  # fmt: skip
-    lines += ["", f"Always guessing the median labelled count ({f['median_count']:.0f}): lesion MAE {f['mae_constant_median']:.2f}.",
-              "", "By skin-tone group (ITA measured on each aligned face):", "",
-              "| group | ACNE04 new people n | accuracy | lesion MAE | acne_frontal n | count Spearman | lesion MAE |",
-              "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| measured on | n | accuracy (95% CI) | lesion MAE (95% CI) | count Spearman | grade from count | grade from larger half |",
+        "|---|---|---|---|---|---|---|",
+        f"| ACNE04 valid, people not in train ({a['n_people']} people) | {a['n']} | {a['accuracy']:.3f} ({ci(a['accuracy_ci95'])}) "
+        f"| {a['mae_lesions']:.2f} ({ci(a['mae_lesions_ci95'])}) | {a['spearman_lesions']:.3f} | {a['accuracy_from_count']:.3f} "
+        f"| {a.get('accuracy_from_halves') or float('nan'):.3f} |",
+        f"\nAlways answering the most common grade: {a['majority_baseline_accuracy']:.3f}.",
+        "",
+        "| measured on | n | count Spearman (95% CI) | lesion MAE (95% CI) | mean error (predicted - labelled) |",
+        "|---|---|---|---|---|",
+        f"| acne_frontal{', sample' if f.get('sample_of') else ''} ({f['n_groups']} groups) | {f['n']} | {f['spearman_lesions']:.3f} ({ci(f['spearman_ci95'])}) "
+        f"| {f['mae_lesions']:.2f} ({ci(f['mae_lesions_ci95'])}) | {f['mean_count_error']:+.2f} |",
+    ]
+    lines += [
+        f"| acne_frontal, {k} | {m['n']} | {_f(m['spearman_lesions'], 3)} | {m['mae_lesions']:.2f} | {m['mean_count_error']:+.2f} |"
+        for c in ("subset", "pose")
+        for k, m in f[f"by_{c}"].items()
+    ]
+    lines += [
+        "",
+        f"Always guessing the median labelled count ({f['median_count']:.0f}): lesion MAE {f['mae_constant_median']:.2f}.",
+        "",
+        "By skin-tone group (ITA measured on each aligned face):",
+        "",
+        "| group | ACNE04 new people n | accuracy | lesion MAE | acne_frontal n | count Spearman | lesion MAE |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for g in dict.fromkeys([*a["by_ita"], *f["by_ita"]]):
         x, y = a["by_ita"].get(g), f["by_ita"].get(g)
         left = f"{x['n']} | {x['accuracy']:.3f} | {x['mae_lesions']:.2f}" if x else "0 | | "
@@ -202,10 +273,14 @@ def markdown(fig: dict) -> str:
     lines += ["", "| target | value | 95% CI | met | clearly met (whole CI) |", "|---|---|---|---|---|"]
     for t in a["targets"] + f["targets"]:
         if "value" in t:
-            lines.append(f"| {t['target']} | {t['value']:.3f} | {ci(t['ci95'])} | {'yes' if t['met'] else 'no'} | {'yes' if t['clearly_met'] else 'no'} |")
+            lines.append(
+                f"| {t['target']} | {t['value']:.3f} | {ci(t['ci95'])} | {'yes' if t['met'] else 'no'} | {'yes' if t['clearly_met'] else 'no'} |"
+            )
         else:
             gap = "n/a" if t["gap_points"] is None else f"{t['worst_group']} {t['gap_points']:.1f} points below"
-            lines.append(f"| {t['target']} | {gap} | groups judged: {t['groups_judged']} | {'yes' if t['met'] else 'no'} | |")
+            lines.append(
+                f"| {t['target']} | {gap} | groups judged: {t['groups_judged']} | {'yes' if t['met'] else 'no'} | |"
+            )
     return "\n".join(lines)
 
 
@@ -216,11 +291,12 @@ def main(args: argparse.Namespace) -> int:
     if not a.get("grouping") or a["grouping"].get("exclude_subjects_of") != "train":
         raise ValueError(f"{args.acne04} was not run with --exclude-subjects-of train")
     fig = {
-        "model": a["model"], "model_id": a["model"].rsplit("@", 1)[1],
+        "model": a["model"],
+        "model_id": a["model"].rsplit("@", 1)[1],
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "acne04_new_people": acne04_figures(a, args.boot),
         "acne_frontal": frontal_figures(f, args.frontal_split, args.boot),
-    }  # fmt: skip
+    }
     out = args.out or modelcard.eval_path()
     out.write_text(json.dumps(fig, indent=1) + "\n")
     print(markdown(fig))

@@ -62,7 +62,9 @@ def main() -> None:
     out[:, 1] += 256 - (out[CHIN, 1] + out[FOREHEAD_TOP, 1]) / 2 + 6
     out[:, 2] -= out[:, 2].mean()
     np.save(CANONICAL_PATH, out.astype(np.float64))
-    print(f"wrote {CANONICAL_PATH}: x {out[:, 0].min():.0f}-{out[:, 0].max():.0f}, y {out[:, 1].min():.0f}-{out[:, 1].max():.0f}")
+    print(
+        f"wrote {CANONICAL_PATH}: x {out[:, 0].min():.0f}-{out[:, 0].max():.0f}, y {out[:, 1].min():.0f}-{out[:, 1].max():.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -95,8 +95,17 @@ def acne04(args) -> list[dict]:
             raise ValueError(f"{r['image']} has no subject in subjects.csv")
         groups.setdefault(r["subject"], []).append(i)
     part = assign(groups, [int(r["severity_grade"]) for r in rows], 4, args.seed)
-    return [{"image": r["image"], "group": r["subject"], "severity_grade": r["severity_grade"],
-             "n_lesions": r["n_lesions"], "shared_split": r["split"], "part": part[r["subject"]]} for r in rows]  # fmt: skip
+    return [
+        {
+            "image": r["image"],
+            "group": r["subject"],
+            "severity_grade": r["severity_grade"],
+            "n_lesions": r["n_lesions"],
+            "shared_split": r["split"],
+            "part": part[r["subject"]],
+        }
+        for r in rows
+    ]
 
 
 def frontal_features(data: Path, rows: list[dict]) -> dict[str, np.ndarray]:
@@ -124,7 +133,12 @@ def frontal_features(data: Path, rows: list[dict]) -> dict[str, np.ndarray]:
         found.append(lm is not None)
         if (i + 1) % 250 == 0:
             print(f"aligned {i + 1} of {len(rows)}", flush=True)
-    feats = {"images": np.array(names), "thumbs": np.stack(thumbs), "shapes": np.stack(shapes), "found": np.array(found)}
+    feats = {
+        "images": np.array(names),
+        "thumbs": np.stack(thumbs),
+        "shapes": np.stack(shapes),
+        "found": np.array(found),
+    }
     np.savez_compressed(path, **feats)
     return feats
 
@@ -151,8 +165,10 @@ def link_groups(feats: dict[str, np.ndarray], rules=LINK_RULES) -> tuple[np.ndar
     for i, j in zip(*np.nonzero(links), strict=True):
         parent[root(i)] = root(j)
     labels = np.array([root(i) for i in range(len(t))])
-    stats = {"links_per_rule": {f"corr>={c},rms<={r}": int(m.sum()) for (c, r), m in zip(rules, per_rule, strict=True)},
-             "links": int(links.sum())}  # fmt: skip
+    stats = {
+        "links_per_rule": {f"corr>={c},rms<={r}": int(m.sum()) for (c, r), m in zip(rules, per_rule, strict=True)},
+        "links": int(links.sum()),
+    }
     return labels, stats
 
 
@@ -172,10 +188,21 @@ def acne_frontal(args) -> tuple[list[dict], dict]:
     name = {i: g for g, idx in groups.items() for i in idx}
     part = assign(groups, [count_stratum(int(r["n_lesions"])) for r in rows], 4, args.seed)
     sizes = np.bincount([len(v) for v in groups.values()])
-    stats.update(n_groups=len(groups), group_sizes={int(k): int(v) for k, v in enumerate(sizes) if v},
-                 no_face=int((~feats["found"]).sum()))  # fmt: skip
-    out = [{"image": r["image"], "group": name[i], "source": r["source"], "n_lesions": r["n_lesions"],
-            "part": part[name[i]]} for i, r in enumerate(rows)]  # fmt: skip
+    stats.update(
+        n_groups=len(groups),
+        group_sizes={int(k): int(v) for k, v in enumerate(sizes) if v},
+        no_face=int((~feats["found"]).sum()),
+    )
+    out = [
+        {
+            "image": r["image"],
+            "group": name[i],
+            "source": r["source"],
+            "n_lesions": r["n_lesions"],
+            "part": part[name[i]],
+        }
+        for i, r in enumerate(rows)
+    ]
     return out, stats
 
 
@@ -193,8 +220,18 @@ def main(args: argparse.Namespace) -> int:
         w.writeheader()
         w.writerows(rows)
     per_part = {p: sum(r["part"] == p for r in rows) for p in PARTS}
-    print(json.dumps({"out": str(args.out), "photos": len(rows), "groups": len({r["group"] for r in rows}),
-                      "photos_per_part": per_part, **stats}, indent=1))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "out": str(args.out),
+                "photos": len(rows),
+                "groups": len({r["group"] for r in rows}),
+                "photos_per_part": per_part,
+                **stats,
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

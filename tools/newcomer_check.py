@@ -38,8 +38,11 @@ class CheckFailed(Exception):
 def check_cli(home: Path, photo: Path) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "skintrack", "checkin", str(photo), "--json", "--home", str(home)],
-        capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=ROOT,
+    )
     if out.returncode != 0:
         raise CheckFailed(f"command-line check-in exited {out.returncode}: {out.stderr.strip()[-500:]}")
     scores = json.loads(out.stdout)["scores"]
@@ -94,8 +97,19 @@ def free_port() -> int:
 
 def check_server() -> str:
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-           "--server.port", str(port), "--server.headless", "true"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+    ]
     started = time.perf_counter()
     server = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

@@ -108,19 +108,28 @@ def acne(data: Path, cache: Path) -> dict:
         ms = measure.measure(aligned.image, masks, aligned.landmarks)
         maps = measure.skin_maps(aligned.image, masks)
         spots = {t: len(measure.red_spots(maps.lab, maps.clean & ~masks["nose"], t)) for t in (2.5, 3.5)}
-        records.append({
-            "split": r["split"], "lesions": int(r["n_lesions"]), "grade": int(r["severity_grade"]),
-            "red_spots": measure.value(ms, "red_spots"), "yaw": pose[0],
-            "red_area": measure.value(ms, "red_area"), "redness": measure.value(ms, "redness"),
-            **{f"spots_{t}": n for t, n in spots.items()},
-        })  # fmt: skip
+        records.append(
+            {
+                "split": r["split"],
+                "lesions": int(r["n_lesions"]),
+                "grade": int(r["severity_grade"]),
+                "red_spots": measure.value(ms, "red_spots"),
+                "yaw": pose[0],
+                "red_area": measure.value(ms, "red_area"),
+                "redness": measure.value(ms, "redness"),
+                **{f"spots_{t}": n for t, n in spots.items()},
+            }
+        )
     train = [x for x in records if x["split"] == "train"]
     valid = [x for x in records if x["split"] == "valid"]
     out = {
-        "photos": len(rows), "measured": len(records),
-        "measured_train": len(train), "measured_valid": len(valid),
-        "photos_train": sum(r["split"] == "train" for r in rows), "photos_valid": sum(r["split"] == "valid" for r in rows),
-    }  # fmt: skip
+        "photos": len(rows),
+        "measured": len(records),
+        "measured_train": len(train),
+        "measured_valid": len(valid),
+        "photos_train": sum(r["split"] == "train" for r in rows),
+        "photos_valid": sum(r["split"] == "valid" for r in rows),
+    }
     for key in ["red_spots", "spots_2.5", "spots_3.5", "red_area"]:
         xt = np.array([x[key] for x in train], float)
         yt = np.array([x["lesions"] for x in train], float)
@@ -129,11 +138,12 @@ def acne(data: Path, cache: Path) -> dict:
         slope, intercept = np.polyfit(xt, yt, 1)
         pred = np.maximum(0.0, slope * xv + intercept)
         out[key] = {
-            "spearman_valid": round(spearman(xv, yv), 3), "spearman_train": round(spearman(xt, yt), 3),
+            "spearman_valid": round(spearman(xv, yv), 3),
+            "spearman_train": round(spearman(xt, yt), 3),
             "mae_valid": round(float(np.mean(np.abs(pred - yv))), 2),
             "mae_valid_predicting_train_mean": round(float(np.mean(np.abs(yt.mean() - yv))), 2),
             "fit": [round(float(slope), 3), round(float(intercept), 2)],
-        }  # fmt: skip
+        }
     frontal = [x for x in valid if abs(x["yaw"]) <= 20]
     if len(frontal) > 10:
         out["red_spots_frontal_valid"] = {
@@ -174,12 +184,14 @@ def dark_circles(data: Path, cache: Path) -> dict:
                 boxes.append((cls, v))
     by = {c: [v for k, v in boxes if k == c] for c in DARK_CLASSES}
     return {
-        "photos": len(paths), "measured_photos": sum(found.get(str(p)) is not None for p in paths),
-        "boxes": len(boxes), "per_class": {c: len(v) for c, v in by.items()},
+        "photos": len(paths),
+        "measured_photos": sum(found.get(str(p)) is not None for p in paths),
+        "boxes": len(boxes),
+        "per_class": {c: len(v) for c, v in by.items()},
         "mean_by_class": {c: round(float(np.mean(v)), 2) if v else None for c, v in by.items()},
         "auc_high_moderate_vs_none": round(auc(by["high"] + by["moderate"], by["no_dark_circle"]), 3),
         "auc_high_moderate_vs_low_none": round(auc(by["high"] + by["moderate"], by["low"] + by["no_dark_circle"]), 3),
-    }  # fmt: skip
+    }
 
 
 # ---------------------------------------------------------------- faces_utk and the skin locus
@@ -207,7 +219,13 @@ def utk(data: Path, cache: Path, chart: Path | None) -> dict:
         groups = {}
         for x in v:
             groups[measure.ita_group(x)] = groups.get(measure.ita_group(x), 0) + 1
-        out["ita_by_race"][race] = {"n": len(v), "q25": round(q[0], 1), "median": round(q[1], 1), "q75": round(q[2], 1), "groups": groups}
+        out["ita_by_race"][race] = {
+            "n": len(v),
+            "q25": round(q[0], 1),
+            "median": round(q[1], 1),
+            "q75": round(q[2], 1),
+            "groups": groups,
+        }
     if chart is not None:
         import matplotlib
 
@@ -249,8 +267,11 @@ def fit_locus(data: Path, cache: Path) -> dict:
     resid = np.abs(pts[:, 0] - design @ coef)
     keep = resid <= np.quantile(resid, 0.9)
     coef = np.linalg.lstsq(design[keep], pts[keep, 0], rcond=None)[0]
-    return {"n": len(pts), "skin_locus": [round(float(c), 4) for c in coef],
-            "sd_along": round(float(np.std(pts[:, 0] - design @ coef)), 4)}  # fmt: skip
+    return {
+        "n": len(pts),
+        "skin_locus": [round(float(c), 4) for c in coef],
+        "sd_along": round(float(np.std(pts[:, 0] - design @ coef)), 4),
+    }
 
 
 def get_args_parser() -> argparse.ArgumentParser:

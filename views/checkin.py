@@ -18,7 +18,9 @@ st.title("Check-in")
 settings = appstate.settings()
 upload_tab, camera_tab = st.tabs(["Upload a photo", "Take a photo"])
 with upload_tab:
-    uploaded = st.file_uploader("Your selfie (JPEG, PNG, WebP or HEIC)", type=["jpg", "jpeg", "png", "webp", "heic", "heif"])
+    uploaded = st.file_uploader(
+        "Your selfie (JPEG, PNG, WebP or HEIC)", type=["jpg", "jpeg", "png", "webp", "heic", "heif"]
+    )
 with camera_tab:
     st.caption(guidance.capture_tips_line())
     st.html(f"<style>{guidance.CAMERA_GUIDE_CSS}</style>")  # an oval to frame the face on the live view
@@ -49,9 +51,17 @@ analysis: pipeline.Analysis = st.session_state["analysis"]
 
 left, right = st.columns([1, 1])
 with left:
-    view = st.selectbox("Show on the face", ["regions", *(c for c in measure.HEATMAP_CONDITIONS if analysis.quality.supports(c))], format_func=lambda c: c if c == "regions" else measure.CONDITIONS[c].label)
+    view = st.selectbox(
+        "Show on the face",
+        ["regions", *(c for c in measure.HEATMAP_CONDITIONS if analysis.quality.supports(c))],
+        format_func=lambda c: c if c == "regions" else measure.CONDITIONS[c].label,
+    )
     if view == "regions":
-        st.image(face.draw_regions(analysis.aligned.image, analysis.masks), caption="Aligned face with the measured regions", width="stretch")
+        st.image(
+            face.draw_regions(analysis.aligned.image, analysis.masks),
+            caption="Aligned face with the measured regions",
+            width="stretch",
+        )
     else:
         overlay = measure.heatmap(analysis.aligned.image, analysis.masks, view)
         st.image(overlay, caption=f"{measure.CONDITIONS[view].label} over the skin", width="stretch")
@@ -84,9 +94,14 @@ with right:
         if (note := acne.tone_note(model.card, measure.value(analysis.measurements, "ita"))) is not None:
             (st.warning if note[1] else st.info)(note[0])
         st.dataframe(
-            pipeline.prediction_frame(prediction, model.card["class_names"]), hide_index=True,
-            column_config={"probability": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0, format="percent")},
-        )  # fmt: skip
+            pipeline.prediction_frame(prediction, model.card["class_names"]),
+            hide_index=True,
+            column_config={
+                "probability": st.column_config.ProgressColumn(
+                    "probability", min_value=0.0, max_value=1.0, format="percent"
+                )
+            },
+        )
         if model.can_gradcam:
             label = "Show where the model looked (Grad-CAM)"
         else:

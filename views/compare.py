@@ -27,7 +27,10 @@ day_b = c2.selectbox("After", days, index=len(days) - 1, format_func=lambda d: f
 entry_a = analytics.entries_on(entries, day_a).iloc[0]
 entry_b = analytics.entries_on(entries, day_b).iloc[0]
 try:
-    photo_a, photo_b = store.read_image(settings, entry_a["aligned_path"]), store.read_image(settings, entry_b["aligned_path"])
+    photo_a, photo_b = (
+        store.read_image(settings, entry_a["aligned_path"]),
+        store.read_image(settings, entry_b["aligned_path"]),
+    )
 except OSError:
     st.warning("A photo of these days is missing from the images folder; choose other days.")
     st.stop()
@@ -50,23 +53,39 @@ else:
     condition = st.selectbox("Measurement", conditions, format_func=labels.label)
     unit = labels.label_unit(condition)[1]
     one = changes[changes["condition"] == condition]
-    st.plotly_chart(charts.change_figure(one, f"Change from {day_a:%d %b} to {day_b:%d %b} (whiskers: the noise)", unit), width="stretch")
-    st.dataframe(changes, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.2f") for c in ("before", "after", "change", "band")})  # fmt: skip
-    st.caption("A change is called higher or lower only when it is larger than the measurement's noise band "
-               "(its measured repeatability, or else the day-to-day spread of your own history).")  # fmt: skip
+    st.plotly_chart(
+        charts.change_figure(one, f"Change from {day_a:%d %b} to {day_b:%d %b} (whiskers: the noise)", unit),
+        width="stretch",
+    )
+    st.dataframe(
+        changes,
+        hide_index=True,
+        width="stretch",
+        column_config={c: st.column_config.NumberColumn(format="%.2f") for c in ("before", "after", "change", "band")},
+    )
+    st.caption(
+        "A change is called higher or lower only when it is larger than the measurement's noise band "
+        "(its measured repeatability, or else the day-to-day spread of your own history)."
+    )
 
 st.subheader("Time-lapse")
 t1, t2 = st.columns([3, 1])
-period = t1.date_input("Period", value=(max(days[0], days[-1] - timedelta(days=90)), days[-1]), min_value=days[0], max_value=days[-1])
+period = t1.date_input(
+    "Period", value=(max(days[0], days[-1] - timedelta(days=90)), days[-1]), min_value=days[0], max_value=days[-1]
+)
 speed = t2.select_slider("Seconds per photo", [0.1, 0.25, 0.5, 1.0], value=0.25)
 if isinstance(period, tuple) and len(period) == 2 and st.button("Make the time-lapse", icon=":material/movie:"):
     frames = analytics.timelapse_entries(entries, period[0], period[1])
     try:
-        gif = charts.timelapse_gif([store.read_image(settings, p) for p in frames["aligned_path"]],
-                                   [f"{t:%d %b %Y}" for t in frames["taken_at"]], int(speed * 1000))  # fmt: skip
+        gif = charts.timelapse_gif(
+            [store.read_image(settings, p) for p in frames["aligned_path"]],
+            [f"{t:%d %b %Y}" for t in frames["taken_at"]],
+            int(speed * 1000),
+        )
     except (OSError, Refused) as exc:
         st.error(f"Could not make the time-lapse: {exc}")
     else:
         st.image(gif, caption=f"{len(frames)} days, {period[0]:%d %b} to {period[1]:%d %b %Y}")
-        st.download_button("Download the GIF", gif, file_name=f"skintrack-{period[0]}-{period[1]}.gif", mime="image/gif")
+        st.download_button(
+            "Download the GIF", gif, file_name=f"skintrack-{period[0]}-{period[1]}.gif", mime="image/gif"
+        )

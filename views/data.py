@@ -14,11 +14,15 @@ RESTORE_LIMIT_MB = 1024  # a restore reads the whole archive into memory; bigger
 st.title("Your data")
 settings = appstate.settings()
 st.caption(f"Everything is stored in `{settings.home}` on this computer and nowhere else.")
-export_tab, restore_tab, delete_tab, backups_tab, model_tab, phones_tab = st.tabs(["Export", "Restore", "Delete", "Backups", "Model", "Phones"])
+export_tab, restore_tab, delete_tab, backups_tab, model_tab, phones_tab = st.tabs(
+    ["Export", "Restore", "Delete", "Backups", "Model", "Phones"]
+)
 
 with export_tab:
-    st.write("One zip file with every table (Parquet and CSV), every stored photo, and a manifest "
-             "with checksums and the schema version. Keep it somewhere safe: it holds your face photos.")  # fmt: skip
+    st.write(
+        "One zip file with every table (Parquet and CSV), every stored photo, and a manifest "
+        "with checksums and the schema version. Keep it somewhere safe: it holds your face photos."
+    )
     if st.button("Prepare the export", icon=":material/archive:"):
         try:
             with st.spinner("Packing your data..."):
@@ -26,12 +30,20 @@ with export_tab:
         except store.StoreError as exc:
             st.error(str(exc))
     if st.session_state.get("export_zip"):
-        st.download_button("Download the export", st.session_state["export_zip"], file_name=f"skintrack-{date.today()}.zip",
-                           mime="application/zip", type="primary", icon=":material/download:")  # fmt: skip
+        st.download_button(
+            "Download the export",
+            st.session_state["export_zip"],
+            file_name=f"skintrack-{date.today()}.zip",
+            mime="application/zip",
+            type="primary",
+            icon=":material/download:",
+        )
 
 with restore_tab:
-    st.write("Replaces **all** current data with an export. The archive is checked completely first; "
-             "the current data is saved as an archive in the backups folder before it is replaced.")  # fmt: skip
+    st.write(
+        "Replaces **all** current data with an export. The archive is checked completely first; "
+        "the current data is saved as an archive in the backups folder before it is replaced."
+    )
     upload = st.file_uploader("An export made by skintrack (.zip)", type=["zip"], max_upload_size=RESTORE_LIMIT_MB)
     if upload is not None:
         try:
@@ -39,8 +51,10 @@ with restore_tab:
         except store.StoreError as exc:
             st.error(f"This archive cannot be restored: {exc}. Nothing was changed.")
         else:
-            st.success(f"A valid export from {info.created}: {info.entries} entries, {info.images} photos, "
-                       f"{info.rows.get('lifestyle', 0)} logged days (schema version {info.schema_version}).")  # fmt: skip
+            st.success(
+                f"A valid export from {info.created}: {info.entries} entries, {info.images} photos, "
+                f"{info.rows.get('lifestyle', 0)} logged days (schema version {info.schema_version})."
+            )
             sure = st.checkbox("Replace all my current data with this archive")
             if st.button("Restore", type="primary", disabled=not sure):
                 try:
@@ -58,8 +72,12 @@ with delete_tab:
     if what == "One entry":
         if entries.empty:
             st.info("There are no entries.")
-        entry_id = st.selectbox("Entry", entries["id"].tolist()[::-1], disabled=entries.empty,
-                                format_func=lambda i: f"#{i}, {entries.set_index('id').at[i, 'taken_at']:%Y-%m-%d %H:%M}")  # fmt: skip
+        entry_id = st.selectbox(
+            "Entry",
+            entries["id"].tolist()[::-1],
+            disabled=entries.empty,
+            format_func=lambda i: f"#{i}, {entries.set_index('id').at[i, 'taken_at']:%Y-%m-%d %H:%M}",
+        )
     elif what == "One day":
         day = st.date_input("Day", value=date.today(), max_value=date.today())
     elif what == "A date range":
@@ -94,8 +112,10 @@ with delete_tab:
             st.success(f"Deleted {done.entries} entries, {done.files} photo files and {done.days_logged} logged days.")
 
 with backups_tab:
-    st.write(f"The database is copied here before every schema upgrade and when you ask; the newest "
-             f"{dbcopy.KEEP} of each kind are kept. Photos are not copied: the export is the complete copy.")  # fmt: skip
+    st.write(
+        f"The database is copied here before every schema upgrade and when you ask; the newest "
+        f"{dbcopy.KEEP} of each kind are kept. Photos are not copied: the export is the complete copy."
+    )
     if st.button("Back up now", icon=":material/backup:"):
         try:
             made = backup.create(settings)
@@ -113,8 +133,10 @@ with backups_tab:
 with model_tab:
     model = appstate.classifier()
     if model is None:
-        st.info("No trained acne model is installed, so no acne grade or lesion count is shown. "
-                "The measurements (redness, tone, texture...) need no model.")  # fmt: skip
+        st.info(
+            "No trained acne model is installed, so no acne grade or lesion count is shown. "
+            "The measurements (redness, tone, texture...) need no model."
+        )
     else:
         st.subheader(f"Installed model: `{model.source}`")
         st.json(model.card, expanded=False)
@@ -126,12 +148,16 @@ with model_tab:
 with phones_tab:
     lan_url = serve.announced()
     if lan_url is None:
-        st.info("Phone check-ins are off. Start skintrack with `make run-phone` (or `python -m skintrack serve --lan`) "
-                "to use it from a phone on this Wi-Fi, over HTTPS, after pairing the phone once.")  # fmt: skip
+        st.info(
+            "Phone check-ins are off. Start skintrack with `make run-phone` (or `python -m skintrack serve --lan`) "
+            "to use it from a phone on this Wi-Fi, over HTTPS, after pairing the phone once."
+        )
     else:
         cert = certificate.load(settings)
-        st.write(f"Phones on this Wi-Fi can use skintrack at **{lan_url}** once paired. A pairing link works once, "
-                 f"for {devices.CODE_TTL.seconds // 60} minutes.")  # fmt: skip
+        st.write(
+            f"Phones on this Wi-Fi can use skintrack at **{lan_url}** once paired. A pairing link works once, "
+            f"for {devices.CODE_TTL.seconds // 60} minutes."
+        )
         if st.button("Pair a phone", icon=":material/qr_code_2:"):
             st.session_state["pairing_link"] = serve.pairing_link(lan_url, devices.new_code(settings))
         if link := st.session_state.get("pairing_link"):
@@ -146,8 +172,9 @@ with phones_tab:
         st.dataframe(paired.drop(columns="id"), hide_index=True, width="stretch")
         active = paired[paired["revoked_at"].isna()]
         if not active.empty:
-            chosen = st.selectbox("Device", active["id"].tolist(),
-                                  format_func=lambda i: f"{active.set_index('id').at[i, 'name']} (#{i})")  # fmt: skip
+            chosen = st.selectbox(
+                "Device", active["id"].tolist(), format_func=lambda i: f"{active.set_index('id').at[i, 'name']} (#{i})"
+            )
             left, right = st.columns(2)
             if left.button("Revoke", icon=":material/block:"):
                 devices.revoke(settings, chosen)

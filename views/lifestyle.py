@@ -31,22 +31,32 @@ with log_tab:
     else:
         start = {"products": products.active_on(settings, day)}
     if previous and not saved and not carried:
-        if st.button(f"Carry {previous:%A %d %B} forward", icon=":material/content_copy:",
-                     help="Same sleep, water, stress, exercise, diet and products; no note."):  # fmt: skip
+        if st.button(
+            f"Carry {previous:%A %d %B} forward",
+            icon=":material/content_copy:",
+            help="Same sleep, water, stress, exercise, diet and products; no note.",
+        ):
             st.session_state["carried"] = (day, previous)
             st.rerun()
     version = f"{day}-{'carried' if carried else 'saved'}"
-    track_cycle = st.toggle("Track my menstrual cycle", value=analytics.logged_any(appstate.lifestyle(home), "cycle_day"),
-                            help="Opt in: adds a cycle-day field; nothing about the cycle is asked otherwise.")  # fmt: skip
+    track_cycle = st.toggle(
+        "Track my menstrual cycle",
+        value=analytics.logged_any(appstate.lifestyle(home), "cycle_day"),
+        help="Opt in: adds a cycle-day field; nothing about the cycle is asked otherwise.",
+    )
 
     def _num(name: str, step: float = 1.0):
         spec = lifestyle.NUMERIC_FIELDS[name]
         kind = int if spec.integer else float  # whole numbers show as whole numbers
         value = start.get(name)
         return st.number_input(
-            f"{spec.label} ({spec.unit})", min_value=kind(spec.low), max_value=kind(spec.high),
-            value=None if value is None else kind(value), step=kind(step), key=f"{name}-{version}",
-        )  # fmt: skip
+            f"{spec.label} ({spec.unit})",
+            min_value=kind(spec.low),
+            max_value=kind(spec.high),
+            value=None if value is None else kind(value),
+            step=kind(step),
+            key=f"{name}-{version}",
+        )
 
     with st.form(f"log-{version}"):
         c1, c2, c3 = st.columns(3)
@@ -65,17 +75,28 @@ with log_tab:
         diet = st.multiselect("Diet", known_tags, default=start.get("diet") or [], accept_new_options=True)
         used = start.get("products") or []
         names = sorted(set(store.product_names(settings)) | {n for n, _ in used})
-        am = st.multiselect("Products in the morning", names, default=[n for n, t in used if t == "AM"], accept_new_options=True)
-        pm = st.multiselect("Products in the evening", names, default=[n for n, t in used if t == "PM"], accept_new_options=True)
+        am = st.multiselect(
+            "Products in the morning", names, default=[n for n, t in used if t == "AM"], accept_new_options=True
+        )
+        pm = st.multiselect(
+            "Products in the evening", names, default=[n for n, t in used if t == "PM"], accept_new_options=True
+        )
         note = st.text_area("Note", value=start.get("note") or "", max_chars=lifestyle.MAX_NOTE)
         submitted = st.form_submit_button("Save the day", type="primary")
 
     if submitted:
         raw = {
-            "sleep_hours": sleep_hours, "sleep_quality": sleep_quality, "water_l": water, "stress": stress,
-            "exercise_min": exercise, "alcohol_units": alcohol, "sun_min": sun, "cycle_day": cycle_day,
-            "diet": diet, "note": note,
-        }  # fmt: skip
+            "sleep_hours": sleep_hours,
+            "sleep_quality": sleep_quality,
+            "water_l": water,
+            "stress": stress,
+            "exercise_min": exercise,
+            "alcohol_units": alcohol,
+            "sun_min": sun,
+            "cycle_day": cycle_day,
+            "diet": diet,
+            "note": note,
+        }
         try:
             lifestyle.parse_day(day)
             values = lifestyle.validate(raw)
@@ -104,13 +125,22 @@ with products_tab:
     if periods.empty:
         st.caption("No products in the routine yet. Start one below; stopping it ends its period.")
     else:
-        st.dataframe(periods.drop(columns=["id"]), hide_index=True, width="stretch",
-                     column_config={"start": st.column_config.DateColumn(), "stop": st.column_config.DateColumn()})  # fmt: skip
+        st.dataframe(
+            periods.drop(columns=["id"]),
+            hide_index=True,
+            width="stretch",
+            column_config={"start": st.column_config.DateColumn(), "stop": st.column_config.DateColumn()},
+        )
     c1, c2 = st.columns(2)
     with c1, st.form("start-product", clear_on_submit=True):
         st.markdown("**Start a product**")
-        name = st.selectbox("Product", list(catalogue["name"]), index=None, accept_new_options=True,
-                            placeholder="choose or type a new name")  # fmt: skip
+        name = st.selectbox(
+            "Product",
+            list(catalogue["name"]),
+            index=None,
+            accept_new_options=True,
+            placeholder="choose or type a new name",
+        )
         since = st.date_input("From", value=date.today(), max_value=date.today())
         when = st.radio("When", products.ROUTINE_TIMES, horizontal=True, index=2)
         if st.form_submit_button("Start"):
@@ -137,20 +167,36 @@ with products_tab:
 
     st.subheader("Catalogue")
     if not catalogue.empty:
-        st.dataframe(catalogue.drop(columns=["id"]), hide_index=True, width="stretch",
-                     column_config={"in_use_since": st.column_config.DateColumn("in use since"),
-                                    "days_logged": st.column_config.NumberColumn("days logged")})  # fmt: skip
-    editing = st.selectbox("Edit a product", [None, *catalogue["name"]], format_func=lambda n: "a new product" if n is None else n)
+        st.dataframe(
+            catalogue.drop(columns=["id"]),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "in_use_since": st.column_config.DateColumn("in use since"),
+                "days_logged": st.column_config.NumberColumn("days logged"),
+            },
+        )
+    editing = st.selectbox(
+        "Edit a product", [None, *catalogue["name"]], format_func=lambda n: "a new product" if n is None else n
+    )
     current = catalogue[catalogue["name"] == editing].iloc[0].to_dict() if editing else {}
     with st.form(f"product-{editing}"):
         name = st.text_input("Name", value=current.get("name") or "", max_chars=lifestyle.MAX_NAME)
         brand = st.text_input("Brand", value=current.get("brand") or "")
-        kind = st.selectbox("Type", products.KINDS, index=products.KINDS.index(current["kind"]) if current.get("kind") in products.KINDS else None)
-        ingredients = st.text_input("Key ingredients", value=current.get("ingredients") or "", placeholder="e.g. azelaic acid 10%, niacinamide")
+        kind = st.selectbox(
+            "Type",
+            products.KINDS,
+            index=products.KINDS.index(current["kind"]) if current.get("kind") in products.KINDS else None,
+        )
+        ingredients = st.text_input(
+            "Key ingredients", value=current.get("ingredients") or "", placeholder="e.g. azelaic acid 10%, niacinamide"
+        )
         notes = st.text_area("Notes", value=current.get("notes") or "")
         if st.form_submit_button("Save product", type="primary"):
             try:
-                products.save_product(settings, name, brand, kind, ingredients, notes, int(current["id"]) if current else None)
+                products.save_product(
+                    settings, name, brand, kind, ingredients, notes, int(current["id"]) if current else None
+                )
             except ERRORS as exc:
                 st.error(str(exc))
             else:

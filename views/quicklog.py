@@ -19,11 +19,23 @@ def quick_log(settings: Settings) -> None:
     st.subheader("Today's log")
     with st.form(f"quick-log-{today}", border=False):
         slept = int(start.sleep_hours) if start.sleep_hours in quicklog.SLEEP_CHOICES else None
-        sleep = st.segmented_control("Sleep last night (hours)", quicklog.SLEEP_CHOICES, default=slept,
-                                     format_func=lambda h: f"{h} h")  # fmt: skip
-        stress = st.segmented_control("Stress", quicklog.STRESS_CHOICES, default=start.stress, format_func=STRESS_WORDS.get)
-        used = st.pills("Products used today (your routine)", start.offered, selection_mode="multi",
-                        default=start.used, format_func=lambda u: f"{u[0]} ({u[1]})") if start.offered else []  # fmt: skip
+        sleep = st.segmented_control(
+            "Sleep last night (hours)", quicklog.SLEEP_CHOICES, default=slept, format_func=lambda h: f"{h} h"
+        )
+        stress = st.segmented_control(
+            "Stress", quicklog.STRESS_CHOICES, default=start.stress, format_func=STRESS_WORDS.get
+        )
+        used = (
+            st.pills(
+                "Products used today (your routine)",
+                start.offered,
+                selection_mode="multi",
+                default=start.used,
+                format_func=lambda u: f"{u[0]} ({u[1]})",
+            )
+            if start.offered
+            else []
+        )
         saved = st.form_submit_button("Save today's log", type="primary", width="stretch")
     if saved:
         try:

@@ -13,7 +13,9 @@ scores = appstate.scores(str(settings.home))
 
 st.subheader("A report for your dermatologist")
 if scores.empty:
-    st.info("No check-ins yet, so there is nothing to report. Start on the Check-in page; come back after a few weeks of photos.")
+    st.info(
+        "No check-ins yet, so there is nothing to report. Start on the Check-in page; come back after a few weeks of photos."
+    )
 else:
     first_day = scores["taken_at"].min().date()
     start, end = report.default_period(scores)
@@ -45,9 +47,18 @@ else:
             f"{len(rep.charts)} trend charts, {rep.days_logged} logged day{'' if rep.days_logged == 1 else 's'}."
         )
         c1, c2 = st.columns(2)
-        c1.download_button("Download HTML", rendered.html, f"{stem}.html", "text/html", icon=":material/download:", on_click="ignore")
+        c1.download_button(
+            "Download HTML", rendered.html, f"{stem}.html", "text/html", icon=":material/download:", on_click="ignore"
+        )
         if rendered.pdf is not None:
-            c2.download_button("Download PDF", rendered.pdf, f"{stem}.pdf", "application/pdf", icon=":material/picture_as_pdf:", on_click="ignore")
+            c2.download_button(
+                "Download PDF",
+                rendered.pdf,
+                f"{stem}.pdf",
+                "application/pdf",
+                icon=":material/picture_as_pdf:",
+                on_click="ignore",
+            )
         if rendered.note:
             st.caption(rendered.note)
 
@@ -58,7 +69,11 @@ st.caption(
     "to add a repeating daily event with an alert. Importing a new one replaces the old time in most apps."
 )
 st.download_button(
-    "Download reminder (.ics)", reminders.daily_reminder(at, uid="skintrack-daily-checkin"),
-    f"skintrack-reminder-{at:%H%M}.ics", "text/calendar", icon=":material/event:", on_click="ignore",
-)  # fmt: skip
+    "Download reminder (.ics)",
+    reminders.daily_reminder(at, uid="skintrack-daily-checkin"),
+    f"skintrack-reminder-{at:%H%M}.ics",
+    "text/calendar",
+    icon=":material/event:",
+    on_click="ignore",
+)
 st.caption(guidance.DISCLAIMER)

@@ -23,9 +23,16 @@ names = {c: labels.label(c) for c in conditions}
 c1, c2, c3 = st.columns(3)
 condition = c1.selectbox("Measurement", conditions, format_func=names.get)
 regions = list(available.loc[available["condition"] == condition, "region"])
-region = c2.selectbox("Region", regions, index=regions.index("face") if "face" in regions else 0, format_func=lambda r: r.replace("_", " "))
+region = c2.selectbox(
+    "Region",
+    regions,
+    index=regions.index("face") if "face" in regions else 0,
+    format_func=lambda r: r.replace("_", " "),
+)
 factors = [None, *lifestyle.NUMERIC_FIELDS]
-factor = c3.selectbox("Lifestyle overlay", factors, format_func=lambda f: "none" if f is None else lifestyle.NUMERIC_FIELDS[f].label)
+factor = c3.selectbox(
+    "Lifestyle overlay", factors, format_func=lambda f: "none" if f is None else lifestyle.NUMERIC_FIELDS[f].label
+)
 show_products = st.toggle("Show product periods", value=True)
 
 view = appstate.trend(home, condition, region)
@@ -34,10 +41,14 @@ overlay = analytics.lifestyle_series(view.log, factor) if factor else None
 periods = view.periods if show_products else None
 unit = labels.label_unit(condition)[1]
 factor_label = lifestyle.NUMERIC_FIELDS[factor].label if factor else None
-fig = charts.trend_figure(series, f"{names[condition]}, {region.replace('_', ' ')}", unit, overlay, factor_label, periods)
+fig = charts.trend_figure(
+    series, f"{names[condition]}, {region.replace('_', ' ')}", unit, overlay, factor_label, periods
+)
 event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key="trend")
-st.caption(f"{analytics.counted(len(series), 'day')} with check-ins. Points are daily means; the line is the 7-day mean with a band of "
-           "one standard deviation. Click a point to see that day's photo.")  # fmt: skip
+st.caption(
+    f"{analytics.counted(len(series), 'day')} with check-ins. Points are daily means; the line is the 7-day mean with a band of "
+    "one standard deviation. Click a point to see that day's photo."
+)
 
 day = analytics.selected_day(event.selection.points if event else [])
 if day is not None:

@@ -46,7 +46,9 @@ with explore:
             st.error(str(exc))
         else:
             st.success(f"Demo home ready in `{demo_home}`. Open it with the second line below.")
-    st.code(f".venv/bin/python -m skintrack demo\nSKINTRACK_HOME={demo_home} make run", language="bash", wrap_lines=True)
+    st.code(
+        f".venv/bin/python -m skintrack demo\nSKINTRACK_HOME={demo_home} make run", language="bash", wrap_lines=True
+    )
     st.caption(
         "The button does what the first line does. To open the demo, stop this app (Ctrl+C in its terminal; both "
         "use port 8501) and run the second line. Plain `make run` brings you back to your own data."

@@ -186,7 +186,9 @@ class Quality:
     def supports(self, condition: str, region: str = EVERY) -> bool:
         """Whether the photo supports ``condition`` in ``region``."""
         return not self.refused and not any(
-            w.condition in (condition, EVERY) and w.region in (region, EVERY) and (w.condition, w.region) != (EVERY, EVERY)
+            w.condition in (condition, EVERY)
+            and w.region in (region, EVERY)
+            and (w.condition, w.region) != (EVERY, EVERY)
             for w in self.withheld
         )
 
@@ -249,7 +251,9 @@ class FaceMesh:
         """
         h, w = rgb.shape[:2]
         scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
-        small = rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        small = (
+            rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        )
         border = round(pad * max(small.shape[:2]))
         if border:
             small = cv2.copyMakeBorder(small, border, border, border, border, cv2.BORDER_REPLICATE)
@@ -283,9 +287,7 @@ def detect(rgb: np.ndarray, mesh: FaceMesh | None = None) -> Face:
     mesh = mesh or default_mesh()
     faces = mesh.landmarks(rgb) or mesh.landmarks(rgb, pad=DETECT_PAD)
     if not faces:
-        raise FaceRejected(
-            "no face found: face the camera in even light, with your whole face in the frame"
-        )
+        raise FaceRejected("no face found: face the camera in even light, with your whole face in the frame")
     if len(faces) > 1:
         raise FaceRejected(f"{len(faces)} faces found: crop the photo to yours")
     yaw, pitch, roll = head_pose(faces[0])
@@ -335,10 +337,13 @@ def align(rgb: np.ndarray, face: Face, size: int = ALIGNED_SIZE) -> Aligned:
     scale = float(math.hypot(matrix[0, 0], matrix[1, 0]))
     # Shrinking by a lot aliases: pre-blur with area resampling when the photo is far larger.
     image = cv2.warpAffine(
-        rgb, matrix, (size, size),
+        rgb,
+        matrix,
+        (size, size),
         flags=cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0),
-    )  # fmt: skip
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
+    )
     pts = face.landmarks[:, :2] @ matrix[:, :2].T + matrix[:, 2]
     rms = float(np.sqrt(((pts[:N_MESH] - target) ** 2).sum(1).mean()))
     return Aligned(image=image, landmarks=pts, matrix=matrix, rms=rms, scale=scale)
@@ -388,10 +393,18 @@ def region_masks(landmarks: np.ndarray, size: int = ALIGNED_SIZE) -> dict[str, n
 
     nose = np.zeros_like(skin)
     bridge_half = 0.12 * iod
-    _poly(nose, np.array([
-        lm[NOSE_BRIDGE] + (-bridge_half, 0), lm[NOSE_BRIDGE] + (bridge_half, 0),
-        lm[LEFT_ALAR] + (0, -m), lm[SUBNASALE], lm[RIGHT_ALAR] + (0, -m),
-    ]))  # fmt: skip
+    _poly(
+        nose,
+        np.array(
+            [
+                lm[NOSE_BRIDGE] + (-bridge_half, 0),
+                lm[NOSE_BRIDGE] + (bridge_half, 0),
+                lm[LEFT_ALAR] + (0, -m),
+                lm[SUBNASALE],
+                lm[RIGHT_ALAR] + (0, -m),
+            ]
+        ),
+    )
     nose = nose.astype(bool)
 
     mouth_y = (lm[MOUTH_RIGHT, 1] + lm[MOUTH_LEFT, 1]) / 2
@@ -495,37 +508,92 @@ def quality(rgb: np.ndarray, face: Face, aligned: Aligned, limits: GateLimits | 
     away = ("left_cheek", "under_eye_left") if face.yaw > 0 else ("right_cheek", "under_eye_right")
     blur_fix = "hold still, clean the lens, focus on your face, in more light"
     checks = [
-        Check("framing", outside <= lim.max_outside, outside, f"<= {lim.max_outside:.0%} of the face outside the photo",
-              "face cut by the edge of the photo: keep your whole face in the frame"),
-        Check("yaw", yaw <= lim.max_yaw_deg, face.yaw, f"|yaw| <= {lim.max_yaw_deg:.0f} deg",
-              f"head turned {yaw:.0f} degrees ({lim.max_yaw_deg:.0f} at most): look straight at the camera"),
-        Check("pitch", abs(face.pitch) <= lim.max_pitch_deg, face.pitch, f"|pitch| <= {lim.max_pitch_deg:.0f} deg",
-              f"head tilted {abs(face.pitch):.0f} degrees up or down ({lim.max_pitch_deg:.0f} at most): hold the camera at eye level"),
-        Check("roll", abs(face.roll) <= lim.max_roll_deg, face.roll, f"|roll| <= {lim.max_roll_deg:.0f} deg",
-              f"head tilted {abs(face.roll):.0f} degrees sideways ({lim.max_roll_deg:.0f} at most): keep your head upright"),
-        Check("turned_cheek", yaw <= lim.region_yaw_deg, face.yaw, f"|yaw| <= {lim.region_yaw_deg:.0f} deg for both cheeks",
-              f"{away[0].replace('_', ' ')} turned away (head turned {yaw:.0f} degrees, {lim.region_yaw_deg:.0f} at most): look straight at the camera",
-              regions=away),
-        Check("face_size", eye >= lim.min_eye_distance_px, eye, f">= {lim.min_eye_distance_px:.0f} px between the eyes",
-              f"face too small for fine detail ({eye:.0f} px between the eyes, {lim.min_eye_distance_px:.0f} needed): come closer or use a higher resolution",
-              withholds=DETAIL + MODEL),  # lesions are 1-3 px at 33 px between the eyes: the model sees none
-        Check("sharpness", blur <= lim.max_blur_px, blur, f"blur <= {lim.max_blur_px} px (aligned face)",
-              f"too soft for texture and red spots (blur {blur:.1f} px, {lim.max_blur_px} at most): {blur_fix}",
-              withholds=DETAIL),
-        Check("model_sharpness", blur <= lim.max_blur_model_px, blur, f"blur <= {lim.max_blur_model_px:.1f} px (aligned face)",
-              f"too soft for the acne model (blur {blur:.1f} px, {lim.max_blur_model_px:.1f} at most): {blur_fix}",
-              withholds=MODEL),
-        Check("exposure", highlight >= lim.min_highlight, highlight, f"brightest face pixels >= {lim.min_highlight:.0f}",
-              f"underexposed for colour (brightest face pixels {highlight:.0f}, {lim.min_highlight:.0f} needed): face a window or a lamp",
-              withholds=COLOUR),
-        Check("highlights", clipped <= lim.max_clipped, clipped, f"<= {lim.max_clipped:.0%} blown-out pixels",
-              f"overexposed for colour ({clipped:.0%} of the skin blown out, {lim.max_clipped:.0%} at most): avoid flash and direct sun",
-              withholds=COLOUR),
-        Check("colour_cast", abs(cast) <= lim.max_cast, cast, f"|colour cast| <= {lim.max_cast}",
-              f"light too {'warm' if cast > 0 else 'cold'} for colour (cast {abs(cast):.2f}, {lim.max_cast} at most): "
-              "use daylight from a window, not a lamp or coloured light",
-              withholds=COLOUR),
-    ]  # fmt: skip
+        Check(
+            "framing",
+            outside <= lim.max_outside,
+            outside,
+            f"<= {lim.max_outside:.0%} of the face outside the photo",
+            "face cut by the edge of the photo: keep your whole face in the frame",
+        ),
+        Check(
+            "yaw",
+            yaw <= lim.max_yaw_deg,
+            face.yaw,
+            f"|yaw| <= {lim.max_yaw_deg:.0f} deg",
+            f"head turned {yaw:.0f} degrees ({lim.max_yaw_deg:.0f} at most): look straight at the camera",
+        ),
+        Check(
+            "pitch",
+            abs(face.pitch) <= lim.max_pitch_deg,
+            face.pitch,
+            f"|pitch| <= {lim.max_pitch_deg:.0f} deg",
+            f"head tilted {abs(face.pitch):.0f} degrees up or down ({lim.max_pitch_deg:.0f} at most): hold the camera at eye level",
+        ),
+        Check(
+            "roll",
+            abs(face.roll) <= lim.max_roll_deg,
+            face.roll,
+            f"|roll| <= {lim.max_roll_deg:.0f} deg",
+            f"head tilted {abs(face.roll):.0f} degrees sideways ({lim.max_roll_deg:.0f} at most): keep your head upright",
+        ),
+        Check(
+            "turned_cheek",
+            yaw <= lim.region_yaw_deg,
+            face.yaw,
+            f"|yaw| <= {lim.region_yaw_deg:.0f} deg for both cheeks",
+            f"{away[0].replace('_', ' ')} turned away (head turned {yaw:.0f} degrees, {lim.region_yaw_deg:.0f} at most): look straight at the camera",
+            regions=away,
+        ),
+        Check(
+            "face_size",
+            eye >= lim.min_eye_distance_px,
+            eye,
+            f">= {lim.min_eye_distance_px:.0f} px between the eyes",
+            f"face too small for fine detail ({eye:.0f} px between the eyes, {lim.min_eye_distance_px:.0f} needed): come closer or use a higher resolution",
+            withholds=DETAIL + MODEL,
+        ),  # lesions are 1-3 px at 33 px between the eyes: the model sees none
+        Check(
+            "sharpness",
+            blur <= lim.max_blur_px,
+            blur,
+            f"blur <= {lim.max_blur_px} px (aligned face)",
+            f"too soft for texture and red spots (blur {blur:.1f} px, {lim.max_blur_px} at most): {blur_fix}",
+            withholds=DETAIL,
+        ),
+        Check(
+            "model_sharpness",
+            blur <= lim.max_blur_model_px,
+            blur,
+            f"blur <= {lim.max_blur_model_px:.1f} px (aligned face)",
+            f"too soft for the acne model (blur {blur:.1f} px, {lim.max_blur_model_px:.1f} at most): {blur_fix}",
+            withholds=MODEL,
+        ),
+        Check(
+            "exposure",
+            highlight >= lim.min_highlight,
+            highlight,
+            f"brightest face pixels >= {lim.min_highlight:.0f}",
+            f"underexposed for colour (brightest face pixels {highlight:.0f}, {lim.min_highlight:.0f} needed): face a window or a lamp",
+            withholds=COLOUR,
+        ),
+        Check(
+            "highlights",
+            clipped <= lim.max_clipped,
+            clipped,
+            f"<= {lim.max_clipped:.0%} blown-out pixels",
+            f"overexposed for colour ({clipped:.0%} of the skin blown out, {lim.max_clipped:.0%} at most): avoid flash and direct sun",
+            withholds=COLOUR,
+        ),
+        Check(
+            "colour_cast",
+            abs(cast) <= lim.max_cast,
+            cast,
+            f"|colour cast| <= {lim.max_cast}",
+            f"light too {'warm' if cast > 0 else 'cold'} for colour (cast {abs(cast):.2f}, {lim.max_cast} at most): "
+            "use daylight from a window, not a lamp or coloured light",
+            withholds=COLOUR,
+        ),
+    ]
     return Quality(checks)
 
 

@@ -81,8 +81,7 @@ def load(data: bytes, settings: Settings | None = None) -> LoadedImage:
         raise ImageRejected("the file is empty")
     if len(data) > settings.max_upload_bytes:
         raise ImageRejected(
-            f"the file is {len(data) / 2**20:.0f} MB; the limit is "
-            f"{settings.max_upload_bytes / 2**20:.0f} MB"
+            f"the file is {len(data) / 2**20:.0f} MB; the limit is {settings.max_upload_bytes / 2**20:.0f} MB"
         )
     try:
         with warnings.catch_warnings():
@@ -90,9 +89,7 @@ def load(data: bytes, settings: Settings | None = None) -> LoadedImage:
             img = Image.open(io.BytesIO(data))
             fmt = (img.format or "").upper()
             if fmt not in ALLOWED_FORMATS:
-                raise ImageRejected(
-                    f"{fmt or 'this'} files are not supported; use a JPEG, PNG, WebP or HEIC photo"
-                )
+                raise ImageRejected(f"{fmt or 'this'} files are not supported; use a JPEG, PNG, WebP or HEIC photo")
             width, height = img.size
             if max(width, height) > settings.max_side or width * height > settings.max_pixels:
                 raise ImageRejected(
@@ -101,8 +98,7 @@ def load(data: bytes, settings: Settings | None = None) -> LoadedImage:
                 )
             if min(width, height) < settings.min_side:
                 raise ImageRejected(
-                    f"the image is only {width}x{height} pixels; at least "
-                    f"{settings.min_side} pixels a side are needed"
+                    f"the image is only {width}x{height} pixels; at least {settings.min_side} pixels a side are needed"
                 )
             if getattr(img, "is_animated", False) and fmt in {"GIF", "PNG", "WEBP"}:
                 raise ImageRejected("animated images are not supported; upload a still photo")

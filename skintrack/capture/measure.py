@@ -54,56 +54,79 @@ class Condition:
 
 CONDITIONS: dict[str, Condition] = {
     "redness": Condition(
-        "Redness (a*)", "a*", True,
+        "Redness (a*)",
+        "a*",
+        True,
         "How red the skin is: mean CIELAB a*, the red-green axis, after white balance; higher is redder.",
         "CIE 1976 L*a*b*; a* as an erythema index: Takiwaki et al., Skin Res Technol 1998.",
     ),
     "red_area": Condition(
-        "Red area", "%", True,
+        "Red area",
+        "%",
+        True,
         "Share of the skin more than 4 a* units redder than the baseline (your own baseline when given, "
         "else this photo's median skin): blotchy or inflamed patches.",
         "Thresholded a* map, as in erythema area measurements: Yamamoto et al., Skin Res Technol 2008.",
     ),
     "ita": Condition(
-        "Skin tone (ITA)", "degrees", None,
+        "Skin tone (ITA)",
+        "degrees",
+        None,
         "Individual typology angle: higher is lighter skin. It describes tone; it is not a score.",
         "ITA = atan((L* - 50) / b*): Chardon et al., Int J Cosmet Sci 1991; groups: Del Bino et al. 2013.",
     ),
     "evenness": Condition(
-        "Uneven tone", "L*", True,
+        "Uneven tone",
+        "L*",
+        True,
         "Spread of lightness across the skin once the smooth shading of the face is removed "
         "(robust SD of L* at 1-5 mm scale); higher is blotchier.",
         "Band-pass L* spread, after the uneven-pigmentation measures of Matts et al., J Invest Dermatol Symp 2007.",
     ),
     "dark_circles": Condition(
-        "Dark circles", "L*", True,
+        "Dark circles",
+        "L*",
+        True,
         "How much darker the darkest third of the skin under the eye is than the cheek just below it "
         "(L* difference); skin without dark circles reads about 5-10, from the lid's own shading.",
         "Under-eye to cheek lightness difference: Park et al., Skin Res Technol 2016 (periorbital hyperpigmentation).",
     ),
     "texture": Condition(
-        "Texture", "L*", True,
+        "Texture",
+        "L*",
+        True,
         "Roughness: band-pass energy of L* at a 2-4 mm scale (bumps, enlarged pores, scars), measured at a "
         "fixed scale of the face so the camera's resolution does not change it. Single pores are too small "
         "to see in the 512 px aligned face.",
         "Difference-of-Gaussians band energy; scale-normalised as in Lindeberg, IJCV 1998.",
     ),
     "shine": Condition(
-        "Shine", "%", True,
+        "Shine",
+        "%",
+        True,
         "Share of the T-zone (forehead and nose) that is a specular highlight: oil or sweat reflecting the light.",
         "Dichromatic reflection: highlights are brighter and less saturated than the skin (Shafer 1985).",
     ),
     "red_spots": Condition(
-        "Red spots", "count", True,
+        "Red spots",
+        "count",
+        True,
         "Number of small red bumps (2-6 mm, clearly redder than the skin around them): an estimate of inflamed "
         "acne lesions, not a diagnosis. The whole-face count leaves out the nose, whose creases and natural "
         "redness read as spots.",
         "Scale-space blob detection on a* (Lindeberg 1998); checked against ACNE04 lesion counts (Wu et al., ICCV 2019).",
     ),
-}  # fmt: skip
+}
 
 # ITA groups (Chardon 1991; Del Bino 2013): lower bound in degrees, name.
-ITA_GROUPS = [(55.0, "very light"), (41.0, "light"), (28.0, "intermediate"), (10.0, "tan"), (-30.0, "brown"), (-math.inf, "dark")]
+ITA_GROUPS = [
+    (55.0, "very light"),
+    (41.0, "light"),
+    (28.0, "intermediate"),
+    (10.0, "tan"),
+    (-30.0, "brown"),
+    (-math.inf, "dark"),
+]
 
 MIN_PIXELS = 50  # a region with fewer clean skin pixels is not measured
 RED_AREA_DELTA = 4.0  # a* units above the baseline
@@ -304,7 +327,11 @@ def skin_maps(aligned_rgb: np.ndarray, masks: dict[str, np.ndarray], balance: bo
     clean, specular and rejected pixels."""
     balance = white_balance(aligned_rgb, masks) if balance else WhiteBalance((1.0, 1.0, 1.0), "none: not asked")
     lab = linear_to_lab(to_linear(aligned_rgb) * np.array(balance.gains, dtype=np.float32))
-    skin = np.logical_or.reduce([m.astype(bool) for m in masks.values()]) if masks else np.zeros(aligned_rgb.shape[:2], bool)
+    skin = (
+        np.logical_or.reduce([m.astype(bool) for m in masks.values()])
+        if masks
+        else np.zeros(aligned_rgb.shape[:2], bool)
+    )
     if skin.sum() < MIN_PIXELS:
         empty = np.zeros_like(skin)
         return SkinMaps(lab, skin, empty, empty, balance)
@@ -353,7 +380,9 @@ def local_maxima(response: np.ndarray, min_distance: int, threshold: float) -> n
     keep = np.ones(len(rows), bool)
     for i in range(len(rows)):  # plateaus give neighbouring equal maxima: keep the first
         if keep[i]:
-            keep[i + 1 :] &= (np.abs(rows[i + 1 :] - rows[i]) >= min_distance) | (np.abs(cols[i + 1 :] - cols[i]) >= min_distance)
+            keep[i + 1 :] &= (np.abs(rows[i + 1 :] - rows[i]) >= min_distance) | (
+                np.abs(cols[i + 1 :] - cols[i]) >= min_distance
+            )
     return np.stack([rows[keep], cols[keep]], axis=1)
 
 
@@ -401,8 +430,10 @@ def skin_window(masks: dict[str, np.ndarray], shape: tuple[int, int], margin: in
     rows, cols = np.flatnonzero(union.any(axis=1)), np.flatnonzero(union.any(axis=0))
     if not len(rows):
         return slice(None), slice(None)
-    return (slice(max(0, rows[0] - margin), min(shape[0], rows[-1] + 1 + margin)),
-            slice(max(0, cols[0] - margin), min(shape[1], cols[-1] + 1 + margin)))  # fmt: skip
+    return (
+        slice(max(0, rows[0] - margin), min(shape[0], rows[-1] + 1 + margin)),
+        slice(max(0, cols[0] - margin), min(shape[1], cols[-1] + 1 + margin)),
+    )
 
 
 def measure(
@@ -445,17 +476,25 @@ def measure(
         inner = _inner(mask, 3) & clean
         out.append(Measurement("redness", region, float(np.mean(a_star[px]))))
         out.append(Measurement("red_area", region, 100.0 * float(np.mean(a_star[px] > ref + RED_AREA_DELTA))))
-        out.append(Measurement("ita", region, ita_degrees(float(np.median(lightness[px])), float(np.median(b_star[px])))))
+        out.append(
+            Measurement("ita", region, ita_degrees(float(np.median(lightness[px])), float(np.median(b_star[px]))))
+        )
         if inner.sum() >= MIN_PIXELS:
             d = detail[inner]
             out.append(Measurement("evenness", region, float(1.4826 * np.median(np.abs(d - np.median(d))))))
             out.append(Measurement("texture", region, float(np.sqrt(np.mean(band[inner] ** 2)))))
         counted = mask & ~regions["nose"] if region == WHOLE_FACE and "nose" in regions else mask
         out.append(Measurement("red_spots", region, float(spot_mask[counted].sum())))
-    t_zone = np.logical_or.reduce([regions[r] for r in T_ZONE if r in regions]) if any(r in regions for r in T_ZONE) else None
+    t_zone = (
+        np.logical_or.reduce([regions[r] for r in T_ZONE if r in regions])
+        if any(r in regions for r in T_ZONE)
+        else None
+    )
     for region, mask in [(r, regions[r]) for r in T_ZONE if r in regions] + [(WHOLE_FACE, t_zone)]:
         if mask is not None and (mask & maps.skin).sum() >= MIN_PIXELS:
-            out.append(Measurement("shine", region, 100.0 * float(maps.specular[mask].sum() / (mask & maps.skin).sum())))
+            out.append(
+                Measurement("shine", region, 100.0 * float(maps.specular[mask].sum() / (mask & maps.skin).sum()))
+            )
     sides = []
     for side in ("right", "left"):
         under, cheek = regions.get(f"under_eye_{side}"), regions.get(f"{side}_cheek")
@@ -514,14 +553,16 @@ def describe(measurements: list[Measurement], repeatability: Path | None = None)
         cond = CONDITIONS[m.condition]
         band = noise_band(m.condition, m.region, repeatability)
         shown = f"{m.value:.1f}" if m.condition != "ita" else f"{m.value:.1f} ({ita_group(m.value)})"
-        rows.append({
-            "measurement": cond.label,
-            "region": m.region.replace("_", " "),
-            "value": shown,
-            "unit": cond.unit,
-            "band": "" if band is None else f"± {band:.2g}",
-            "meaning": cond.meaning,
-        })  # fmt: skip
+        rows.append(
+            {
+                "measurement": cond.label,
+                "region": m.region.replace("_", " "),
+                "value": shown,
+                "unit": cond.unit,
+                "band": "" if band is None else f"± {band:.2g}",
+                "meaning": cond.meaning,
+            }
+        )
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -158,8 +158,9 @@ def _build(path: Path, version: int, tables: dict[str, pa.Table], sequences: dic
         for name, table in tables.items():
             columns = _columns(con, name)
             if sorted(table.column_names) != sorted(columns):
-                raise ArchiveError(f"table {name} has columns {table.column_names}; schema version "
-                                   f"{version} has {columns}")  # fmt: skip
+                raise ArchiveError(
+                    f"table {name} has columns {table.column_names}; schema version {version} has {columns}"
+                )
             con.register("incoming", table)
             try:
                 con.execute(f"INSERT INTO {_quoted(name)} BY NAME SELECT * FROM incoming")
@@ -212,7 +213,9 @@ def _csv(table: pa.Table) -> bytes:
     for column in df.columns:
         if df[column].dtype == object:
             df[column] = df[column].map(
-                lambda v: json.dumps(list(v)) if v is not None and not isinstance(v, str) and hasattr(v, "__len__") else v
+                lambda v: (
+                    json.dumps(list(v)) if v is not None and not isinstance(v, str) and hasattr(v, "__len__") else v
+                )
             )
     return df.to_csv(index=False).encode("utf-8")
 
@@ -229,7 +232,11 @@ def export(settings: Settings, dest: str | os.PathLike | BinaryIO) -> ArchiveInf
         version, tables, sequences = _snapshot(con)
     tables = _without_credentials(tables)
     # Photos are content-addressed and never rewritten, so they are read after the lock is released.
-    rels = sorted({p for c in IMAGE_COLUMNS for p in tables["entries"].column(c).to_pylist()}) if "entries" in tables else []
+    rels = (
+        sorted({p for c in IMAGE_COLUMNS for p in tables["entries"].column(c).to_pylist()})
+        if "entries" in tables
+        else []
+    )
     manifest: dict = {}
 
     def write(target: Path | BinaryIO) -> None:
@@ -240,8 +247,13 @@ def export(settings: Settings, dest: str | os.PathLike | BinaryIO) -> ArchiveInf
     else:
         write(dest)
     files = manifest["files"]
-    return ArchiveInfo(version, manifest["created"], {n: t.num_rows for n, t in tables.items()}, len(rels),
-                       sum(f["size"] for f in files.values()))  # fmt: skip
+    return ArchiveInfo(
+        version,
+        manifest["created"],
+        {n: t.num_rows for n, t in tables.items()},
+        len(rels),
+        sum(f["size"] for f in files.values()),
+    )
 
 
 def _write_zip(
@@ -267,8 +279,10 @@ def _write_zip(
             try:
                 data = store.read_image(settings, rel)
             except FileNotFoundError:
-                raise store.StoreError(f"the photo {rel} is missing from {settings.images_dir}; "
-                                       "was it deleted during the export? Try again") from None  # fmt: skip
+                raise store.StoreError(
+                    f"the photo {rel} is missing from {settings.images_dir}; "
+                    "was it deleted during the export? Try again"
+                ) from None
             add(f"images/{rel}", data, zipfile.ZIP_STORED)  # JPEGs do not compress
         manifest = {
             "format": FORMAT,
@@ -307,9 +321,13 @@ def _open_zip(source: Source) -> zipfile.ZipFile:
 def _check_name(name: str) -> None:
     parts = name.split("/")
     unsafe = (
-        not name or "\\" in name or "\x00" in name or name.startswith("/") or ":" in parts[0]
+        not name
+        or "\\" in name
+        or "\x00" in name
+        or name.startswith("/")
+        or ":" in parts[0]
         or any(p in ("", ".", "..") for p in parts[:-1] + ([parts[-1]] if not name.endswith("/") else []))
-    )  # fmt: skip
+    )
     if unsafe:
         raise ArchiveError(f"the archive holds an unsafe path {name!r}; refusing to restore it")
     if name != MANIFEST and parts[0] not in ("tables", "images"):
@@ -344,23 +362,33 @@ def _manifest(zf: zipfile.ZipFile, names: set[str]) -> dict:
     except (ValueError, UnicodeDecodeError):
         raise ArchiveError("manifest.json is not valid JSON; the archive is damaged") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ArchiveError(f"this is not a skintrack export (its manifest's format is "
-                           f"{manifest.get('format') if isinstance(manifest, dict) else None!r})")  # fmt: skip
+        raise ArchiveError(
+            f"this is not a skintrack export (its manifest's format is "
+            f"{manifest.get('format') if isinstance(manifest, dict) else None!r})"
+        )
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise ArchiveError(f"archive format version {manifest.get('format_version')!r}; this skintrack reads "
-                           f"version {FORMAT_VERSION}")  # fmt: skip
+        raise ArchiveError(
+            f"archive format version {manifest.get('format_version')!r}; this skintrack reads version {FORMAT_VERSION}"
+        )
     version = manifest.get("schema_version")
     if type(version) is not int or version < 1:
         raise ArchiveError(f"the manifest's schema version {version!r} is not a positive whole number")
     if version > len(store.MIGRATIONS):
-        raise ArchiveError(f"the archive has schema version {version}, newer than this skintrack's "
-                           f"{len(store.MIGRATIONS)}; update skintrack, then restore")  # fmt: skip
+        raise ArchiveError(
+            f"the archive has schema version {version}, newer than this skintrack's "
+            f"{len(store.MIGRATIONS)}; update skintrack, then restore"
+        )
     files, tables = manifest.get("files"), manifest.get("tables")
     if not isinstance(files, dict) or not isinstance(tables, dict):
         raise ArchiveError("the manifest lists no files or no tables; the archive is damaged")
     for name, meta in files.items():
-        if (not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str) or not SHA256.fullmatch(meta["sha256"])
-                or type(meta.get("size")) is not int or meta["size"] < 0):  # fmt: skip
+        if (
+            not isinstance(meta, dict)
+            or not isinstance(meta.get("sha256"), str)
+            or not SHA256.fullmatch(meta["sha256"])
+            or type(meta.get("size")) is not int
+            or meta["size"] < 0
+        ):
             raise ArchiveError(f"the manifest entry for {name!r} is malformed")
     for name, meta in tables.items():
         _quoted(name)
@@ -385,7 +413,9 @@ def _validated(zf: zipfile.ZipFile, settings: Settings) -> tuple[dict, dict[str,
     files: dict[str, dict] = manifest["files"]
     present = names - {MANIFEST}
     if missing := sorted(set(files) - present):
-        raise ArchiveError(f"the archive is missing {missing[0]}" + (f" and {len(missing) - 1} more files" if len(missing) > 1 else ""))
+        raise ArchiveError(
+            f"the archive is missing {missing[0]}" + (f" and {len(missing) - 1} more files" if len(missing) > 1 else "")
+        )
     if extra := sorted(present - set(files)):
         raise ArchiveError(f"{extra[0]} is in the archive but not in its manifest")
     for name in files:
@@ -401,7 +431,9 @@ def _validated(zf: zipfile.ZipFile, settings: Settings) -> tuple[dict, dict[str,
         raise ArchiveError(f"restoring needs about {total * 2 / 2**20:.0f} MB of disk; {free / 2**20:.0f} MB are free")
     for name in sorted(files):
         if zf.getinfo(name).file_size != files[name]["size"]:
-            raise ArchiveError(f"{name} has {zf.getinfo(name).file_size} bytes; the manifest says {files[name]['size']}")
+            raise ArchiveError(
+                f"{name} has {zf.getinfo(name).file_size} bytes; the manifest says {files[name]['size']}"
+            )
         if _digest(zf, name) != files[name]["sha256"]:
             raise ArchiveError(f"the checksum of {name} does not match the manifest; the archive is damaged")
     tables: dict[str, pa.Table] = {}

@@ -51,9 +51,7 @@ def list_backups(settings: Settings) -> list[Backup]:
     if not folder.is_dir():
         return []
     found = [p for pattern in (DB_GLOB, ARCHIVE_GLOB) for p in folder.glob(pattern) if p.is_file()]
-    out = [
-        Backup(p, datetime.fromtimestamp(p.stat().st_mtime), p.stat().st_size, _reason(p)) for p in found
-    ]
+    out = [Backup(p, datetime.fromtimestamp(p.stat().st_mtime), p.stat().st_size, _reason(p)) for p in found]
     return sorted(out, key=lambda b: (b.created, b.path.name), reverse=True)
 
 
@@ -73,4 +71,3 @@ def remove_all(settings: Settings) -> int:
     count = sum(1 for p in folder.rglob("*") if p.is_file())
     shutil.rmtree(folder)
     return count
-

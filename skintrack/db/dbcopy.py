@@ -23,9 +23,7 @@ ARCHIVE_GLOB = "before-restore-*.zip"
 
 
 def _database_path(con: duckdb.DuckDBPyConnection) -> Path:
-    row = con.execute(
-        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchone()
+    row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
     return Path(row[0])
 
 

@@ -89,8 +89,10 @@ def valid_tokens(settings: Settings) -> dict[str, int]:
 def seen(settings: Settings, device_id: int, address: str, now: datetime | None = None) -> None:
     """Record that a device was just used, and from where."""
     with store.connect(settings) as con:
-        con.execute("UPDATE devices SET last_seen = ?, last_address = ? WHERE id = ?",
-                    [now or datetime.now(), address, device_id])  # fmt: skip
+        con.execute(
+            "UPDATE devices SET last_seen = ?, last_address = ? WHERE id = ?",
+            [now or datetime.now(), address, device_id],
+        )
 
 
 def listing(settings: Settings) -> pd.DataFrame:
@@ -107,7 +109,10 @@ def revoke(settings: Settings, device_id: int, now: datetime | None = None) -> N
         found = con.execute("SELECT count(*) FROM devices WHERE id = ?", [int(device_id)]).fetchone()[0]
         if not found:
             raise store.NotFoundError(f"no device {device_id}")
-        con.execute("UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", [now or datetime.now(), int(device_id)])
+        con.execute(
+            "UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?",
+            [now or datetime.now(), int(device_id)],
+        )
 
 
 def revoke_all(settings: Settings, now: datetime | None = None) -> int:

@@ -50,7 +50,9 @@ def _delete_rows(settings: Settings, select: str, params: list, log_between: tup
             con.execute("DELETE FROM entries WHERE list_contains(?, id)", [ids])
         days = 0
         if log_between is not None:
-            days = con.execute("SELECT count(*) FROM lifestyle WHERE day BETWEEN ? AND ?", list(log_between)).fetchone()[0]
+            days = con.execute(
+                "SELECT count(*) FROM lifestyle WHERE day BETWEEN ? AND ?", list(log_between)
+            ).fetchone()[0]
             con.execute("DELETE FROM lifestyle WHERE day BETWEEN ? AND ?", list(log_between))
             con.execute("DELETE FROM product_use WHERE day BETWEEN ? AND ?", list(log_between))
     files = _unlink_images(settings, [p for row in doomed for p in row[1:]])  # kill point: rows-deleted
@@ -71,8 +73,7 @@ def delete_span(settings: Settings, first: date, last: date, include_log: bool =
     """Delete every entry taken from ``first`` to ``last`` (inclusive), with the lifestyle log of those days."""
     if last < first:
         raise store.StoreError(f"the range {first.isoformat()} to {last.isoformat()} ends before it starts")
-    return _delete_rows(settings, _SELECT_SPAN, [first, last],
-                        (first, last) if include_log else None)  # fmt: skip
+    return _delete_rows(settings, _SELECT_SPAN, [first, last], (first, last) if include_log else None)
 
 
 def delete_everything(settings: Settings) -> Deleted:

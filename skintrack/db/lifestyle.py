@@ -162,7 +162,16 @@ EXPOSURES: tuple[Exposure, ...] = (
 )
 
 # Copied from the last logged day by "carry forward": habits, not the day's events.
-CARRIED_FIELDS = ("sleep_hours", "sleep_quality", "water_l", "stress", "exercise_min", "diet", "alcohol_units", "sun_min")
+CARRIED_FIELDS = (
+    "sleep_hours",
+    "sleep_quality",
+    "water_l",
+    "stress",
+    "exercise_min",
+    "diet",
+    "alcohol_units",
+    "sun_min",
+)
 
 
 def carry_forward(previous: dict | None, gap_days: int = 1) -> dict:

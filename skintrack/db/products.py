@@ -18,9 +18,19 @@ from skintrack.db.lifestyle import MAX_NAME, MAX_NOTE, InvalidLog, parse_day
 from skintrack.errors import BadValue
 
 KINDS = (
-    "cleanser", "toner", "serum", "moisturiser", "sunscreen", "treatment", "exfoliant",
-    "retinoid", "mask", "medication", "supplement", "other",
-)  # fmt: skip
+    "cleanser",
+    "toner",
+    "serum",
+    "moisturiser",
+    "sunscreen",
+    "treatment",
+    "exfoliant",
+    "retinoid",
+    "mask",
+    "medication",
+    "supplement",
+    "other",
+)
 ROUTINE_TIMES = ("AM", "PM", "AM+PM")
 
 
@@ -145,8 +155,13 @@ def routine(settings: Settings) -> pd.DataFrame:
 
 def read_routine(con) -> pd.DataFrame:
     """``routine`` on an open connection (several reads on one connection save opening it)."""
-    return _dated(con, "SELECT r.id, p.name AS product, p.kind, r.time_of_day, r.start_day AS start, r.stop_day AS stop"
-                  " FROM routine r JOIN products p ON p.id = r.product_id ORDER BY r.start_day, p.name", "start", "stop")
+    return _dated(
+        con,
+        "SELECT r.id, p.name AS product, p.kind, r.time_of_day, r.start_day AS start, r.stop_day AS stop"
+        " FROM routine r JOIN products p ON p.id = r.product_id ORDER BY r.start_day, p.name",
+        "start",
+        "stop",
+    )
 
 
 def uses(settings: Settings) -> pd.DataFrame:
@@ -157,8 +172,12 @@ def uses(settings: Settings) -> pd.DataFrame:
 
 def read_uses(con) -> pd.DataFrame:
     """``uses`` on an open connection."""
-    return _dated(con, "SELECT u.day, p.name AS product, u.time_of_day FROM product_use u"
-                  " JOIN products p ON p.id = u.product_id ORDER BY u.day, p.name", "day")
+    return _dated(
+        con,
+        "SELECT u.day, p.name AS product, u.time_of_day FROM product_use u"
+        " JOIN products p ON p.id = u.product_id ORDER BY u.day, p.name",
+        "day",
+    )
 
 
 def _dated(con, sql: str, *date_columns: str) -> pd.DataFrame:
@@ -176,16 +195,20 @@ def active_on(settings: Settings, day: date) -> list[tuple[str, str]]:
     on = periods[(periods["start"] <= when) & (periods["stop"].isna() | (periods["stop"] >= when))]
     return sorted(
         (name, t) for name, times in zip(on["product"], on["time_of_day"], strict=True) for t in times.split("+")
-    )  # fmt: skip
+    )
 
 
 # ---------------------------------------------------------------- command line: python -m skintrack routine
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("action", choices=("list", "start", "stop"), help="list the routine, or start or stop a product")
+    parser.add_argument(
+        "action", choices=("list", "start", "stop"), help="list the routine, or start or stop a product"
+    )
     parser.add_argument("name", nargs="?", help="the product (start and stop)")
-    parser.add_argument("--on", default="today", help="the first (start) or last (stop) day: YYYY-MM-DD, today or yesterday")
+    parser.add_argument(
+        "--on", default="today", help="the first (start) or last (stop) day: YYYY-MM-DD, today or yesterday"
+    )
     parser.add_argument("--when", default="AM+PM", choices=ROUTINE_TIMES, help="time of day (start; default AM+PM)")
 
 

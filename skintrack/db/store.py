@@ -258,9 +258,7 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
 
 
-def migrate(
-    con: duckdb.DuckDBPyConnection, backups_dir: Path | None = None, target: int | None = None
-) -> list[int]:
+def migrate(con: duckdb.DuckDBPyConnection, backups_dir: Path | None = None, target: int | None = None) -> list[int]:
     """Apply pending migrations (up to ``target``), each with its record in one transaction;
     return the applied. With ``backups_dir``, a database that has data is copied there first."""
     con.execute(
@@ -319,7 +317,9 @@ def add_entries(settings: Settings, new: list[NewEntry]) -> list[int]:
                 raise DuplicatePhoto(f"this photo is already stored as entry {found[0]}")
         try:
             for item in new:
-                for rel, data in zip(image_paths(item.image_sha256), (item.original_jpeg, item.aligned_jpeg), strict=True):
+                for rel, data in zip(
+                    image_paths(item.image_sha256), (item.original_jpeg, item.aligned_jpeg), strict=True
+                ):
                     path = settings.images_dir / rel
                     write_atomic(path, data)
                     written.append(path)  # kill point: photo-written
@@ -331,11 +331,21 @@ def add_entries(settings: Settings, new: list[NewEntry]) -> list[int]:
                     " height, quality, alignment_rms, yaw, pitch, roll)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     [
-                        item.taken_at, item.image_sha256, original_rel, aligned_rel, item.width,
-                        item.height, json.dumps(item.quality), item.alignment_rms, item.yaw, item.pitch, item.roll,
+                        item.taken_at,
+                        item.image_sha256,
+                        original_rel,
+                        aligned_rel,
+                        item.width,
+                        item.height,
+                        json.dumps(item.quality),
+                        item.alignment_rms,
+                        item.yaw,
+                        item.pitch,
+                        item.roll,
                     ],
                 ).fetchone()[0]
-                _insert_scores(con, [(entry_id, s, c, r, float(v)) for s, c, r, v in item.scores])  # kill point: entry-inserted
+                rows = [(entry_id, s, c, r, float(v)) for s, c, r, v in item.scores]
+                _insert_scores(con, rows)  # kill point: entry-inserted
                 if item.withheld:
                     con.executemany("INSERT INTO withheld VALUES (?, ?, ?, ?)", [(entry_id, *w) for w in item.withheld])
                 ids.append(entry_id)
@@ -401,9 +411,17 @@ def remove_orphan_files(settings: Settings) -> list[Path]:
 # ---------------------------------------------------------------- lifestyle log
 
 LIFESTYLE_FIELDS = (
-    "sleep_hours", "sleep_quality", "water_l", "stress", "exercise_min", "diet",
-    "alcohol_units", "cycle_day", "sun_min", "note",
-)  # fmt: skip
+    "sleep_hours",
+    "sleep_quality",
+    "water_l",
+    "stress",
+    "exercise_min",
+    "diet",
+    "alcohol_units",
+    "cycle_day",
+    "sun_min",
+    "note",
+)
 
 
 def log_day(settings: Settings, day: date, values: dict, products: list[tuple[str, str]] = ()) -> None:
@@ -487,7 +505,9 @@ def log_days(settings: Settings, days: list[tuple[date, dict, list[tuple[str, st
             )
             con.execute("DELETE FROM product_use WHERE day = ?", [day])
             for name, time_of_day in products:
-                con.execute("INSERT OR IGNORE INTO product_use VALUES (?, ?, ?)", [day, product_id(con, name), time_of_day])
+                con.execute(
+                    "INSERT OR IGNORE INTO product_use VALUES (?, ?, ?)", [day, product_id(con, name), time_of_day]
+                )
 
 
 # ---------------------------------------------------------------- Trends queries (aggregated in DuckDB)
@@ -527,8 +547,7 @@ def daily_scores(settings: Settings, condition: str, region: str) -> pd.DataFram
 # entry_id, seq: the order of storing); ``ordered`` is the stored scores (of every condition, or
 # of the one given as a ?: twice as fast) or, for ``analytics.latest_sources``, a scores frame.
 LATEST = (
-    "latest AS (SELECT condition, arg_max(source, (taken_at, entry_id, seq)) AS source"
-    " FROM ordered GROUP BY condition)"
+    "latest AS (SELECT condition, arg_max(source, (taken_at, entry_id, seq)) AS source FROM ordered GROUP BY condition)"
 )
 _ORDERED = (
     "ordered AS (SELECT s.condition, s.source, e.taken_at, s.entry_id, s.rowid AS seq"

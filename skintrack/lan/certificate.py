@@ -53,7 +53,9 @@ def fingerprint(cert: x509.Certificate) -> str:
 
 def _describe(cert: x509.Certificate, cert_path: Path, key_path: Path) -> Certificate:
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    names = tuple(str(n) for n in san.get_values_for_type(x509.IPAddress)) + tuple(san.get_values_for_type(x509.DNSName))
+    names = tuple(str(n) for n in san.get_values_for_type(x509.IPAddress)) + tuple(
+        san.get_values_for_type(x509.DNSName)
+    )
     return Certificate(cert_path, key_path, fingerprint(cert), names, cert.not_valid_after_utc)
 
 
@@ -98,7 +100,9 @@ def ensure(settings: Settings, address: str, now: datetime | None = None) -> Cer
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + VALID_FOR)
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ip), x509.DNSName(local_hostname())]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ip), x509.DNSName(local_hostname())]), critical=False
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(key, hashes.SHA256())
@@ -107,7 +111,9 @@ def ensure(settings: Settings, address: str, now: datetime | None = None) -> Cer
     where.mkdir(parents=True, exist_ok=True)
     os.chmod(where, 0o700)
     cert_path, key_path = where / "cert.pem", where / "key.pem"
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     _write_private(key_path, key_pem)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return _describe(cert, cert_path, key_path)

@@ -157,7 +157,9 @@ def pair_form(code: str) -> bytes:
 class Gate:
     """The proxy: ``serve()`` listens with TLS on ``address:port`` and forwards to ``backend``."""
 
-    def __init__(self, settings: Settings, cert: Certificate, backend: tuple[str, int], options: GateOptions | None = None):
+    def __init__(
+        self, settings: Settings, cert: Certificate, backend: tuple[str, int], options: GateOptions | None = None
+    ):
         self.settings = settings
         self.cert = cert
         self.backend = backend
@@ -176,8 +178,13 @@ class Gate:
 
     async def serve(self, address: str, port: int) -> asyncio.Server:
         return await asyncio.start_server(
-            self.handle, address, port, ssl=self.ssl_context(), limit=self.options.max_head_bytes, ssl_handshake_timeout=10,
-        )  # fmt: skip
+            self.handle,
+            address,
+            port,
+            ssl=self.ssl_context(),
+            limit=self.options.max_head_bytes,
+            ssl_handshake_timeout=10,
+        )
 
     # ------------------------------------------------------------ devices
 
@@ -254,7 +261,12 @@ class Gate:
         device_id = await self.device_of(token)
         if device_id is None:
             await asyncio.sleep(self.throttle.fail(address))
-            await self._answer(writer, 401, LOCKED, [("Set-Cookie", f"{COOKIE}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Strict")])
+            await self._answer(
+                writer,
+                401,
+                LOCKED,
+                [("Set-Cookie", f"{COOKIE}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Strict")],
+            )
             return
         self._note_seen(device_id, address)
         await self._forward(request, reader, writer, token)
@@ -268,8 +280,14 @@ class Gate:
             await self._answer(writer, 405, page("Not allowed", "<p>Open the pairing link.</p>"))
             return
         if self.throttle.locked(address):
-            await self._answer(writer, 429, page("Too many attempts", "<p>Wrong pairing codes from this device: "
-                                                 "wait ten minutes, then use a new link.</p>"))  # fmt: skip
+            await self._answer(
+                writer,
+                429,
+                page(
+                    "Too many attempts",
+                    "<p>Wrong pairing codes from this device: wait ten minutes, then use a new link.</p>",
+                ),
+            )
             return
         length = int(request.header("Content-Length") or 0)
         if not 0 < length <= 4096:
@@ -277,7 +295,9 @@ class Gate:
             return
         form = urllib.parse.parse_qs((await reader.readexactly(length)).decode("utf-8", "replace"))
         try:
-            token, _ = await asyncio.to_thread(devices.pair, self.settings, (form.get("code") or [""])[0], (form.get("name") or [""])[0])
+            token, _ = await asyncio.to_thread(
+                devices.pair, self.settings, (form.get("code") or [""])[0], (form.get("name") or [""])[0]
+            )
         except devices.PairingRefused as exc:
             await asyncio.sleep(self.throttle.fail(address))
             await self._answer(writer, 403, page("Not paired", f"<p>{html.escape(str(exc))}.</p>"))
@@ -286,15 +306,28 @@ class Gate:
         await self._answer(writer, 303, b"", [("Set-Cookie", cookie), ("Location", "/")])
 
     async def _answer(self, writer, status: int, body: bytes, extra: list[tuple[str, str]] = ()) -> None:
-        reasons = {200: "OK", 303: "See Other", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-                   405: "Method Not Allowed", 411: "Length Required", 413: "Content Too Large", 429: "Too Many Requests",
-                   502: "Bad Gateway"}  # fmt: skip
+        reasons = {
+            200: "OK",
+            303: "See Other",
+            400: "Bad Request",
+            401: "Unauthorized",
+            403: "Forbidden",
+            405: "Method Not Allowed",
+            411: "Length Required",
+            413: "Content Too Large",
+            429: "Too Many Requests",
+            502: "Bad Gateway",
+        }
         headers = [
-            ("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body))), ("Connection", "close"),
-            ("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY"),
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("Connection", "close"),
+            ("Cache-Control", "no-store"),
+            ("Referrer-Policy", "no-referrer"),
+            ("X-Frame-Options", "DENY"),
             ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"),
             *extra,
-        ]  # fmt: skip
+        ]
         lines = [f"HTTP/1.1 {status} {reasons.get(status, 'Error')}", *(f"{k}: {v}" for k, v in headers)]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
         await writer.drain()
@@ -321,7 +354,10 @@ class Gate:
                     continue
             headers.append((name, value))
         headers.append(("Connection", "Upgrade" if websocket else "close"))
-        head = "\r\n".join([f"{request.method} {request.target} HTTP/1.1", *(f"{k}: {v}" for k, v in headers)]) + "\r\n\r\n"
+        head = (
+            "\r\n".join([f"{request.method} {request.target} HTTP/1.1", *(f"{k}: {v}" for k, v in headers)])
+            + "\r\n\r\n"
+        )
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.backend)
         except OSError:

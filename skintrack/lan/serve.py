@@ -78,9 +78,20 @@ def qr_png(link: str, scale: int = 6) -> bytes:
 def streamlit_command(local_port: int) -> list[str]:
     """The command of ``make run``: Streamlit on 127.0.0.1 only."""
     return [
-        sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app.py"), "--server.address", "127.0.0.1",
-        "--server.port", str(local_port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(PROJECT_ROOT / "app.py"),
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(local_port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
 
 
 def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
@@ -121,8 +132,13 @@ def serve(settings: Settings, options: ServeOptions, lan: bool) -> int:
     cert = certificate.ensure(settings, address)
     base = f"https://{address}:{options.port}"
     link = pairing_link(base, devices.new_code(settings))
-    proc = subprocess.Popen(streamlit_command(options.local_port), cwd=PROJECT_ROOT, env={**env, LAN_URL_ENV: base},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        streamlit_command(options.local_port),
+        cwd=PROJECT_ROOT,
+        env={**env, LAN_URL_ENV: base},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_healthy(options.local_port, proc)
         print(f"On this computer: http://127.0.0.1:{options.local_port}")
@@ -148,8 +164,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--lan", action="store_true", help="also serve paired phones on the home network, over HTTPS")
     parser.add_argument("--address", help="the LAN address to serve on (default: this computer's address)")
     parser.add_argument("--port", type=int, default=ServeOptions.port, help="HTTPS port of LAN mode (default 8443)")
-    parser.add_argument("--local-port", type=int, default=ServeOptions.local_port,
-                        help="the app's port on 127.0.0.1 (default 8501)")  # fmt: skip
+    parser.add_argument(
+        "--local-port", type=int, default=ServeOptions.local_port, help="the app's port on 127.0.0.1 (default 8501)"
+    )
 
 
 def run(args) -> int:

@@ -24,8 +24,21 @@ DEFAULT_NAME = "resnet50-acne.onnx"  # served by ONNX Runtime; torch rebuilds th
 MODELS_DIR = PROJECT_ROOT / "models"
 REQUIRED_METRICS = ("accuracy", "balanced_accuracy", "n")
 # What a model says about itself (its card), for the pages and the reports.
-CARD_KEYS = ("arch", "id", "version", "class_names", "preprocess", "heads", "metrics", "metrics_by_group",
-             "metrics_by_tone", "train_args", "data", "epoch", "created")  # fmt: skip
+CARD_KEYS = (
+    "arch",
+    "id",
+    "version",
+    "class_names",
+    "preprocess",
+    "heads",
+    "metrics",
+    "metrics_by_group",
+    "metrics_by_tone",
+    "train_args",
+    "data",
+    "epoch",
+    "created",
+)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -48,8 +61,13 @@ class Preprocess:
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocess:
-        return cls(size=int(d["size"]), crop=tuple(int(v) for v in d["crop"]), mean=tuple(d["mean"]),
-                   std=tuple(d["std"]), aligned_size=int(d.get("aligned_size", 512)))  # fmt: skip
+        return cls(
+            size=int(d["size"]),
+            crop=tuple(int(v) for v in d["crop"]),
+            mean=tuple(d["mean"]),
+            std=tuple(d["std"]),
+            aligned_size=int(d.get("aligned_size", 512)),
+        )
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -140,8 +158,14 @@ def prediction(probs, count, density=None) -> Prediction:
     p = [float(v) for v in probs]
     k = int(np.argmax(p))
     dens = None if density is None else np.asarray(density, np.float32)
-    return Prediction(probs=p, grade=k, expected_grade=float(sum(i * v for i, v in enumerate(p))),
-                      lesions=float(count), confidence=p[k], density=dens)  # fmt: skip
+    return Prediction(
+        probs=p,
+        grade=k,
+        expected_grade=float(sum(i * v for i, v in enumerate(p))),
+        lesions=float(count),
+        confidence=p[k],
+        density=dens,
+    )
 
 
 def density_map(density: np.ndarray, pre: Preprocess = PREPROCESS) -> np.ndarray:
@@ -187,10 +211,12 @@ def tone_note(card: dict, ita: float | None) -> tuple[str, bool] | None:
             continue
         base = tested["as is"]
         worse = base["accuracy"] - m["accuracy"] > 0.05
-        text = (f"Your skin measured {group} (ITA {ita:.0f} degrees). The photos this model learned from hold few "
-                f"{group} faces, so it was also tested on its {base['n']} held-out photos re-rendered at this tone: it graded "
-                f"{m['accuracy']:.1%} of them correctly, against {base['accuracy']:.1%} as they were, and its lesion "
-                f"count moved by {m['mean_count_change']:+.1f} on average.")  # fmt: skip
+        text = (
+            f"Your skin measured {group} (ITA {ita:.0f} degrees). The photos this model learned from hold few "
+            f"{group} faces, so it was also tested on its {base['n']} held-out photos re-rendered at this tone: it graded "
+            f"{m['accuracy']:.1%} of them correctly, against {base['accuracy']:.1%} as they were, and its lesion "
+            f"count moved by {m['mean_count_change']:+.1f} on average."
+        )
         if worse:
             text += " Treat its grade with extra caution and follow the trend rather than one day's grade."
         return text, worse
@@ -207,6 +233,8 @@ def heatmap(model, aligned_rgb: np.ndarray, prediction: Prediction) -> tuple[np.
         raise ValueError(f"{model.source} gave no lesion-density map")
     dens = density_map(prediction.density, model.pre)
     peak = float(dens.max())
-    caption = (f"The model's lesion-density map (Grad-CAM needs the training tools): brighter means more "
-               f"lesions counted there; the whole map adds up to its count of {prediction.lesions:.0f}.")  # fmt: skip
+    caption = (
+        f"The model's lesion-density map (Grad-CAM needs the training tools): brighter means more "
+        f"lesions counted there; the whole map adds up to its count of {prediction.lesions:.0f}."
+    )
     return (dens / peak if peak > 0 else dens), caption

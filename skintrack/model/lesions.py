@@ -64,7 +64,9 @@ def density_counts(density: np.ndarray, landmarks: np.ndarray | None, pre: Prepr
     d = np.asarray(density, np.float64)
     if d.ndim != 2:
         raise ValueError(f"expected one face's density map (H, W), got shape {d.shape}")
-    return {name: float((d * cell_shares(m, d.shape, pre)).sum()) for name, m in masks(landmarks, pre.aligned_size).items()}
+    return {
+        name: float((d * cell_shares(m, d.shape, pre)).sum()) for name, m in masks(landmarks, pre.aligned_size).items()
+    }
 
 
 def point_counts(points, landmarks: np.ndarray | None, size: int = 512) -> dict[str, int] | None:

@@ -39,18 +39,25 @@ def accuracy_line(card: dict, path: Path | None = None) -> str:
     h = heldout(card, path)
     if h is None:
         m = card.get("metrics") or {}
-        return (f"How this model does on people it was not trained on has not been measured; it graded "
-                f"{m.get('accuracy', float('nan')):.1%} of {m.get('n', '?')} test photos correctly, but some of "
-                "those show people it was trained on (see the Data page for its limits).")  # fmt: skip
+        return (
+            f"How this model does on people it was not trained on has not been measured; it graded "
+            f"{m.get('accuracy', float('nan')):.1%} of {m.get('n', '?')} test photos correctly, but some of "
+            "those show people it was trained on (see the Data page for its limits)."
+        )
     a, f = h["acne04_new_people"], h["acne_frontal"]
     rho = f["spearman_lesions"]
     ranked = "closely" if rho >= 0.7 else "loosely" if rho >= 0.4 else "poorly"
-    return (f"On {a['n']} photos of {a['n_people']} people it was not trained on (clinic photos, mostly side views) it "
-            f"graded {a['accuracy']:.0%} correctly (95% interval {a['accuracy_ci95'][0]:.0%}-{a['accuracy_ci95'][1]:.0%}), "
-            f"its lesion count off by {a['mae_lesions']:.1f} on average. On {f['n']} frontal faces like a selfie, which "
-            f"it never saw in training, its count was off by {f['mae_lesions']:.1f} lesions on average and its ranking of "
-            f"the faces agreed {ranked} with the labelled counts (Spearman {rho:.2f}; 1 is perfect)"
-            + (f": no better than always guessing {f['median_count']:.0f} (off by {f['mae_constant_median']:.1f}), so on a "
-               "frontal selfie read its count and grade as a rough guide at most."
-               if f.get("mae_constant_median") is not None and f["mae_lesions"] >= f["mae_constant_median"] else ".")
-            + " See the Data page for its limits.")  # fmt: skip
+    return (
+        f"On {a['n']} photos of {a['n_people']} people it was not trained on (clinic photos, mostly side views) it "
+        f"graded {a['accuracy']:.0%} correctly (95% interval {a['accuracy_ci95'][0]:.0%}-{a['accuracy_ci95'][1]:.0%}), "
+        f"its lesion count off by {a['mae_lesions']:.1f} on average. On {f['n']} frontal faces like a selfie, which "
+        f"it never saw in training, its count was off by {f['mae_lesions']:.1f} lesions on average and its ranking of "
+        f"the faces agreed {ranked} with the labelled counts (Spearman {rho:.2f}; 1 is perfect)"
+        + (
+            f": no better than always guessing {f['median_count']:.0f} (off by {f['mae_constant_median']:.1f}), so on a "
+            "frontal selfie read its count and grade as a rough guide at most."
+            if f.get("mae_constant_median") is not None and f["mae_lesions"] >= f["mae_constant_median"]
+            else "."
+        )
+        + " See the Data page for its limits."
+    )

@@ -70,8 +70,9 @@ def _stamp(path: Path, checkpoint_id: str) -> None:
     onnx.save(model, str(path))
 
 
-def export(model: clf.AcneNet, path: str | os.PathLike, size: int, checkpoint_id: str | None = None,
-           fold: bool = True) -> Path:  # fmt: skip
+def export(
+    model: clf.AcneNet, path: str | os.PathLike, size: int, checkpoint_id: str | None = None, fold: bool = True
+) -> Path:
     """Write ``model`` as ONNX (batch dimension dynamic, ``size`` x ``size`` RGB input),
     recording ``checkpoint_id`` in its metadata; ``fold=False`` keeps every layer and weight as
     the checkpoint has it (batch norms unfused: ONNX Runtime fuses them when it loads)."""
@@ -97,10 +98,16 @@ def export(model: clf.AcneNet, path: str | os.PathLike, size: int, checkpoint_id
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                Heads(model), (example,), str(tmp), dynamo=False, opset_version=OPSET, do_constant_folding=fold,
-                input_names=[INPUT], output_names=list(OUTPUTS),
+                Heads(model),
+                (example,),
+                str(tmp),
+                dynamo=False,
+                opset_version=OPSET,
+                do_constant_folding=fold,
+                input_names=[INPUT],
+                output_names=list(OUTPUTS),
                 dynamic_axes={INPUT: {0: "batch"}, **{o: {0: "batch"} for o in OUTPUTS}},
-            )  # fmt: skip
+            )
         if checkpoint_id is not None:
             _stamp(tmp, checkpoint_id)
 
@@ -210,8 +217,9 @@ def _dirs(cache_dir: str | os.PathLike | None) -> list[Path]:
     return [Path(cache_dir)] if cache_dir is not None else cache_dirs()
 
 
-def ensure_export(ckpt: dict, precision: str = "fp32", cache_dir: str | os.PathLike | None = None,
-                  refresh: bool = False) -> Path:  # fmt: skip
+def ensure_export(
+    ckpt: dict, precision: str = "fp32", cache_dir: str | os.PathLike | None = None, refresh: bool = False
+) -> Path:
     """The cached export of checkpoint ``ckpt`` at ``precision``, made if missing (or, with
     ``refresh``, made again: the cached one was found to be of another checkpoint)."""
     _check_precision(precision)
@@ -256,8 +264,9 @@ def exported_from(sess: ort.InferenceSession) -> str | None:
     return sess.get_modelmeta().custom_metadata_map.get(ID_KEY)
 
 
-def _verified_session(ckpt: dict, precision: str, cache_dir: str | os.PathLike | None,
-                      n_threads: int | None = None) -> ort.InferenceSession:  # fmt: skip
+def _verified_session(
+    ckpt: dict, precision: str, cache_dir: str | os.PathLike | None, n_threads: int | None = None
+) -> ort.InferenceSession:
     """A session on the export of checkpoint ``ckpt``, exported again if the cached file
     records another checkpoint (or none)."""
     sess = session(ensure_export(ckpt, precision, cache_dir), n_threads)
@@ -279,8 +288,13 @@ class OnnxClassifier:
     gradcam) on ONNX Runtime. Grad-CAM needs gradients, so it runs on the torch reference,
     built from the checkpoint on first use."""
 
-    def __init__(self, sess: ort.InferenceSession, checkpoint: dict, precision: str = "fp32",
-                 reference: Callable[[], clf.Classifier] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        sess: ort.InferenceSession,
+        checkpoint: dict,
+        precision: str = "fp32",
+        reference: Callable[[], clf.Classifier] | None = None,
+    ) -> None:
         self.session = sess
         self.checkpoint = {k: v for k, v in checkpoint.items() if k != "state_dict"}
         self.pre = acne.Preprocess.from_dict(checkpoint["preprocess"])
@@ -337,8 +351,9 @@ class OnnxClassifier:
         return self.reference().gradcam(aligned_rgb, grade)
 
 
-def from_checkpoint(ckpt: dict, precision: str = "fp32", cache_dir: str | os.PathLike | None = None,
-                    n_threads: int | None = None) -> OnnxClassifier:  # fmt: skip
+def from_checkpoint(
+    ckpt: dict, precision: str = "fp32", cache_dir: str | os.PathLike | None = None, n_threads: int | None = None
+) -> OnnxClassifier:
     """Serve a checkpoint dict as it is, measured or not (timing and tests; the app uses ``load``)."""
     from skintrack.model import classifier as clf
 
@@ -422,8 +437,14 @@ def load(
     acne.require_measured(meta, path)
     sess = None
     if ckpt is None:  # the metadata came from the sidecar: try the cached export, torch-free
-        cached = next((d / export_name(meta, precision) for d in _dirs(cache_dir)
-                       if (d / export_name(meta, precision)).is_file()), None)  # fmt: skip
+        cached = next(
+            (
+                d / export_name(meta, precision)
+                for d in _dirs(cache_dir)
+                if (d / export_name(meta, precision)).is_file()
+            ),
+            None,
+        )
         if cached is not None:
             sess = session(cached)
             if exported_from(sess) != meta["id"]:

@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-_RGB_TO_XYZ = torch.tensor([[0.4124564, 0.3575761, 0.1804375],
-                            [0.2126729, 0.7151522, 0.0721750],
-                            [0.0193339, 0.1191920, 0.9503041]])  # fmt: skip
+_RGB_TO_XYZ = torch.tensor(
+    [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
+)
 _WHITE = torch.tensor([0.95047, 1.0, 1.08883])  # D65
 _EPS = (6 / 29) ** 3
 
@@ -98,4 +98,3 @@ def shift_image(rgb: np.ndarray, ita: float, skin: np.ndarray) -> np.ndarray:
     """``shift_tone`` on one RGB uint8 image, its skin given as a boolean (H, W) mask."""
     out = shift_tone(as_batch(rgb), ita, torch.from_numpy(skin.astype(bool))[None])
     return (out[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-

@@ -62,8 +62,9 @@ class Example:
 # ---------------------------------------------------------------- data
 
 
-def load_examples(data: Path, split: str | None, pre: clf.Preprocess, cache: Path | None = None,
-                  limit: int = 0) -> list[Example]:  # fmt: skip
+def load_examples(
+    data: Path, split: str | None, pre: clf.Preprocess, cache: Path | None = None, limit: int = 0
+) -> list[Example]:
     """Aligned examples of one split (the first ``limit`` if given), at model scale, from the
     prepared cache or, without one, aligned here from the raw folder."""
     items = None
@@ -80,13 +81,15 @@ def load_examples(data: Path, split: str | None, pre: clf.Preprocess, cache: Pat
     for it in items:
         pts = np.asarray(it["points"] or [], np.float64).reshape(-1, 2)
         n = it["n_lesions"]
-        out.append(Example(
-            image=clf.crop_resize(it["image"], pre),
-            points=pts @ m[:, :2].T + m[:, 2],
-            grade=int(it["grade"]),
-            n_lesions=float(n) if n is not None else (float(len(pts)) if it["points"] is not None else math.nan),
-            ita_group=it.get("ita_group", ""),
-        ))  # fmt: skip
+        out.append(
+            Example(
+                image=clf.crop_resize(it["image"], pre),
+                points=pts @ m[:, :2].T + m[:, 2],
+                grade=int(it["grade"]),
+                n_lesions=float(n) if n is not None else (float(len(pts)) if it["points"] is not None else math.nan),
+                ita_group=it.get("ita_group", ""),
+            )
+        )
     return out
 
 
@@ -135,8 +138,9 @@ class Tensors:
         return len(self.grade)
 
 
-def augment(images: torch.Tensor, points: torch.Tensor, gen: torch.Generator,
-            tone: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def augment(
+    images: torch.Tensor, points: torch.Tensor, gen: torch.Generator, tone: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Random resized crop (zoom 0.85-1.2, aspect +-7%, shift +-6%), rotation (+-10 deg),
     horizontal flip and colour jitter (brightness, contrast, saturation +-25%, hue +-8 deg)
     of a uint8 batch on any device; returns float images in [0, 1] and the moved points.
@@ -191,14 +195,16 @@ def _rotate_hue(x: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
     from_yiq = torch.linalg.inv(to_yiq)
     cos, sin = torch.cos(angle), torch.sin(angle)
     one, zero = torch.ones_like(cos), torch.zeros_like(cos)
-    rot = torch.stack([torch.stack([one, zero, zero], 1), torch.stack([zero, cos, -sin], 1),
-                       torch.stack([zero, sin, cos], 1)], 1)  # fmt: skip
+    rot = torch.stack(
+        [torch.stack([one, zero, zero], 1), torch.stack([zero, cos, -sin], 1), torch.stack([zero, sin, cos], 1)], 1
+    )
     m = from_yiq @ rot @ to_yiq  # (B, 3, 3)
     return torch.einsum("bij,bjhw->bihw", m, x)
 
 
-def density_targets(points: torch.Tensor, valid: torch.Tensor, size: int, stride: int = clf.DENSITY_STRIDE,
-                    sigma: float = 1.0) -> torch.Tensor:  # fmt: skip
+def density_targets(
+    points: torch.Tensor, valid: torch.Tensor, size: int, stride: int = clf.DENSITY_STRIDE, sigma: float = 1.0
+) -> torch.Tensor:
     """(B, size/stride, size/stride) maps: a Gaussian blob summing to one at each real point
     inside the image, on the stride grid."""
     g = size // stride
@@ -228,7 +234,9 @@ def label_distribution(grade: int, count: float, mix: float = 0.4) -> np.ndarray
         return onehot
     sigma = max(2.0, 0.15 * count)
     edges = [-math.inf] + [c + 0.5 for c in clf.HAYASHI_CUTOFFS] + [math.inf]
-    cdf = [0.5 * (1 + math.erf((e - count) / (sigma * math.sqrt(2)))) if math.isfinite(e) else float(e > 0) for e in edges]
+    cdf = [
+        0.5 * (1 + math.erf((e - count) / (sigma * math.sqrt(2)))) if math.isfinite(e) else float(e > 0) for e in edges
+    ]
     ldl = np.diff(cdf)
     return (1 - mix) * onehot + mix * ldl / ldl.sum()
 
@@ -240,8 +248,13 @@ def make_batch(data: Tensors, pre: clf.Preprocess, gen: torch.Generator | None, 
     else:
         x, pts = data.images.float() / 255.0, data.points
     density = density_targets(pts, data.valid, pre.size)
-    return {"x": normalise_batch(x, pre), "density": density, "dist": data.dist, "grade": data.grade,
-            "count": density.sum(dim=(1, 2))}  # fmt: skip
+    return {
+        "x": normalise_batch(x, pre),
+        "density": density,
+        "dist": data.dist,
+        "grade": data.grade,
+        "count": density.sum(dim=(1, 2)),
+    }
 
 
 # ---------------------------------------------------------------- training
@@ -286,10 +299,22 @@ class EMA:
                 e.copy_(m)
 
 
-def train_one_epoch(model, data: Tensors, optimizer, scheduler: Schedule | None, *, pre: clf.Preprocess, batch_size: int,
-                    rng: np.random.Generator, gen: torch.Generator, weights: torch.Tensor, ema: EMA | None = None,
-                    amp: bool = False, tone: float = 0.0,
-                    callback: Callable[[int, int, dict], None] | None = None) -> dict:  # fmt: skip
+def train_one_epoch(
+    model,
+    data: Tensors,
+    optimizer,
+    scheduler: Schedule | None,
+    *,
+    pre: clf.Preprocess,
+    batch_size: int,
+    rng: np.random.Generator,
+    gen: torch.Generator,
+    weights: torch.Tensor,
+    ema: EMA | None = None,
+    amp: bool = False,
+    tone: float = 0.0,
+    callback: Callable[[int, int, dict], None] | None = None,
+) -> dict:
     """One pass over ``data`` in random order; returns the mean loss terms.
 
     ``amp``: bfloat16 autocast (on a GPU); the loss is computed in float32. ``tone``: the
@@ -306,7 +331,9 @@ def train_one_epoch(model, data: Tensors, optimizer, scheduler: Schedule | None,
         terms = loss_terms({k: v.float() for k, v in out.items() if k != "features"}, batch, weights)
         optimizer.zero_grad(set_to_none=True)
         if not torch.isfinite(terms["loss"]):
-            raise FloatingPointError(f"training loss is not finite at step {step + 1}: {({k: float(v) for k, v in terms.items()})}")
+            raise FloatingPointError(
+                f"training loss is not finite at step {step + 1}: { ({k: float(v) for k, v in terms.items()}) }"
+            )
         terms["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
@@ -325,8 +352,14 @@ def train_one_epoch(model, data: Tensors, optimizer, scheduler: Schedule | None,
 
 
 @torch.inference_mode()
-def evaluate(model, data: Tensors, *, pre: clf.Preprocess, batch_size: int = 32,
-             callback: Callable[[int, int], None] | None = None) -> dict:  # fmt: skip
+def evaluate(
+    model,
+    data: Tensors,
+    *,
+    pre: clf.Preprocess,
+    batch_size: int = 32,
+    callback: Callable[[int, int], None] | None = None,
+) -> dict:
     """Metrics on unaugmented data (see ``evaluate.grade_metrics``)."""
     model.eval()
     probs, counts = [], []
@@ -410,9 +443,18 @@ def init_weights(model: clf.AcneNet, init: str) -> None:
         url = ResNet50_Weights.IMAGENET1K_V2.url
         path = Path(get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
         if not path.is_file():
-            raise BadValue(f"--init imagenet: torchvision's ResNet-50 weights are not cached at {path} (no download is made); use --init none or PATH")
+            raise BadValue(
+                f"--init imagenet: torchvision's ResNet-50 weights are not cached at {path} (no download is made); use --init none or PATH"
+            )
         state = torch.load(path, map_location="cpu", weights_only=True)
-        stem_map = {"conv1": "stem.0", "bn1": "stem.1", "layer1": "stem.4", "layer2": "stage8", "layer3": "stage16", "layer4": "stage32"}
+        stem_map = {
+            "conv1": "stem.0",
+            "bn1": "stem.1",
+            "layer1": "stem.4",
+            "layer2": "stage8",
+            "layer3": "stage16",
+            "layer4": "stage32",
+        }
         mapped = {}
         for k, v in state.items():
             head, rest = k.split(".", 1)
@@ -443,7 +485,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", type=Path, default=None, help="aligned cache from tools/prepare_acne04.py")
     parser.add_argument("--out", type=Path, default=Path("cache/runs/resnet50"), help="run folder (log, checkpoints)")
     parser.add_argument("--arch", default="resnet50", help=f"one of {', '.join(clf.ARCHITECTURES)}")
-    parser.add_argument("--init", default="none", help="none | imagenet (only if torchvision's weights are cached) | PATH")
+    parser.add_argument(
+        "--init", default="none", help="none | imagenet (only if torchvision's weights are cached) | PATH"
+    )
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -455,19 +499,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N examples of each split (smoke runs)")
-    parser.add_argument("--time-budget", type=float, default=0.0,
-                        help="minutes of training: the learning-rate schedule runs on whichever of steps and "
-                        "time is further along, and training stops when it is spent (0: no limit)")
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=0.0,
+        help="minutes of training: the learning-rate schedule runs on whichever of steps and "
+        "time is further along, and training stops when it is spent (0: no limit)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     parser.add_argument("--warmup-epochs", type=int, default=1, help="linear learning-rate warm-up")
     parser.add_argument("--save-every", type=int, default=1, help="write OUT/last.pt (for --resume) every N epochs")
     parser.add_argument("--device", default="cpu", help="cpu | cuda (bfloat16 autocast on a GPU)")
-    parser.add_argument("--ema", type=float, default=0.0,
-                        help="keep an exponential moving average of the weights with this decay (e.g. 0.998) and "
-                        "evaluate and save it instead of the raw weights (0: off)")
-    parser.add_argument("--tone-aug", type=float, default=0.0,
-                        help="share of training images re-rendered at a random skin tone, ITA -50 to 45 degrees "
-                        "(ACNE04 has almost no brown or dark skin; 0: off)")
+    parser.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        help="keep an exponential moving average of the weights with this decay (e.g. 0.998) and "
+        "evaluate and save it instead of the raw weights (0: off)",
+    )
+    parser.add_argument(
+        "--tone-aug",
+        type=float,
+        default=0.0,
+        help="share of training images re-rendered at a random skin tone, ITA -50 to 45 degrees "
+        "(ACNE04 has almost no brown or dark skin; 0: off)",
+    )
 
 
 def _check(args) -> None:
@@ -526,13 +582,25 @@ def _train(args: argparse.Namespace, out_dir: Path, rng: np.random.Generator, sa
         say(f"resumed after epoch {start}")
 
     train_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
-    data_info = {"name": "ACNE04", "terms": DATA_TERMS, "train_split": args.train_split,
-                 "valid_split": args.valid_split, "n_train": len(train), "n_valid": len(valid)}
+    data_info = {
+        "name": "ACNE04",
+        "terms": DATA_TERMS,
+        "train_split": args.train_split,
+        "valid_split": args.valid_split,
+        "n_train": len(train),
+        "n_valid": len(valid),
+    }
 
     def checkpoint(metrics: dict, epoch: int, selection: str) -> dict:
-        return clf.make_checkpoint(scored, pre=pre, metrics={**metrics, "split": args.valid_split},
-                                   train_args=train_args, data=data_info, epoch=epoch,
-                                   extra={"selection": selection})  # fmt: skip
+        return clf.make_checkpoint(
+            scored,
+            pre=pre,
+            metrics={**metrics, "split": args.valid_split},
+            train_args=train_args,
+            data=data_info,
+            epoch=epoch,
+            extra={"selection": selection},
+        )
 
     metrics, done = None, start
     for epoch in range(start, args.epochs):
@@ -541,13 +609,30 @@ def _train(args: argparse.Namespace, out_dir: Path, rng: np.random.Generator, sa
         if schedule.finished:
             say(f"time budget of {args.time_budget} min spent after epoch {epoch}: stopping")
             break
-        losses = train_one_epoch(model, train, optimizer, schedule, pre=pre, batch_size=args.batch_size, rng=rng,
-                                 gen=gen, weights=weights, ema=ema, amp=amp, tone=args.tone_aug,
-                                 callback=progress)  # fmt: skip
+        losses = train_one_epoch(
+            model,
+            train,
+            optimizer,
+            schedule,
+            pre=pre,
+            batch_size=args.batch_size,
+            rng=rng,
+            gen=gen,
+            weights=weights,
+            ema=ema,
+            amp=amp,
+            tone=args.tone_aug,
+            callback=progress,
+        )
         bar.close()
         metrics = evaluate(scored, valid, pre=pre)
-        record = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1), "lr": optimizer.param_groups[0]["lr"],
-                  "train": losses, "valid": metrics}  # fmt: skip
+        record = {
+            "epoch": epoch + 1,
+            "seconds": round(time.time() - t0, 1),
+            "lr": optimizer.param_groups[0]["lr"],
+            "train": losses,
+            "valid": metrics,
+        }
         history.append(record)
         done = epoch + 1
         improved = better(metrics, best)

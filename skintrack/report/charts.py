@@ -31,38 +31,79 @@ def trend_figure(
         # numpy arrays, not Python lists: at ten years of days, building and serialising the
         # figure from lists of Timestamps costs ten times more.
         days = pd.to_datetime(series["day"]).to_numpy()
-        fig.add_trace(go.Scatter(
-            x=np.concatenate([days, days[::-1]]),
-            y=np.concatenate([series["high"].to_numpy(float), series["low"].to_numpy(float)[::-1]]),
-            fill="toself", fillcolor="rgba(0,114,178,0.15)", line={"width": 0},
-            hoverinfo="skip", name="rolling spread", showlegend=False,
-        ))  # fmt: skip
-        fig.add_trace(go.Scatter(
-            x=days, y=series["value"].to_numpy(float), mode="markers", name="daily", marker={"color": BLUE, "size": 8},
-            customdata=np.datetime_as_string(days, unit="D"),
-            hovertemplate="%{customdata}: %{y:.2f}<extra>daily (click to see the photo)</extra>",
-        ))  # fmt: skip
-        fig.add_trace(go.Scatter(x=days, y=series["rolling"].to_numpy(float), mode="lines", name="7-day mean", line={"color": BLUE, "width": 2}))
+        fig.add_trace(
+            go.Scatter(
+                x=np.concatenate([days, days[::-1]]),
+                y=np.concatenate([series["high"].to_numpy(float), series["low"].to_numpy(float)[::-1]]),
+                fill="toself",
+                fillcolor="rgba(0,114,178,0.15)",
+                line={"width": 0},
+                hoverinfo="skip",
+                name="rolling spread",
+                showlegend=False,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=days,
+                y=series["value"].to_numpy(float),
+                mode="markers",
+                name="daily",
+                marker={"color": BLUE, "size": 8},
+                customdata=np.datetime_as_string(days, unit="D"),
+                hovertemplate="%{customdata}: %{y:.2f}<extra>daily (click to see the photo)</extra>",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=days,
+                y=series["rolling"].to_numpy(float),
+                mode="lines",
+                name="7-day mean",
+                line={"color": BLUE, "width": 2},
+            )
+        )
         first, last = days.min(), days.max()
         if last - first < np.timedelta64(7, "D"):
             # the first days of a history: Plotly would zoom one point to fractions of a second
             week = np.timedelta64(3, "D")
             fig.update_xaxes(range=[first - week, last + week], tickformat="%d %b %Y")
     if factor is not None and not factor.empty:
-        fig.add_trace(go.Bar(x=factor["day"], y=factor["value"], name=factor_label or "factor", marker={"color": ORANGE}, opacity=0.45, yaxis="y2"))
+        fig.add_trace(
+            go.Bar(
+                x=factor["day"],
+                y=factor["value"],
+                name=factor_label or "factor",
+                marker={"color": ORANGE},
+                opacity=0.45,
+                yaxis="y2",
+            )
+        )
         fig.update_layout(yaxis2={"title": factor_label, "overlaying": "y", "side": "right", "showgrid": False})
     if periods is not None and not periods.empty:
         end = pd.to_datetime(series["day"]).max() if not series.empty else pd.Timestamp.today().normalize()
         colours = {p: PERIOD_COLOURS[i % len(PERIOD_COLOURS)] for i, p in enumerate(dict.fromkeys(periods["product"]))}
         for row in periods.itertuples(index=False):
             stop = row.stop if pd.notna(row.stop) else max(end, row.start)
-            fig.add_vrect(x0=row.start, x1=stop + pd.Timedelta(hours=23), fillcolor=colours[row.product], opacity=0.12,
-                          line_width=0, layer="below", annotation_text=row.product, annotation_position="top left",
-                          annotation_font_size=10)  # fmt: skip
+            fig.add_vrect(
+                x0=row.start,
+                x1=stop + pd.Timedelta(hours=23),
+                fillcolor=colours[row.product],
+                opacity=0.12,
+                line_width=0,
+                layer="below",
+                annotation_text=row.product,
+                annotation_position="top left",
+                annotation_font_size=10,
+            )
     fig.update_layout(
-        title=title, yaxis_title=unit, hovermode="closest", margin={"l": 40, "r": 40, "t": 50, "b": 30},
-        legend={"orientation": "h", "y": -0.15}, clickmode="event+select",
-    )  # fmt: skip
+        title=title,
+        yaxis_title=unit,
+        hovermode="closest",
+        margin={"l": 40, "r": 40, "t": 50, "b": 30},
+        legend={"orientation": "h", "y": -0.15},
+        clickmode="event+select",
+    )
     return fig
 
 
@@ -74,15 +115,24 @@ def effects_figure(findings: pd.DataFrame, labels: list[str]) -> go.Figure:
         x = np.where(relative, findings["relative"] * 100, findings["effect"])
         lo = np.where(relative, findings["rel_low"] * 100, findings["low"])
         hi = np.where(relative, findings["rel_high"] * 100, findings["high"])
-        fig.add_trace(go.Scatter(
-            x=x, y=labels, mode="markers", marker={"color": BLUE, "size": 10}, name="effect",
-            error_x={"type": "data", "symmetric": False, "array": hi - x, "arrayminus": x - lo, "color": BLUE},
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=labels,
+                mode="markers",
+                marker={"color": BLUE, "size": 10},
+                name="effect",
+                error_x={"type": "data", "symmetric": False, "array": hi - x, "arrayminus": x - lo, "color": BLUE},
+            )
+        )
         fig.add_vline(x=0, line_color=GREY, line_dash="dash")
     fig.update_layout(
-        title="Effects with their 95% intervals (adjusted for the tests made)", xaxis_title="change (% where shown, else the unit)",
-        margin={"l": 40, "r": 20, "t": 50, "b": 30}, height=120 + 40 * max(len(findings), 1), showlegend=False,
-    )  # fmt: skip
+        title="Effects with their 95% intervals (adjusted for the tests made)",
+        xaxis_title="change (% where shown, else the unit)",
+        margin={"l": 40, "r": 20, "t": 50, "b": 30},
+        height=120 + 40 * max(len(findings), 1),
+        showlegend=False,
+    )
     return fig
 
 
@@ -90,12 +140,19 @@ def change_figure(changes: pd.DataFrame, title: str, unit: str) -> go.Figure:
     """Per-region change between two days as bars, with the noise band as whiskers."""
     fig = go.Figure()
     if not changes.empty:
-        colours = [GREY if v in ("within noise", "not enough days to know the noise") else ORANGE for v in changes["verdict"]]
-        fig.add_trace(go.Bar(
-            x=changes["region"].str.replace("_", " "), y=changes["change"], marker={"color": colours}, name="change",
-            error_y={"type": "data", "array": changes["band"].fillna(0), "color": GREY, "thickness": 1},
-            hovertext=changes["verdict"],
-        ))  # fmt: skip
+        colours = [
+            GREY if v in ("within noise", "not enough days to know the noise") else ORANGE for v in changes["verdict"]
+        ]
+        fig.add_trace(
+            go.Bar(
+                x=changes["region"].str.replace("_", " "),
+                y=changes["change"],
+                marker={"color": colours},
+                name="change",
+                error_y={"type": "data", "array": changes["band"].fillna(0), "color": GREY, "thickness": 1},
+                hovertext=changes["verdict"],
+            )
+        )
     fig.update_layout(title=title, yaxis_title=unit, margin={"l": 40, "r": 20, "t": 50, "b": 30}, showlegend=False)
     return fig
 

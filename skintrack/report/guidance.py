@@ -156,7 +156,7 @@ def dermatologist_referral(scores: pd.DataFrame, days: int = REFERRAL_DAYS) -> R
     if grades.empty or grades["grade"].iloc[-1] < SEVERE_GRADE:
         return None
     mild = grades.index[grades["grade"] < SEVERE_GRADE]
-    run = grades.loc[(mild.max() + 1 if len(mild) else 0):]
+    run = grades.loc[(mild.max() + 1 if len(mild) else 0) :]
     since = pd.Timestamp(run["taken_at"].iloc[0]).date()
     latest = pd.Timestamp(run["taken_at"].iloc[-1]).date()
     if len(run) < 2 or latest - since < timedelta(days=days):

@@ -16,9 +16,8 @@ MAX_OCTETS = 75  # RFC 5545 3.1: lines longer than this are folded
 def escape_text(text: str) -> str:
     """Escape a TEXT value (RFC 5545 3.3.11): backslash, semicolon, comma, newline."""
     return (
-        text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-        .replace("\r\n", "\\n").replace("\n", "\\n")
-    )  # fmt: skip
+        text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\r\n", "\\n").replace("\n", "\\n")
+    )
 
 
 def fold(line: str) -> str:

@@ -160,13 +160,19 @@ def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
             beyond = ""
         else:
             beyond = "no" if abs(change) <= band else ("yes, higher" if change > 0 else "yes, lower")
-        rows.append({
-            "measurement": label, "unit": unit, "days": len(series),
-            "first": round(values.iloc[0], 2), "last": round(values.iloc[-1], 2),
-            "change": f"{change:+.2f}" if len(series) > 1 else "",
-            "noise band": "" if band is None else f"± {band:.2g}", "beyond noise": beyond,
-            "mean": round(values.mean(), 2),
-        })  # fmt: skip
+        rows.append(
+            {
+                "measurement": label,
+                "unit": unit,
+                "days": len(series),
+                "first": round(values.iloc[0], 2),
+                "last": round(values.iloc[-1], 2),
+                "change": f"{change:+.2f}" if len(series) > 1 else "",
+                "noise band": "" if band is None else f"± {band:.2g}",
+                "beyond noise": beyond,
+                "mean": round(values.mean(), 2),
+            }
+        )
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -182,12 +188,14 @@ def acne_table(scores: pd.DataFrame) -> pd.DataFrame:
         mine = face[face["entry_id"] == entry_id].set_index("condition")["value"]
         prob = mine.get(f"acne_grade_p{grade}")
         lesions = mine.get("lesion_count")
-        rows.append({
-            "taken": pd.Timestamp(taken_at).strftime("%Y-%m-%d %H:%M"),
-            "grade": GRADE_NAMES[int(grade)],
-            "probability": None if prob is None else f"{float(prob):.0%}",
-            "lesions": None if lesions is None else round(float(lesions)),
-        })  # fmt: skip
+        rows.append(
+            {
+                "taken": pd.Timestamp(taken_at).strftime("%Y-%m-%d %H:%M"),
+                "grade": GRADE_NAMES[int(grade)],
+                "probability": None if prob is None else f"{float(prob):.0%}",
+                "lesions": None if lesions is None else round(float(lesions)),
+            }
+        )
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -199,7 +207,9 @@ def lifestyle_table(log: pd.DataFrame) -> pd.DataFrame:
             continue
         values = pd.to_numeric(log[name], errors="coerce").dropna()
         if len(values):
-            rows.append({"factor": spec.label, "unit": spec.unit, "days": len(values), "mean": round(float(values.mean()), 1)})
+            rows.append(
+                {"factor": spec.label, "unit": spec.unit, "days": len(values), "mean": round(float(values.mean()), 1)}
+            )
     return pd.DataFrame(rows, columns=["factor", "unit", "days", "mean"])
 
 
@@ -232,13 +242,19 @@ def routine_table(settings: Settings, start: date, end: date) -> pd.DataFrame:
     periods = products.routine(settings)
     if periods.empty:
         return pd.DataFrame(columns=columns)
-    overlap = (periods["start"] <= pd.Timestamp(end)) & (periods["stop"].isna() | (periods["stop"] >= pd.Timestamp(start)))
+    overlap = (periods["start"] <= pd.Timestamp(end)) & (
+        periods["stop"].isna() | (periods["stop"] >= pd.Timestamp(start))
+    )
     rows = periods[overlap]
-    return pd.DataFrame({
-        "product": rows["product"], "kind": rows["kind"], "when": rows["time_of_day"],
-        "started": rows["start"].dt.strftime("%Y-%m-%d"),
-        "stopped": rows["stop"].dt.strftime("%Y-%m-%d").fillna("still in use"),
-    }).reset_index(drop=True)  # fmt: skip
+    return pd.DataFrame(
+        {
+            "product": rows["product"],
+            "kind": rows["kind"],
+            "when": rows["time_of_day"],
+            "started": rows["start"].dt.strftime("%Y-%m-%d"),
+            "stopped": rows["stop"].dt.strftime("%Y-%m-%d").fillna("still in use"),
+        }
+    ).reset_index(drop=True)
 
 
 def _photo(settings: Settings, row: pd.Series) -> Photo | None:
@@ -262,7 +278,10 @@ def find_chromium() -> str | None:
 
 
 def chart_images(
-    figures: list[go.Figure], chromium: str | None = None, timeout: float = 60.0, on_chart: Callable[[int], None] | None = None
+    figures: list[go.Figure],
+    chromium: str | None = None,
+    timeout: float = 60.0,
+    on_chart: Callable[[int], None] | None = None,
 ) -> list[bytes] | None:
     """PNG bytes of each figure from one kaleido session, or None when no Chromium can render.
 
@@ -334,7 +353,9 @@ def _photos_html(report: Report) -> list[str]:
     photos = [(label, p) for label, p in (("Start", report.first_photo), ("End", report.last_photo)) if p]
     if not photos:
         return []
-    parts = ["<h2>Photos</h2><p class='small'>The first and last check-in of the period, aligned to the same face frame.</p><div class='photos'>"]
+    parts = [
+        "<h2>Photos</h2><p class='small'>The first and last check-in of the period, aligned to the same face frame.</p><div class='photos'>"
+    ]
     for label, photo in photos:
         parts.append(
             f"<figure><img alt='{label} photo' src='data:image/jpeg;base64,{_b64(photo.jpeg)}'>"
@@ -365,10 +386,18 @@ def _trends_html(report: Report, images: list[bytes] | None) -> list[str]:
     ]
     for i, chart in enumerate(report.charts):
         if images is not None and i < len(images):
-            parts.append(f"<figure class='chart'><img alt='{html.escape(chart.title)} trend' src='data:image/png;base64,{_b64(images[i])}'></figure>")
+            parts.append(
+                f"<figure class='chart'><img alt='{html.escape(chart.title)} trend' src='data:image/png;base64,{_b64(images[i])}'></figure>"
+            )
         else:
-            parts.append(chart.figure.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False,
-                                              default_height="330px", config={"displaylogo": False}))  # fmt: skip
+            parts.append(
+                chart.figure.to_html(
+                    full_html=False,
+                    include_plotlyjs="inline" if i == 0 else False,
+                    default_height="330px",
+                    config={"displaylogo": False},
+                )
+            )
     parts.append("</div>")
     return parts
 
@@ -378,7 +407,9 @@ def _acne_html(report: Report) -> list[str]:
     none = "No acne model scores in this period (no trained model was installed when these photos were checked in)."
     parts = ["<h2>Acne grade and lesion count</h2>", _table(report.acne, none)]
     if not report.acne.empty:
-        parts.append("<p class='small'>Hayashi grade from the acne model with its probability; the lesion count is the model's estimate.</p>")
+        parts.append(
+            "<p class='small'>Hayashi grade from the acne model with its probability; the lesion count is the model's estimate.</p>"
+        )
     return parts
 
 
@@ -401,7 +432,9 @@ def _insights_html(report: Report) -> list[str]:
     if report.insights:
         parts.append("<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in report.insights) + "</ul>")
     else:
-        parts.append("<p class='empty'>No insights for this period: there is not enough data, or none reached the bar for a claim.</p>")
+        parts.append(
+            "<p class='empty'>No insights for this period: there is not enough data, or none reached the bar for a claim.</p>"
+        )
     return parts
 
 
@@ -409,15 +442,26 @@ def to_pdf(document: str, chromium: str | None = None, timeout: float = 90.0) ->
     """Print an HTML document to PDF with headless Chromium; ``ReportError`` if that fails."""
     chromium = chromium or find_chromium()
     if chromium is None:
-        raise ReportError("no Chromium found to print the PDF: install it (apt-get install chromium) or download the HTML report")
+        raise ReportError(
+            "no Chromium found to print the PDF: install it (apt-get install chromium) or download the HTML report"
+        )
     with tempfile.TemporaryDirectory(prefix="skintrack-report-") as tmp:
         src, out = Path(tmp) / "report.html", Path(tmp) / "report.pdf"
         src.write_text(document, encoding="utf-8")
         cmd = [
-            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", f"--user-data-dir={Path(tmp) / 'profile'}",
-            "--no-pdf-header-footer", f"--print-to-pdf={out}", src.as_uri(),
-        ]  # fmt: skip
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={Path(tmp) / 'profile'}",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={out}",
+            src.as_uri(),
+        ]
         try:
             subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
@@ -450,8 +494,11 @@ def make(
     chromium = find_chromium()
     n = max(len(rep.charts), 1)
     say(0.15, f"Drawing {len(rep.charts)} charts")
-    images = chart_images([c.figure for c in rep.charts], chromium,
-                          on_chart=lambda i: say(0.15 + 0.65 * (i + 1) / n, f"Drew chart {i + 1} of {len(rep.charts)}"))  # fmt: skip
+    images = chart_images(
+        [c.figure for c in rep.charts],
+        chromium,
+        on_chart=lambda i: say(0.15 + 0.65 * (i + 1) / n, f"Drew chart {i + 1} of {len(rep.charts)}"),
+    )
     document = to_html(rep, images)
     say(0.85, "Printing the PDF" if pdf and chromium else "Writing the HTML")
     note, printed = None, None

@@ -57,7 +57,7 @@ def daily_values(scores: pd.DataFrame, regions: tuple[str, ...] | None = None) -
         .agg(value=("value", "mean"), n=("value", "size"))
         .sort_values(["condition", "region", "day"])
         .reset_index(drop=True)[columns]
-    )  # fmt: skip
+    )
 
 
 def rolling(daily: pd.DataFrame, window: int = 7) -> pd.DataFrame:
@@ -83,7 +83,7 @@ def daily_series(scores: pd.DataFrame, condition: str, region: str, window: int 
         rows.assign(day=pd.to_datetime(rows["taken_at"]).dt.normalize())
         .groupby("day", as_index=False)
         .agg(value=("value", "mean"), n=("value", "size"))
-    )  # fmt: skip
+    )
     return rolling(daily, window)
 
 

@@ -38,10 +38,29 @@ def product_periods(routine: pd.DataFrame, uses: pd.DataFrame, max_gap: int = 7)
 
 
 PRODUCT_COLUMNS = [
-    "product", "start", "stop", "condition", "region", "n_before", "n_after", "before", "after",
-    "effect", "low", "high", "relative", "rel_low", "rel_high", "df", "p", "q", "status", "reason",
-    "others", "tests",
-]  # fmt: skip
+    "product",
+    "start",
+    "stop",
+    "condition",
+    "region",
+    "n_before",
+    "n_after",
+    "before",
+    "after",
+    "effect",
+    "low",
+    "high",
+    "relative",
+    "rel_low",
+    "rel_high",
+    "df",
+    "p",
+    "q",
+    "status",
+    "reason",
+    "others",
+    "tests",
+]
 
 
 def _noise_model(
@@ -103,8 +122,11 @@ def product_effects(
         return pd.DataFrame(columns=PRODUCT_COLUMNS)
     window, settle = pd.Timedelta(days=config.window_days), pd.Timedelta(days=config.settle_days)
     breaks = np.array([*periods["start"], *(periods["stop"].dropna() + pd.Timedelta(days=1))], dtype="datetime64[ns]")
-    noise = {key: _noise_model(pd.DatetimeIndex(one["day"]), one["value"].to_numpy(dtype=float), breaks)
-             for key, one in daily.groupby(["condition", "region"], sort=True) if len(one) > 2}  # fmt: skip
+    noise = {
+        key: _noise_model(pd.DatetimeIndex(one["day"]), one["value"].to_numpy(dtype=float), breaks)
+        for key, one in daily.groupby(["condition", "region"], sort=True)
+        if len(one) > 2
+    }
     for period in periods.itertuples(index=False):
         start, stop = pd.Timestamp(period.start), period.stop
         before_from, after_from = start - window, start + settle
@@ -122,10 +144,16 @@ def product_effects(
             in_before, in_after = (days >= before_from) & (days < start), (days >= after_from) & (days < after_to)
             before, after = values[in_before], values[in_after]
             row = {
-                "product": period.product, "start": start, "stop": stop, "condition": condition,
-                "region": region, "n_before": len(before), "n_after": len(after), "others": others,
+                "product": period.product,
+                "start": start,
+                "stop": stop,
+                "condition": condition,
+                "region": region,
+                "n_before": len(before),
+                "n_after": len(after),
+                "others": others,
                 "status": "not enough data",
-            }  # fmt: skip
+            }
             if min(len(before), len(after)) < config.min_window_days:
                 row["reason"] = (
                     f"needs {config.min_window_days} days with check-ins in each window; "
@@ -143,8 +171,18 @@ def product_effects(
             rel = rel_low = rel_high = np.nan
             if (values >= 0).all() and before.mean() > 0:
                 rel, rel_low, rel_high = effect / before.mean(), low / before.mean(), high / before.mean()
-            row.update(before=float(before.mean()), after=float(after.mean()), effect=effect, low=low, high=high,
-                       relative=rel, rel_low=rel_low, rel_high=rel_high, df=df, p=p)  # fmt: skip
+            row.update(
+                before=float(before.mean()),
+                after=float(after.mean()),
+                effect=effect,
+                low=low,
+                high=high,
+                relative=rel,
+                rel_low=rel_low,
+                rel_high=rel_high,
+                df=df,
+                p=p,
+            )
             rows.append(row)
     frame = pd.DataFrame(rows).reindex(columns=PRODUCT_COLUMNS)
     return correct_for_selection(frame, config)

@@ -179,9 +179,26 @@ def correct_for_selection(frame: pd.DataFrame, config: InsightConfig) -> pd.Data
 
 
 LAGGED_COLUMNS = [
-    "factor", "condition", "region", "lag", "n_days", "n_exposed", "n_unexposed", "baseline",
-    "effect", "low", "high", "relative", "rel_low", "rel_high", "df", "p", "q", "status", "tests",
-]  # fmt: skip
+    "factor",
+    "condition",
+    "region",
+    "lag",
+    "n_days",
+    "n_exposed",
+    "n_unexposed",
+    "baseline",
+    "effect",
+    "low",
+    "high",
+    "relative",
+    "rel_low",
+    "rel_high",
+    "df",
+    "p",
+    "q",
+    "status",
+    "tests",
+]
 
 
 def lagged_effects(daily: pd.DataFrame, factors: pd.DataFrame, config: InsightConfig = InsightConfig()) -> pd.DataFrame:

@@ -63,7 +63,11 @@ def compute(
 
 
 def from_daily(
-    daily: pd.DataFrame, log: pd.DataFrame, routine: pd.DataFrame, uses: pd.DataFrame, config: InsightConfig = InsightConfig()
+    daily: pd.DataFrame,
+    log: pd.DataFrame,
+    routine: pd.DataFrame,
+    uses: pd.DataFrame,
+    config: InsightConfig = InsightConfig(),
 ) -> Report:
     """The report from daily values (``analytics.daily_values`` or ``store.read_daily_values``)."""
     factors, words = effects.exposures(log)
@@ -80,7 +84,9 @@ def from_daily(
     )
 
 
-def report(settings: Settings, config: InsightConfig = InsightConfig(), regions: tuple[str, ...] | None = (WHOLE_FACE,)) -> Report:
+def report(
+    settings: Settings, config: InsightConfig = InsightConfig(), regions: tuple[str, ...] | None = (WHOLE_FACE,)
+) -> Report:
     """The report of a data home, read over one connection with the daily means taken by DuckDB."""
     with store.connect(settings) as con:
         daily = store.read_daily_values(con, regions)
@@ -140,7 +146,11 @@ def product_sentence(row, config: InsightConfig) -> str:
     if row["status"] == "not enough data":
         return f"{row['product']}: not enough data yet to judge it ({row['reason']})."
     size, interval = _size(row, unit)
-    others = f" {row['others']} also started or stopped around then, so this cannot be pinned on {row['product']} alone." if row["others"] else ""
+    others = (
+        f" {row['others']} also started or stopped around then, so this cannot be pinned on {row['product']} alone."
+        if row["others"]
+        else ""
+    )
     return (
         f"Once {row['product']} had settled in ({config.settle_days} days), {label} on {_where(row['region'])} averaged "
         f"{size} than in the {config.window_days} days before it started (95% CI {interval}, adjusted; "
@@ -165,10 +175,11 @@ def sentences(rep: Report, log: pd.DataFrame | None = None) -> list[str]:
         return ["No check-ins yet: insights need a few weeks of daily photos and lifestyle logs."]
     factors, words = effects.exposures(log) if log is not None else (rep.factors, rep.words)
     out = [
-        lagged_sentence(r, words.get(r["factor"], r["factor"]),
-                        [words.get(c, c) for c in effects.companions(factors, r["factor"])])
+        lagged_sentence(
+            r, words.get(r["factor"], r["factor"]), [words.get(c, c) for c in effects.companions(factors, r["factor"])]
+        )
         for _, r in rep.findings.iterrows()
-    ]  # fmt: skip
+    ]
     out += [product_sentence(r, rep.config) for _, r in rep.product_findings.iterrows()]
     out += [change_sentence(r) for _, r in rep.changes.iterrows() if r["verdict"] in ("higher", "lower")]
     tested = rep.lagged["status"].isin(["tested", "reported"]).any()
@@ -181,12 +192,16 @@ def sentences(rep: Report, log: pd.DataFrame | None = None) -> list[str]:
         )
     elif rep.findings.empty:
         m = int(rep.lagged["tests"].iloc[0])
-        out.append(f"No lifestyle factor stands out yet: none of the {m} factor, delay and score combinations tested "
-                   "differs by more than chance would explain.")  # fmt: skip
+        out.append(
+            f"No lifestyle factor stands out yet: none of the {m} factor, delay and score combinations tested "
+            "differs by more than chance would explain."
+        )
     window = rep.config.history_days
     if tested and window is not None and rep.days_with_checkins > window:
-        out.append(f"Lifestyle effects are looked for in the last {window} days, so that they describe your skin as it "
-                   f"is now ({rep.days_with_checkins} days with check-ins in all; `insights --history-days 0` uses every day).")  # fmt: skip
+        out.append(
+            f"Lifestyle effects are looked for in the last {window} days, so that they describe your skin as it "
+            f"is now ({rep.days_with_checkins} days with check-ins in all; `insights --history-days 0` uses every day)."
+        )
     pending = rep.products[rep.products["status"] == "not enough data"].drop_duplicates("product")
     out += [product_sentence(r, rep.config) for _, r in pending.iterrows()]
     return out
@@ -208,15 +223,56 @@ def to_json(rep: Report, log: pd.DataFrame | None = None) -> dict:
     def clean(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
         out = []
         for rec in frame[columns].to_dict("records"):
-            out.append({k: (None if isinstance(v, float) and not math.isfinite(v) else
-                            v.date().isoformat() if isinstance(v, pd.Timestamp) else
-                            v.item() if hasattr(v, "item") else v) for k, v in rec.items()})  # fmt: skip
+            out.append(
+                {
+                    k: (
+                        None
+                        if isinstance(v, float) and not math.isfinite(v)
+                        else v.date().isoformat()
+                        if isinstance(v, pd.Timestamp)
+                        else v.item()
+                        if hasattr(v, "item")
+                        else v
+                    )
+                    for k, v in rec.items()
+                }
+            )
         return out
 
-    lag_cols = ["factor", "lag", "condition", "region", "effect", "low", "high", "relative", "rel_low", "rel_high",
-                "n_days", "n_exposed", "n_unexposed", "p", "q"]  # fmt: skip
-    prod_cols = ["product", "start", "condition", "region", "before", "after", "effect", "low", "high", "relative",
-                 "n_before", "n_after", "p", "q", "others"]  # fmt: skip
+    lag_cols = [
+        "factor",
+        "lag",
+        "condition",
+        "region",
+        "effect",
+        "low",
+        "high",
+        "relative",
+        "rel_low",
+        "rel_high",
+        "n_days",
+        "n_exposed",
+        "n_unexposed",
+        "p",
+        "q",
+    ]
+    prod_cols = [
+        "product",
+        "start",
+        "condition",
+        "region",
+        "before",
+        "after",
+        "effect",
+        "low",
+        "high",
+        "relative",
+        "n_before",
+        "n_after",
+        "p",
+        "q",
+        "others",
+    ]
     findings = clean(rep.findings, lag_cols)
     for item in findings:
         item["words"] = words.get(item["factor"], item["factor"])
@@ -231,8 +287,10 @@ def to_json(rep: Report, log: pd.DataFrame | None = None) -> dict:
         "history_days": rep.config.history_days,
         "findings": findings,
         "products": clean(rep.product_findings, prod_cols),
-        "changes": clean(rep.changes[rep.changes["verdict"].isin(["higher", "lower"])],
-                         ["condition", "region", "recent", "earlier", "change", "band", "basis", "verdict"]),  # fmt: skip
+        "changes": clean(
+            rep.changes[rep.changes["verdict"].isin(["higher", "lower"])],
+            ["condition", "region", "recent", "earlier", "change", "band", "basis", "verdict"],
+        ),
         "not_enough_data": [{"product": r["product"], "reason": r["reason"]} for _, r in pending.iterrows()],
         "caveat": CAVEAT,
     }
@@ -244,12 +302,16 @@ def to_json(rep: Report, log: pd.DataFrame | None = None) -> dict:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
     parser.add_argument("--all-regions", action="store_true", help="test every face region, not only the whole face")
-    parser.add_argument("--bootstrap", type=int, default=InsightConfig.n_boot, help="bootstrap resamples (default %(default)s)")
+    parser.add_argument(
+        "--bootstrap", type=int, default=InsightConfig.n_boot, help="bootstrap resamples (default %(default)s)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0)")
     parser.add_argument(
-        "--history-days", type=int, default=InsightConfig.history_days,
+        "--history-days",
+        type=int,
+        default=InsightConfig.history_days,
         help="lifestyle effects: analyse the last N days of check-ins (default %(default)s; 0: the whole history)",
-    )  # fmt: skip
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -262,8 +324,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(to_json(rep), indent=2))
         return 0
-    print(f"{analytics.counted(rep.days_with_checkins, 'day')} with check-ins, "
-          f"{analytics.counted(rep.days_logged, 'logged day')}.")
+    print(
+        f"{analytics.counted(rep.days_with_checkins, 'day')} with check-ins, "
+        f"{analytics.counted(rep.days_logged, 'logged day')}."
+    )
     for line in sentences(rep):
         print(f"- {line}")
     print(CAVEAT)

