@@ -37,7 +37,7 @@ import torch
 from skintrack import pipeline
 from skintrack.capture import face
 from skintrack.config import PROJECT_ROOT, Settings
-from skintrack.db import store
+from skintrack.db import schema
 from skintrack.model import classifier as clf
 from skintrack.model import serving
 from skintrack.report import charts
@@ -549,7 +549,7 @@ def generate_history(settings: Settings, days: int, template: list[tuple[str, st
             "diet": [[t for t in ("dairy", "sugar", "fast food") if rng.random() < 0.3] for _ in ids],
         }
     )
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         con.register("bench_entries", entries)
         con.register("bench_scores", scores)
         con.register("bench_log", log)

@@ -13,7 +13,7 @@ from conftest import rgb_of
 from PIL import Image
 
 from skintrack.config import Settings
-from skintrack.db import store
+from skintrack.db import schema, store
 
 
 def variant(i: int, name: str = "obama-1080p.jpg") -> bytes:
@@ -91,7 +91,7 @@ def files_under(folder: Path) -> dict[str, str]:
 
 def table_rows(settings: Settings) -> dict[str, list]:
     """Every row of every table (but the migration record), sorted, for comparing two homes."""
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         names = [
             r[0]
             for r in con.execute(

@@ -17,7 +17,7 @@ import pytest
 from datakit import add_entry, files_under, fill, state, table_rows
 
 from skintrack.config import Settings
-from skintrack.db import archive, backup, dbcopy, store
+from skintrack.db import archive, backup, dbcopy, schema, store
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_export_then_restore_gives_back_every_row_and_photo(source, exported, se
 def test_archive_holds_parquet_csv_images_and_a_manifest(exported):
     zf = zipfile.ZipFile(io.BytesIO(exported))
     m = json.loads(zf.read("manifest.json"))
-    assert m["format"] == "skintrack-export" and m["schema_version"] == len(store.MIGRATIONS)
+    assert m["format"] == "skintrack-export" and m["schema_version"] == len(schema.MIGRATIONS)
     assert {"entries", "scores", "lifestyle", "products", "product_use"} <= set(m["tables"])
     for name, meta in m["files"].items():
         assert hashlib.sha256(zf.read(name)).hexdigest() == meta["sha256"]
@@ -227,11 +227,11 @@ def test_restore_replaces_current_data_and_keeps_it_as_an_archive(exported, othe
 
 
 def test_an_archive_of_an_older_schema_is_migrated_on_restore(exported, settings):
-    if len(store.MIGRATIONS) < 2:
+    if len(schema.MIGRATIONS) < 2:
         pytest.skip("only one migration so far")
-    old = len(store.MIGRATIONS) - 1
+    old = len(schema.MIGRATIONS) - 1
     probe = duckdb.connect()
-    store.migrate(probe, target=old)
+    schema.migrate(probe, target=old)
     old_tables = {r[0] for r in probe.execute("SELECT table_name FROM duckdb_tables()").fetchall()} - {
         "schema_migrations"
     }
@@ -243,8 +243,8 @@ def test_an_archive_of_an_older_schema_is_migrated_on_restore(exported, settings
         m["tables"] = {t: v for t, v in m["tables"].items() if t in old_tables}
 
     archive.restore(settings, rewrite(exported, dropped, downgrade))
-    with store.connect(settings) as con:
-        assert store.schema_version(con) == len(store.MIGRATIONS)
+    with schema.connect(settings) as con:
+        assert schema.schema_version(con) == len(schema.MIGRATIONS)
     assert len(store.entries(settings)) == 4
 
 
@@ -258,23 +258,23 @@ def test_export_to_a_file_is_written_whole_or_not_at_all(settings, tmp_path):
 
 
 def test_the_database_is_copied_before_a_migration(settings):
-    if len(store.MIGRATIONS) < 2:
+    if len(schema.MIGRATIONS) < 2:
         pytest.skip("only one migration so far")
-    old = len(store.MIGRATIONS) - 1
+    old = len(schema.MIGRATIONS) - 1
     settings.home.mkdir(parents=True, exist_ok=True)  # resolving the home creates nothing
     con = duckdb.connect(str(settings.db_path))
-    store.migrate(con, target=old)
+    schema.migrate(con, target=old)
     con.execute("INSERT INTO lifestyle (day, stress, note) VALUES (?, ?, ?)", [date(2026, 1, 1), 3, "before"])
     con.close()
-    with store.connect(settings) as con:
-        assert store.schema_version(con) == len(store.MIGRATIONS)
+    with schema.connect(settings) as con:
+        assert schema.schema_version(con) == len(schema.MIGRATIONS)
     (copy,) = settings.backups_dir.glob(f"skintrack-*-v{old}-before-migration.duckdb")
     con = duckdb.connect(str(copy), read_only=True)
-    assert store.schema_version(con) == old
+    assert schema.schema_version(con) == old
     assert con.execute("SELECT note FROM lifestyle").fetchall() == [("before",)]
     con.close()
     # A database that is already up to date is not copied again.
-    with store.connect(settings):
+    with schema.connect(settings):
         pass
     assert len(list(settings.backups_dir.glob("*.duckdb"))) == 1
 

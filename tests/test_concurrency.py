@@ -19,7 +19,7 @@ from datakit import files_under, variant
 
 from skintrack import pipeline
 from skintrack.capture import face
-from skintrack.db import store
+from skintrack.db import schema, store
 
 THREADS = 2
 PER_THREAD = 5
@@ -128,7 +128,7 @@ con.close()
 # command a line on stdin as {"wait_s": lock wait, "args": [...]}; prints each exit status.
 CLI = """
 import json, sys
-import skintrack.db.store as s
+import skintrack.db.schema as s
 from skintrack.__main__ import _quiet_native_stderr, main
 _quiet_native_stderr()
 print("ready", flush=True)
@@ -157,7 +157,7 @@ def _say(proc: subprocess.Popen, line: str = "go") -> None:
 
 @pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
 def test_the_command_line_while_the_app_holds_the_database(settings, tmp_path):
-    with store.connect(settings):
+    with schema.connect(settings):
         pass  # create and migrate it first
     holder = _start(HOLD.format(db=str(settings.db_path)), settings)  # the app, busy
     assert holder.stdout.readline().strip() == "holding"

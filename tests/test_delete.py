@@ -10,7 +10,7 @@ from datakit import add_entry, files_under, fill, table_rows
 
 from skintrack import pipeline
 from skintrack.__main__ import main
-from skintrack.db import backup, erase, store
+from skintrack.db import backup, erase, schema, store
 
 
 def _entry_traces(settings, entry_id: int) -> list[str]:
@@ -20,7 +20,7 @@ def _entry_traces(settings, entry_id: int) -> list[str]:
 
 
 def _db_bytes(settings) -> bytes:
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         con.execute("CHECKPOINT")
     return settings.db_path.read_bytes()
 
@@ -31,7 +31,7 @@ def test_deleting_one_entry_removes_its_rows_files_and_every_trace_in_the_file(s
     assert sha.encode() in _db_bytes(settings)
     done = erase.delete_entry(settings, ids[1])
     assert (done.entries, done.files, done.days_logged) == (1, 2, 0)
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         assert con.execute("SELECT count(*) FROM entries WHERE id = ?", [ids[1]]).fetchone()[0] == 0
         assert con.execute("SELECT count(*) FROM scores WHERE entry_id = ?", [ids[1]]).fetchone()[0] == 0
     assert not (settings.images_dir / original).exists() and not (settings.images_dir / aligned).exists()
@@ -54,7 +54,7 @@ def test_deleting_a_day_removes_its_entries_and_its_log(settings):
     assert list(store.entries(settings)["taken_at"].dt.day) == [1, 3, 4]
     assert store.get_day(settings, date(2026, 3, 2)) is None
     assert store.get_day(settings, date(2026, 3, 3))["products"]  # other days keep their products
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         assert con.execute("SELECT count(*) FROM product_use WHERE day = ?", [date(2026, 3, 2)]).fetchone()[0] == 0
 
 

@@ -21,7 +21,7 @@ from cryptography import x509
 
 from skintrack import quicklog
 from skintrack.config import Settings
-from skintrack.db import archive, devices, products, store
+from skintrack.db import archive, devices, products, schema, store
 from skintrack.lan import certificate, serve
 from skintrack.lan.proxy import COOKIE, GateOptions, Throttle, parse_head
 from tests.conftest import DATA, ROOT
@@ -44,7 +44,7 @@ def test_a_pairing_code_works_once_and_only_for_ten_minutes(settings):
         devices.pair(settings, old)
     with pytest.raises(devices.PairingRefused, match="not known"):
         devices.pair(settings, "x" * 22)
-    with store.connect(settings) as con:  # only hashes are stored
+    with schema.connect(settings) as con:  # only hashes are stored
         stored = str(
             con.execute("SELECT * FROM devices").fetchall() + con.execute("SELECT * FROM pairing_codes").fetchall()
         )
@@ -67,8 +67,8 @@ def test_revoke_and_revoke_all(settings):
 
 
 def test_the_migration_is_the_last_and_recorded(settings):
-    with store.connect(settings) as con:
-        assert store.schema_version(con) == len(store.MIGRATIONS)
+    with schema.connect(settings) as con:
+        assert schema.schema_version(con) == len(schema.MIGRATIONS)
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     assert set(devices.TABLES) <= tables
 

@@ -12,7 +12,7 @@ from test_serving import SIZE, calibrated_model
 
 from skintrack import pipeline
 from skintrack.capture import face, measure
-from skintrack.db import archive, erase, store
+from skintrack.db import archive, erase, schema, store
 from skintrack.model import classifier as clf
 from skintrack.model import serving
 
@@ -78,7 +78,7 @@ def test_import_without_a_model_stores_measurements_only(settings, folder):
 
 def _stored(settings, entry_id: int) -> tuple[set[str], set[str]]:
     """(conditions with a stored value, conditions recorded as withheld) of one entry."""
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         values = {r[0] for r in con.execute("SELECT condition FROM scores WHERE entry_id = ?", [entry_id]).fetchall()}
         held = {r[0] for r in con.execute("SELECT condition FROM withheld WHERE entry_id = ?", [entry_id]).fetchall()}
     return values, held
@@ -112,8 +112,8 @@ def test_the_darkest_skin_in_good_light_is_stored_with_its_colour(settings):
 
 
 def test_withheld_rows_go_with_their_entry_and_into_an_export(settings):
-    with store.connect(settings) as con:
-        assert store.schema_version(con) == len(store.MIGRATIONS)
+    with schema.connect(settings) as con:
+        assert schema.schema_version(con) == len(schema.MIGRATIONS)
         assert "withheld" in archive._tables(con)
     entry_id, _ = pipeline.checkin(settings, jpeg_bytes(cv2.GaussianBlur(rgb_of("obama-1080p.jpg"), (0, 0), 4.0)))
     assert _stored(settings, entry_id)[1]

@@ -7,7 +7,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from skintrack.db import lifestyle, products, store
+from skintrack.db import lifestyle, products, schema, store
 
 TODAY = date(2026, 3, 1)
 
@@ -83,7 +83,7 @@ def test_a_product_logged_in_another_case_is_the_same_product(settings):
 
 def _merge_version() -> int:
     # Looked up by name: other migrations may come before or after it.
-    return next(v for v, (name, _) in enumerate(store.MIGRATIONS, start=1) if name.startswith("products: merge names"))
+    return next(v for v, (name, _) in enumerate(schema.MIGRATIONS, start=1) if name.startswith("products: merge names"))
 
 
 def test_the_migration_merges_case_duplicates_keeping_their_history(settings):
@@ -91,7 +91,7 @@ def test_the_migration_merges_case_duplicates_keeping_their_history(settings):
 
     settings.home.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(settings.db_path))
-    store.migrate(con, target=_merge_version() - 1)
+    schema.migrate(con, target=_merge_version() - 1)
     con.execute(
         "INSERT INTO products (id, name, brand, kind) VALUES (1, 'Retinol serum', NULL, 'serum'),"
         " (2, 'retinol serum', 'Acme', NULL), (3, 'RETINOL SERUM', NULL, NULL), (4, 'SPF 50', NULL, NULL)"
@@ -104,8 +104,8 @@ def test_the_migration_merges_case_duplicates_keeping_their_history(settings):
         "INSERT INTO routine (product_id, time_of_day, start_day, stop_day) VALUES"
         " (2, 'PM', '2025-12-01', '2025-12-20'), (1, 'AM', '2026-01-01', NULL)"
     )
-    store.migrate(con)
-    assert store.schema_version(con) == len(store.MIGRATIONS)
+    schema.migrate(con)
+    assert schema.schema_version(con) == len(schema.MIGRATIONS)
     assert con.execute("SELECT id, name, brand, kind FROM products ORDER BY id").fetchall() == [
         (1, "Retinol serum", "Acme", "serum"),
         (4, "SPF 50", None, None),
@@ -147,7 +147,7 @@ def test_an_archive_from_before_the_merge_restores_merged(settings, tmp_path):
     from skintrack.db import archive
 
     con = duckdb.connect(str(tmp_path / "old.duckdb"))
-    store.migrate(con, target=_merge_version() - 1)
+    schema.migrate(con, target=_merge_version() - 1)
     con.execute("INSERT INTO products (name) VALUES ('SPF 50'), ('spf 50')")
     con.execute("INSERT INTO product_use VALUES ('2026-01-01', 1, 'AM'), ('2026-01-02', 2, 'AM')")
     version, tables, sequences = archive._snapshot(con)

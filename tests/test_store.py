@@ -1,11 +1,11 @@
-"""DuckDB store: migrations, atomic check-ins, the lifestyle log."""
+"""DuckDB store: atomic check-ins, the lifestyle log."""
 
 from datetime import date, datetime
 
 import duckdb
 import pytest
 
-from skintrack.db import store
+from skintrack.db import schema, store
 
 
 def _entry(sha="ab" * 32, scores=(("measure@1", "redness", "face", 12.5),)):
@@ -23,35 +23,6 @@ def _entry(sha="ab" * 32, scores=(("measure@1", "redness", "face", 12.5),)):
         roll=0.5,
         scores=list(scores),
     )
-
-
-def test_migrations_from_an_empty_file_and_again(settings):
-    settings.home.mkdir(parents=True, exist_ok=True)  # resolving the home creates nothing
-    con = duckdb.connect(str(settings.db_path))
-    assert store.schema_version(con) == 0
-    applied = store.migrate(con)
-    assert applied == list(range(1, len(store.MIGRATIONS) + 1))
-    assert store.migrate(con) == []  # re-running changes nothing
-    recorded = con.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
-    assert [v for v, _ in recorded] == applied
-    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    assert {"entries", "scores", "lifestyle", "products", "product_use"} <= tables
-    con.close()
-
-
-def test_a_failing_migration_leaves_no_trace(settings, monkeypatch):
-    settings.home.mkdir(parents=True, exist_ok=True)  # resolving the home creates nothing
-    con = duckdb.connect(str(settings.db_path))
-    store.migrate(con)
-    before = store.schema_version(con)
-    broken = [*store.MIGRATIONS, ("broken", "CREATE TABLE half_done (x INTEGER); SELECT * FROM no_such_table;")]
-    monkeypatch.setattr(store, "MIGRATIONS", broken)
-    with pytest.raises(duckdb.Error):
-        store.migrate(con)
-    assert store.schema_version(con) == before
-    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    assert "half_done" not in tables
-    con.close()
 
 
 def test_add_entry_stores_rows_and_files(settings):
@@ -110,7 +81,7 @@ def test_log_day_round_trip_and_replace(settings):
 @pytest.mark.parametrize("error", [ValueError("bad row"), KeyboardInterrupt()])
 def test_a_transaction_interrupted_midway_writes_nothing(settings, error):
     store.log_day(settings, date(2026, 1, 1), {"sleep_hours": 7.0})
-    with pytest.raises(type(error)), store.connect(settings) as con, store.transaction(con):
+    with pytest.raises(type(error)), schema.connect(settings) as con, schema.transaction(con):
         con.execute("DELETE FROM lifestyle")
         raise error
     assert store.get_day(settings, date(2026, 1, 1))["sleep_hours"] == 7.0

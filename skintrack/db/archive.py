@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from skintrack.config import Settings
-from skintrack.db import dbcopy, devices, store
+from skintrack.db import dbcopy, devices, schema, store
 from skintrack.files import write_atomic
 
 FORMAT = "skintrack-export"
@@ -111,7 +111,7 @@ def _snapshot(con: duckdb.DuckDBPyConnection) -> tuple[int, dict[str, pa.Table],
     """Schema version, every table as Arrow and every sequence's last value, from one transaction."""
     con.execute("BEGIN TRANSACTION")
     try:
-        version = store.schema_version(con)
+        version = schema.schema_version(con)
         tables = {name: con.sql(f"SELECT * FROM {_quoted(name)}").to_arrow_table() for name in _tables(con)}
         return version, tables, _sequences(con)
     finally:
@@ -147,7 +147,7 @@ def _build(path: Path, version: int, tables: dict[str, pa.Table], sequences: dic
     """A new database at ``path``: schema ``version``, these rows, then migrated to the newest schema."""
     con = duckdb.connect(str(path))
     try:
-        store.migrate(con, target=version)
+        schema.migrate(con, target=version)
         expected = set(_tables(con))
         if set(tables) != expected:
             odd = sorted(set(tables) ^ expected)
@@ -167,7 +167,7 @@ def _build(path: Path, version: int, tables: dict[str, pa.Table], sequences: dic
             finally:
                 con.unregister("incoming")
         _advance_sequences(con, sequences)
-        store.migrate(con)  # the rest of the way to this skintrack's schema
+        schema.migrate(con)  # the rest of the way to this skintrack's schema
         con.execute("CHECKPOINT")
     except duckdb.Error as exc:
         raise ArchiveError(f"the archive's rows cannot be loaded: {str(exc).splitlines()[0]}") from None
@@ -197,7 +197,7 @@ def compact(settings: Settings) -> None:
     """Rewrite the database file from its rows, so deleted rows leave nothing in freed blocks."""
     staged = _staged_path(settings, "compact")
     try:
-        with store.connect(settings) as con:
+        with schema.connect(settings) as con:
             version, tables, sequences = _snapshot(con)
             _build(staged, version, tables, sequences)
             _swap_in(con, staged, settings)
@@ -228,7 +228,7 @@ def _parquet(table: pa.Table) -> bytes:
 
 def export(settings: Settings, dest: str | os.PathLike | BinaryIO) -> ArchiveInfo:
     """Write every table (Parquet and CSV), every photo and a manifest to the zip ``dest``."""
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         version, tables, sequences = _snapshot(con)
     tables = _without_credentials(tables)
     # Photos are content-addressed and never rewritten, so they are read after the lock is released.
@@ -373,10 +373,10 @@ def _manifest(zf: zipfile.ZipFile, names: set[str]) -> dict:
     version = manifest.get("schema_version")
     if type(version) is not int or version < 1:
         raise ArchiveError(f"the manifest's schema version {version!r} is not a positive whole number")
-    if version > len(store.MIGRATIONS):
+    if version > len(schema.MIGRATIONS):
         raise ArchiveError(
             f"the archive has schema version {version}, newer than this skintrack's "
-            f"{len(store.MIGRATIONS)}; update skintrack, then restore"
+            f"{len(schema.MIGRATIONS)}; update skintrack, then restore"
         )
     files, tables = manifest.get("files"), manifest.get("tables")
     if not isinstance(files, dict) or not isinstance(tables, dict):
@@ -506,7 +506,7 @@ def restore(settings: Settings, source: Source) -> ArchiveInfo:
         try:
             _build(staged, manifest["schema_version"], tables, manifest.get("sequences", {}))
             # Held from the saved copy to the swap, so nothing written in between goes unsaved.
-            with store.connect(settings) as con:
+            with schema.connect(settings) as con:
                 if _has_rows(con):
                     stamp = datetime.now().strftime("%Y%m%dT%H%M%S%f")
                     export(settings, settings.backups_dir / f"before-restore-{stamp}.zip")
@@ -526,11 +526,11 @@ def clear(settings: Settings) -> None:
     try:
         con = duckdb.connect(str(staged))
         try:
-            store.migrate(con)
+            schema.migrate(con)
             con.execute("CHECKPOINT")
         finally:
             con.close()
-        with store.connect(settings) as live:
+        with schema.connect(settings) as live:
             _swap_in(live, staged, settings)
     finally:
         _discard(staged)

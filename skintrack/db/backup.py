@@ -5,7 +5,7 @@ holds the file (so no other process writes half-way through). Photos are not cop
 are content-addressed and never rewritten, so a backup's rows still find them unless they
 were deleted. ``archive.export`` is the complete, portable copy; restoring one first saves
 the current data as ``before-restore-*.zip`` here, pruned with the rest. The copying and
-pruning themselves are ``dbcopy``'s, which ``store.migrate`` uses without importing this module.
+pruning themselves are ``dbcopy``'s, which ``schema.migrate`` uses without importing this module.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from skintrack.config import Settings
-from skintrack.db import store
+from skintrack.db import schema
 from skintrack.db.dbcopy import ARCHIVE_GLOB, DB_GLOB, copy_database
 
 
@@ -34,7 +34,7 @@ class Backup:
 
 def create(settings: Settings) -> Path:
     """Back up the database now (the Data page's button, ``python -m skintrack backup``)."""
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         return copy_database(con, settings.backups_dir, "manual")
 
 

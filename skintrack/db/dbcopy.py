@@ -1,7 +1,7 @@
 """Copies of the database file: after a checkpoint, while the copying connection holds the file
 (so no other process writes half-way through), then the oldest pruned.
 
-``store.migrate`` copies a database before upgrading it; ``backup`` lists the copies and makes
+``schema.migrate`` copies a database before upgrading it; ``backup`` lists the copies and makes
 one on demand. This module needs no other part of skintrack's storage, so both can use it.
 """
 
@@ -45,7 +45,7 @@ def copy_database(con: duckdb.DuckDBPyConnection, backups_dir: Path, reason: str
 
 
 def before_migration(con: duckdb.DuckDBPyConnection, backups_dir: Path, version: int) -> Path:
-    """The copy ``store.migrate`` makes of a database at schema ``version`` before upgrading it."""
+    """The copy ``schema.migrate`` makes of a database at schema ``version`` before upgrading it."""
     return copy_database(con, backups_dir, f"v{version}-before-migration")
 
 

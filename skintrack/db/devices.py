@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from skintrack.config import Settings
-from skintrack.db import store
+from skintrack.db import schema, store
 
 CODE_TTL = timedelta(minutes=10)
 SECRET_BYTES = 16  # 128 bits
@@ -45,7 +45,7 @@ def new_code(settings: Settings, now: datetime | None = None) -> str:
     """A fresh one-time pairing code, valid for ``CODE_TTL``; only its hash is stored."""
     now = now or datetime.now()
     code = secrets.token_urlsafe(SECRET_BYTES)
-    with store.connect(settings) as con, store.transaction(con):
+    with schema.connect(settings) as con, schema.transaction(con):
         con.execute("DELETE FROM pairing_codes WHERE expires_at < ?", [now - CODE_TTL])  # keep the table small
         con.execute("INSERT INTO pairing_codes VALUES (?, ?, ?, NULL)", [digest(code), now, now + CODE_TTL])
     return code
@@ -61,7 +61,7 @@ def pair(settings: Settings, code: str, name: str | None = None, now: datetime |
     """Spend ``code`` on a new device; return its token (shown once) and the device."""
     now = now or datetime.now()
     token = secrets.token_urlsafe(SECRET_BYTES)
-    with store.connect(settings) as con, store.transaction(con):
+    with schema.connect(settings) as con, schema.transaction(con):
         found = con.execute(
             "SELECT expires_at, used_at FROM pairing_codes WHERE code_sha256 = ?", [digest(code or "")]
         ).fetchone()
@@ -81,14 +81,14 @@ def pair(settings: Settings, code: str, name: str | None = None, now: datetime |
 
 def valid_tokens(settings: Settings) -> dict[str, int]:
     """The hash of every token not revoked, with its device id."""
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         rows = con.execute("SELECT token_sha256, id FROM devices WHERE revoked_at IS NULL").fetchall()
     return dict(rows)
 
 
 def seen(settings: Settings, device_id: int, address: str, now: datetime | None = None) -> None:
     """Record that a device was just used, and from where."""
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         con.execute(
             "UPDATE devices SET last_seen = ?, last_address = ? WHERE id = ?",
             [now or datetime.now(), address, device_id],
@@ -97,7 +97,7 @@ def seen(settings: Settings, device_id: int, address: str, now: datetime | None 
 
 def listing(settings: Settings) -> pd.DataFrame:
     """Every device, newest first: id, name, created_at, last_seen, last_address, revoked_at."""
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         return con.execute(
             "SELECT id, name, created_at, last_seen, last_address, revoked_at FROM devices ORDER BY created_at DESC, id DESC"
         ).df()
@@ -105,7 +105,7 @@ def listing(settings: Settings) -> pd.DataFrame:
 
 def revoke(settings: Settings, device_id: int, now: datetime | None = None) -> None:
     """Revoke one device: its token fails from the next request on."""
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         found = con.execute("SELECT count(*) FROM devices WHERE id = ?", [int(device_id)]).fetchone()[0]
         if not found:
             raise store.NotFoundError(f"no device {device_id}")
@@ -118,7 +118,7 @@ def revoke(settings: Settings, device_id: int, now: datetime | None = None) -> N
 def revoke_all(settings: Settings, now: datetime | None = None) -> int:
     """Revoke every device and every unused pairing code; return the number of devices revoked."""
     now = now or datetime.now()
-    with store.connect(settings) as con, store.transaction(con):
+    with schema.connect(settings) as con, schema.transaction(con):
         count = con.execute("SELECT count(*) FROM devices WHERE revoked_at IS NULL").fetchone()[0]
         con.execute("UPDATE devices SET revoked_at = ? WHERE revoked_at IS NULL", [now])
         con.execute("UPDATE pairing_codes SET used_at = ? WHERE used_at IS NULL", [now])

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from skintrack.config import Settings
-from skintrack.db import archive, backup, store
+from skintrack.db import archive, backup, schema, store
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def _unlink_images(settings: Settings, rel_paths: list[str]) -> int:
 def _delete_rows(settings: Settings, select: str, params: list, log_between: tuple[date, date] | None) -> Deleted:
     # Rows go first, in one transaction; files after. A process killed in between leaves
     # unreferenced files only, which start-up clean-up (remove_orphan_files) deletes.
-    with store.connect(settings) as con, store.transaction(con):
+    with schema.connect(settings) as con, schema.transaction(con):
         doomed = con.execute(select, params).fetchall()
         ids = [row[0] for row in doomed]
         if ids:
@@ -78,7 +78,7 @@ def delete_span(settings: Settings, first: date, last: date, include_log: bool =
 
 def delete_everything(settings: Settings) -> Deleted:
     """Delete every row of every table, every photo and every backup."""
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         entries_count = con.execute("SELECT count(*) FROM entries").fetchone()[0]
         days = con.execute("SELECT count(*) FROM lifestyle").fetchone()[0]
     archive.clear(settings)

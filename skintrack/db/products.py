@@ -13,7 +13,7 @@ from datetime import date
 import pandas as pd
 
 from skintrack.config import Settings
-from skintrack.db import store
+from skintrack.db import schema, store
 from skintrack.db.lifestyle import MAX_NAME, MAX_NOTE, InvalidLog, parse_day
 from skintrack.errors import BadValue
 
@@ -69,7 +69,7 @@ def save_product(
     if kind and kind not in KINDS:
         raise InvalidLog(f"product type {kind!r} is not one of {', '.join(KINDS)}")
     row = [name, _text(brand, "brand"), kind or None, _text(ingredients, "ingredient list"), _text(notes, "note")]
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         clash = con.execute("SELECT id FROM products WHERE lower(name) = lower(?)", [name]).fetchone()
         if clash and clash[0] != product_id:
             raise ProductError(f"a product named {name!r} is already in the catalogue")
@@ -88,7 +88,7 @@ def save_product(
 
 def delete_product(settings: Settings, product_id: int) -> None:
     """Remove a product with its routine periods and its logged uses."""
-    with store.connect(settings) as con, store.transaction(con):
+    with schema.connect(settings) as con, schema.transaction(con):
         con.execute("DELETE FROM routine WHERE product_id = ?", [product_id])
         con.execute("DELETE FROM product_use WHERE product_id = ?", [product_id])
         con.execute("DELETE FROM products WHERE id = ?", [product_id])
@@ -96,7 +96,7 @@ def delete_product(settings: Settings, product_id: int) -> None:
 
 def catalogue(settings: Settings) -> pd.DataFrame:
     """Every product, by name, with whether it is in the routine now and since when."""
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         return con.execute(
             "SELECT p.id, p.name, p.brand, p.kind, p.ingredients, p.notes,"
             " min(r.start_day) FILTER (WHERE r.stop_day IS NULL) AS in_use_since,"
@@ -111,7 +111,7 @@ def start(settings: Settings, name: str, day: date | str, time_of_day: str = "AM
     name, day = clean_name(name), parse_day(day, today)
     if time_of_day not in ROUTINE_TIMES:
         raise InvalidLog(f"time of day {time_of_day!r} must be one of {', '.join(ROUTINE_TIMES)}")
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         product_id = store.product_id(con, name, create=True)
         overlap = con.execute(
             "SELECT start_day, stop_day FROM routine WHERE product_id = ?"
@@ -135,7 +135,7 @@ def start(settings: Settings, name: str, day: date | str, time_of_day: str = "AM
 def stop(settings: Settings, name: str, day: date | str, today: date | None = None) -> None:
     """Stop a product on ``day`` (its last day of use), ending its open period."""
     name, day = clean_name(name), parse_day(day, today)
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         product_id = store.product_id(con, name, create=False)
         period = con.execute(
             "SELECT id, start_day FROM routine WHERE product_id = ? AND stop_day IS NULL", [product_id]
@@ -149,7 +149,7 @@ def stop(settings: Settings, name: str, day: date | str, today: date | None = No
 
 def routine(settings: Settings) -> pd.DataFrame:
     """Every routine period: id, product, kind, time_of_day, start, stop (NaT while in use)."""
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         return read_routine(con)
 
 
@@ -166,7 +166,7 @@ def read_routine(con) -> pd.DataFrame:
 
 def uses(settings: Settings) -> pd.DataFrame:
     """Logged product uses: day, product, time_of_day."""
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         return read_uses(con)
 
 

@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 
 from skintrack.capture import labels, measure
 from skintrack.config import Settings
-from skintrack.db import products, store
+from skintrack.db import products, schema, store
 from skintrack.db.lifestyle import NUMERIC_FIELDS
 from skintrack.errors import BadValue, Refused
 from skintrack.model.acne import GRADE_NAMES
@@ -215,7 +215,7 @@ def lifestyle_table(log: pd.DataFrame) -> pd.DataFrame:
 
 def products_used(settings: Settings, start: date, end: date) -> pd.DataFrame:
     """Products logged as used in the period: product, when (AM/PM), first and last day, days."""
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         return con.execute(
             "SELECT p.name AS product, u.time_of_day AS \"when\", strftime(min(u.day), '%Y-%m-%d') AS first_day,"
             " strftime(max(u.day), '%Y-%m-%d') AS last_day, count(*) AS days"

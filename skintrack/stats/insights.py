@@ -15,7 +15,7 @@ import pandas as pd
 
 from skintrack.capture import labels, measure
 from skintrack.config import Settings
-from skintrack.db import products, store
+from skintrack.db import products, schema, store
 from skintrack.errors import BadValue
 from skintrack.stats import analytics, before_after, changes, effects
 from skintrack.stats.analytics import WHOLE_FACE
@@ -88,7 +88,7 @@ def report(
     settings: Settings, config: InsightConfig = InsightConfig(), regions: tuple[str, ...] | None = (WHOLE_FACE,)
 ) -> Report:
     """The report of a data home, read over one connection with the daily means taken by DuckDB."""
-    with store.connect(settings) as con:
+    with schema.connect(settings) as con:
         daily = store.read_daily_values(con, regions)
         log = store.read_lifestyle(con)
         routine, uses = products.read_routine(con), products.read_uses(con)
