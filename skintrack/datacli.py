@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from skintrack.db import archive, backup, erase, lifestyle
+from skintrack.db import archive, backup, erase, lifestyle, restore
 from skintrack.errors import BadValue
 
 
@@ -52,13 +52,13 @@ def _run_restore(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise FileNotFoundError(f"no archive {path}")
     if args.check:
-        info = archive.check(args.settings, path)
+        info = restore.check(args.settings, path)
         print(
             f"{path} is a valid export: {info.entries} entries, {info.images} images, schema version "
             f"{info.schema_version}, made {info.created}"
         )
         return 0
-    info = archive.restore(args.settings, path)
+    info = restore.restore(args.settings, path)
     print(
         f"restored {info.entries} entries and {info.images} images from {path}; the previous data, if any, "
         f"is in {args.settings.backups_dir}"

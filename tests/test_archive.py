@@ -17,7 +17,7 @@ import pytest
 from datakit import add_entry, files_under, fill, state, table_rows
 
 from skintrack.config import Settings
-from skintrack.db import archive, backup, dbcopy, schema, store
+from skintrack.db import archive, backup, dbcopy, restore, schema, store
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def _entries_with(data: bytes, column: str, value) -> bytes:
 
 
 def test_export_then_restore_gives_back_every_row_and_photo(source, exported, settings):
-    info = archive.restore(settings, exported)
+    info = restore.restore(settings, exported)
     assert info.entries == 4 and info.images == 8 and info.rows["lifestyle"] == 4
     assert table_rows(settings) == table_rows(source)
     assert files_under(settings.images_dir) == files_under(source.images_dir)
@@ -208,7 +208,7 @@ def test_every_bad_archive_is_refused_with_a_reason_and_nothing_changes(exported
     before = state(other)
     for name, (data, reason) in _bad_archives(exported).items():
         with pytest.raises(archive.ArchiveError, match=reason):
-            archive.restore(other, data)
+            restore.restore(other, data)
         assert state(other) == before, name
     assert set(_bad_archives(exported)) == set(BAD)
     assert not list(other.backups_dir.glob("before-restore-*"))  # refused before anything was saved
@@ -217,12 +217,12 @@ def test_every_bad_archive_is_refused_with_a_reason_and_nothing_changes(exported
 
 def test_restore_replaces_current_data_and_keeps_it_as_an_archive(exported, other, tmp_path):
     before = state(other)
-    archive.restore(other, exported)
+    restore.restore(other, exported)
     assert len(store.entries(other)) == 4 and store.get_day(other, date(2025, 1, 1)) is None
     saved = list(other.backups_dir.glob("before-restore-*.zip"))
     assert len(saved) == 1
     # The saved archive brings the replaced data back exactly.
-    archive.restore(other, saved[0])
+    restore.restore(other, saved[0])
     assert state(other) == before
 
 
@@ -242,7 +242,7 @@ def test_an_archive_of_an_older_schema_is_migrated_on_restore(exported, settings
         m["schema_version"] = old
         m["tables"] = {t: v for t, v in m["tables"].items() if t in old_tables}
 
-    archive.restore(settings, rewrite(exported, dropped, downgrade))
+    restore.restore(settings, rewrite(exported, dropped, downgrade))
     with schema.connect(settings) as con:
         assert schema.schema_version(con) == len(schema.MIGRATIONS)
     assert len(store.entries(settings)) == 4
@@ -300,7 +300,7 @@ def test_cli_export_restore_and_check(tmp_path, settings, exported):
     assert main(["restore", str(path), "--home", str(settings.home)]) == 0
     out = tmp_path / "again.zip"
     assert main(["export", str(out), "--home", str(settings.home)]) == 0
-    assert archive.check(settings, out).entries == 4
+    assert restore.check(settings, out).entries == 4
     broken = tmp_path / "broken.zip"
     broken.write_bytes(exported[:1000])
     assert main(["restore", str(broken), "--home", str(settings.home)]) == 2

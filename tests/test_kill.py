@@ -24,7 +24,7 @@ from datakit import add_entry, files_under, fill, state
 
 from skintrack import files
 from skintrack.config import Settings
-from skintrack.db import archive, backup, erase, store
+from skintrack.db import archive, backup, erase, rebuild, restore, store
 
 CHILD = """
 import inspect, sys, time
@@ -179,17 +179,17 @@ def before_and_after(settings, tmp_path):
     path = tmp_path / "b.zip"
     archive.export(other, path)
     restored = Settings.for_home(tmp_path / "restored")
-    archive.restore(restored, path)
+    restore.restore(restored, path)
     return path, state(settings), state(restored)
 
 
 @pytest.mark.parametrize(
     "func, point, nth, restored",
     [
-        (archive.restore, "staged", 1, False),  # staged, old data saved, nothing swapped
-        (archive._write_images, "photo", 2, False),  # some new photos in place
-        (archive._swap_in, "before-swap", 1, False),  # just before the swap
-        (archive.restore, "swapped", 1, True),  # swapped; old photos still there
+        (restore.restore, "staged", 1, False),  # staged, old data saved, nothing swapped
+        (restore._write_images, "photo", 2, False),  # some new photos in place
+        (rebuild._swap_in, "before-swap", 1, False),  # just before the swap
+        (restore.restore, "swapped", 1, True),  # swapped; old photos still there
     ],
     ids=["staged", "writing-photos", "before-swap", "after-swap"],
 )
@@ -197,7 +197,7 @@ def test_a_restore_killed_anywhere_leaves_the_old_data_or_the_new(
     settings, before_and_after, func, point, nth, restored
 ):
     path, old, new = before_and_after
-    _kill_at(func, point, lambda: archive.restore(settings, path), nth)
+    _kill_at(func, point, lambda: restore.restore(settings, path), nth)
     store.remove_orphan_files(settings)
     assert state(settings) == (new if restored else old)
     _consistent(settings)
@@ -206,7 +206,7 @@ def test_a_restore_killed_anywhere_leaves_the_old_data_or_the_new(
 def test_a_compaction_killed_before_the_swap_keeps_the_database(settings):
     ids = fill(settings, days=2)
     before = state(settings)
-    _kill_at(archive._swap_in, "before-swap", lambda: archive.compact(settings))
+    _kill_at(rebuild._swap_in, "before-swap", lambda: rebuild.compact(settings))
     store.remove_orphan_files(settings)
     assert state(settings) == before and ids
     assert not list((settings.images_dir / ".staging").glob("*"))

@@ -21,7 +21,7 @@ from cryptography import x509
 
 from skintrack import quicklog
 from skintrack.config import Settings
-from skintrack.db import archive, devices, products, schema, store
+from skintrack.db import archive, devices, products, restore, schema, store
 from skintrack.lan import certificate, serve
 from skintrack.lan.proxy import COOKIE, GateOptions, Throttle, parse_head
 from tests.conftest import DATA, ROOT
@@ -77,9 +77,9 @@ def test_an_export_carries_no_device_and_a_restore_keeps_working(settings):
     devices.pair(settings, devices.new_code(settings), "phone")
     store.log_day(settings, date.today(), {"sleep_hours": 7.0})
     data = archive.export_bytes(settings)
-    info = archive.check(settings, data)
+    info = restore.check(settings, data)
     assert info.rows["devices"] == 0 and info.rows["pairing_codes"] == 0 and info.rows["lifestyle"] == 1
-    archive.restore(settings, data)
+    restore.restore(settings, data)
     assert devices.listing(settings).empty  # a restore unpairs every phone: pair again
     assert store.get_day(settings, date.today())["sleep_hours"] == 7.0
 

@@ -7,7 +7,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from skintrack.db import lifestyle, products, schema, store
+from skintrack.db import lifestyle, products, restore, schema, store
 
 TODAY = date(2026, 3, 1)
 
@@ -129,7 +129,7 @@ def test_the_migration_merges_case_duplicates_keeping_their_history(settings):
 
     data = archive.export_bytes(settings)
     store.log_day(settings, date(2026, 1, 3), {}, [("spf 50", "AM")])
-    archive.restore(settings, data)
+    restore.restore(settings, data)
     assert store.product_names(settings) == ["Retinol serum", "SPF 50"]
 
 
@@ -154,6 +154,6 @@ def test_an_archive_from_before_the_merge_restores_merged(settings, tmp_path):
     con.close()
     buf = io.BytesIO()
     archive._write_zip(settings, buf, version, tables, sequences, [])
-    assert archive.restore(settings, buf.getvalue()).schema_version == _merge_version() - 1
+    assert restore.restore(settings, buf.getvalue()).schema_version == _merge_version() - 1
     assert store.product_names(settings) == ["SPF 50"]
     assert list(products.uses(settings)["product"]) == ["SPF 50", "SPF 50"]

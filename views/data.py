@@ -6,7 +6,7 @@ import streamlit as st
 
 import appstate
 from skintrack.config import PROJECT_ROOT
-from skintrack.db import archive, backup, dbcopy, devices, erase, store
+from skintrack.db import archive, backup, dbcopy, devices, erase, restore, store
 from skintrack.lan import certificate, serve
 
 RESTORE_LIMIT_MB = 1024  # a restore reads the whole archive into memory; bigger ones: `python -m skintrack restore`
@@ -47,7 +47,7 @@ with restore_tab:
     upload = st.file_uploader("An export made by skintrack (.zip)", type=["zip"], max_upload_size=RESTORE_LIMIT_MB)
     if upload is not None:
         try:
-            info = archive.check(settings, upload.getvalue())
+            info = restore.check(settings, upload.getvalue())
         except store.StoreError as exc:
             st.error(f"This archive cannot be restored: {exc}. Nothing was changed.")
         else:
@@ -59,7 +59,7 @@ with restore_tab:
             if st.button("Restore", type="primary", disabled=not sure):
                 try:
                     with st.spinner("Restoring..."):
-                        archive.restore(settings, upload.getvalue())
+                        restore.restore(settings, upload.getvalue())
                 except store.StoreError as exc:
                     st.error(f"Not restored: {exc}. Nothing was changed.")
                 else:

@@ -1,7 +1,7 @@
 """Deleting what the user asks to delete: one entry, a span of days, or everything.
 
 Rows go first, in one transaction, then the photo files, then the database file is rewritten
-(``archive.compact``) so that deleted rows leave nothing in its freed blocks.
+(``rebuild.compact``) so that deleted rows leave nothing in its freed blocks.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from skintrack.config import Settings
-from skintrack.db import archive, backup, schema, store
+from skintrack.db import backup, rebuild, schema, store
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def _delete_rows(settings: Settings, select: str, params: list, log_between: tup
             con.execute("DELETE FROM product_use WHERE day BETWEEN ? AND ?", list(log_between))
     files = _unlink_images(settings, [p for row in doomed for p in row[1:]])  # kill point: rows-deleted
     if ids or days:
-        archive.compact(settings)  # DuckDB keeps deleted rows in freed blocks until the file is rewritten
+        rebuild.compact(settings)  # DuckDB keeps deleted rows in freed blocks until the file is rewritten
     return Deleted(len(ids), files, days)
 
 
@@ -81,7 +81,7 @@ def delete_everything(settings: Settings) -> Deleted:
     with schema.connect(settings) as con:
         entries_count = con.execute("SELECT count(*) FROM entries").fetchone()[0]
         days = con.execute("SELECT count(*) FROM lifestyle").fetchone()[0]
-    archive.clear(settings)
+    rebuild.clear(settings)
     files = 0
     if settings.images_dir.exists():
         files = sum(1 for p in settings.images_dir.rglob("*") if p.is_file())
