@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT
 
 from benchmarks import bench
-from skintrack.db import store
+from skintrack.db import measurements, store
 
 
 @pytest.mark.slow  # a subprocess (a fresh interpreter importing skintrack)
@@ -80,10 +80,10 @@ def test_duckdb_daily_scores_match_the_pandas_series(settings):
     from skintrack.stats import analytics
 
     want = analytics.daily_series(store.scores(settings), "redness", "nose")
-    got = analytics.rolling(store.daily_scores(settings, "redness", "nose"))
+    got = analytics.rolling(measurements.daily_scores(settings, "redness", "nose"))
     assert len(got) == len(want) == 40
     assert (got["day"].to_numpy() == want["day"].to_numpy()).all()
     for column in ("value", "n", "rolling", "low", "high"):
         assert abs(got[column].astype(float) - want[column].astype(float)).max() < 1e-9, column
-    catalogue = store.score_catalogue(settings)
+    catalogue = measurements.score_catalogue(settings)
     assert list(catalogue["n"]) == [40, 40, 40] and set(catalogue["condition"]) == {"redness", "ita"}

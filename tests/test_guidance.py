@@ -91,7 +91,7 @@ def test_the_app_prompts_a_dermatologist_after_two_severe_weeks(settings):
 
 
 def test_grades_come_from_the_model_the_store_calls_latest_whatever_the_frame_order(settings):
-    from skintrack.db import schema, store
+    from skintrack.db import measurements, schema, store
 
     at = datetime(2026, 3, 1, 8, 30)  # two check-ins at the same minute: the later id is the latest
 
@@ -113,7 +113,7 @@ def test_grades_come_from_the_model_the_store_calls_latest_whatever_the_frame_or
 
     store.add_entries(settings, [entry("a" * 64, "old@1", 1), entry("b" * 64, "new@2", 3)])
     with schema.connect(settings) as con:
-        assert store.read_daily_values(con)["value"].tolist() == [3.0]  # the SQL rule: new@2
+        assert measurements.read_daily_values(con)["value"].tolist() == [3.0]  # the SQL rule: new@2
     scores = store.scores(settings)
     for frame in (scores, scores.iloc[::-1]):
         assert guidance.entry_grades(frame)["grade"].tolist() == [3]

@@ -13,7 +13,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from skintrack.db import store
+from skintrack.db import measurements
 from skintrack.db.lifestyle import NUMERIC_FIELDS
 
 WHOLE_FACE = "face"
@@ -25,12 +25,12 @@ WHOLE_FACE = "face"
 def latest_sources(scores: pd.DataFrame) -> pd.Series:
     """The source that most recently produced each condition (a newer model wins), by condition:
     of the latest entry (taken_at, then entry_id), the source stored last (``store.scores`` keeps
-    storage order within an entry). Decided by ``store.LATEST``, the rule the stored scores'
+    storage order within an entry). Decided by ``measurements.LATEST``, the rule the stored scores'
     queries use, over this frame's rows."""
     ordered = scores[["condition", "source", "taken_at", "entry_id"]].assign(seq=np.arange(len(scores)))
     with duckdb.connect() as con:
         con.register("ordered", ordered)
-        rows = con.execute(store.LATEST_OF_ORDERED).fetchall()
+        rows = con.execute(measurements.LATEST_OF_ORDERED).fetchall()
     return pd.Series(dict(rows), name="source", dtype=object).rename_axis("condition")
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from skintrack.capture import labels, measure
 from skintrack.config import Settings
-from skintrack.db import products, schema, store
+from skintrack.db import measurements, products, schema, store
 from skintrack.errors import BadValue
 from skintrack.stats import analytics, before_after, changes, effects
 from skintrack.stats.analytics import WHOLE_FACE
@@ -69,7 +69,7 @@ def from_daily(
     uses: pd.DataFrame,
     config: InsightConfig = InsightConfig(),
 ) -> Report:
-    """The report from daily values (``analytics.daily_values`` or ``store.read_daily_values``)."""
+    """The report from daily values (``analytics.daily_values`` or ``measurements.read_daily_values``)."""
     factors, words = effects.exposures(log)
     bands = changes.noise_bands(daily, measure.noise_band)
     return Report(
@@ -89,7 +89,7 @@ def report(
 ) -> Report:
     """The report of a data home, read over one connection with the daily means taken by DuckDB."""
     with schema.connect(settings) as con:
-        daily = store.read_daily_values(con, regions)
+        daily = measurements.read_daily_values(con, regions)
         log = store.read_lifestyle(con)
         routine, uses = products.read_routine(con), products.read_uses(con)
     return from_daily(daily, log, routine, uses, config)

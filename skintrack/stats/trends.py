@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from skintrack.config import Settings
-from skintrack.db import products, schema, store
+from skintrack.db import measurements, products, schema, store
 from skintrack.stats import analytics, before_after
 
 
@@ -29,13 +29,13 @@ class TrendData:
 def catalogue(settings: Settings) -> pd.DataFrame:
     """Each stored (condition, region) pair: condition, region."""
     with schema.connect(settings) as con:
-        return store.read_measurements(con)
+        return measurements.read_measurements(con)
 
 
 def load(settings: Settings, condition: str, region: str, window: int = 7) -> TrendData:
     """The chart data of one measurement, its ``window``-day rolling mean included."""
     with schema.connect(settings) as con:
-        daily = store.read_daily_scores(con, condition, region)
+        daily = measurements.read_daily_scores(con, condition, region)
         log = store.read_lifestyle(con)
         routine, uses = products.read_routine(con), products.read_uses(con)
     return TrendData(analytics.rolling(daily, window), log, before_after.product_periods(routine, uses))
