@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from skintrack.capture import face, measure
+from skintrack.capture import face, measure, quality
 from skintrack.errors import BadValue
 
 MDC_FACTOR = 1.96 * math.sqrt(2.0)
@@ -126,7 +126,7 @@ def measure_photo(
     found = face.detect(rgb, mesh)
     aligned = face.align(rgb, found)
     masks = face.region_masks(aligned.landmarks)
-    verdict = face.quality(rgb, found, aligned)
+    verdict = quality.quality(rgb, found, aligned)
     values = {(m.condition, m.region): m.value for m in measure.measure(aligned.image, masks)}
     if classifier is not None:
         p = classifier.predict(aligned.image)
