@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from skintrack.capture import measure
+from skintrack.capture import colour
 from skintrack.capture.face import FACE_OVAL, Aligned, Face, face_mask, oval_mask, region_masks
 
 # What each gate condition protects. Texture, red spots and evenness read detail of 1-5 mm,
@@ -119,7 +119,7 @@ class GateLimits:
     min_highlight: float = 120.0
     max_clipped: float = 0.05  # share of skin pixels with a channel at 254-255
     # Colour cast: how far the skin sits from the skin locus along the colour-temperature axis
-    # (``measure.colour_cast``); white balance undoes at most ``measure.MAX_LOCUS_SHIFT`` (0.6).
+    # (``colour.colour_cast``); white balance undoes at most ``colour.MAX_LOCUS_SHIFT`` (0.6).
     # obama-1080p and biden relit at 2700-15000 K: whole-face redness moved +0.32 a* at a cast of
     # 0.63 (4500 K), +1.02 at 0.72 (3800 K), +2.3 to +2.8 at 0.83-0.90, +4.3 at 1.03-1.08 (3300-3500 K),
     # against a noise band of 0.65 a*. The band alone would set 0.65, but the locus is least sure at
@@ -170,7 +170,7 @@ def quality(rgb: np.ndarray, face: Face, aligned: Aligned, limits: GateLimits | 
     clipped = float((aligned.image[mask] >= 254).any(axis=1).mean()) if mask.any() else 1.0
     blur = blur_px(aligned)
     highlight = highlight_level(aligned)
-    cast = measure.colour_cast(aligned.image, region_masks(aligned.landmarks))
+    cast = colour.colour_cast(aligned.image, region_masks(aligned.landmarks))
     cast = 0.0 if cast is None else cast
     h, w = rgb.shape[:2]
     oval = face.landmarks[FACE_OVAL, :2]
