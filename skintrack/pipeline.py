@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skintrack.capture import face, images, measure
+from skintrack.capture import face, images, measure, quality
 from skintrack.config import Settings
 from skintrack.db import store
 from skintrack.errors import Refused
@@ -38,9 +38,9 @@ class Analysis:
     face: face.Face
     aligned: face.Aligned
     masks: dict[str, np.ndarray]
-    quality: face.Quality
+    quality: quality.Quality
     measurements: list[measure.Measurement]  # only those the photo supports
-    withheld: list[face.Withheld] = field(default_factory=list)
+    withheld: list[quality.Withheld] = field(default_factory=list)
     prediction: object | None = None  # classifier.Prediction when a trained model is installed
     model_source: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -91,13 +91,13 @@ def analyse(
     timer.lap("face")
     aligned = face.align(loaded.rgb, found)
     masks = face.region_masks(aligned.landmarks)
-    verdict = face.quality(loaded.rgb, found, aligned)
+    verdict = quality.quality(loaded.rgb, found, aligned)
     timer.lap("quality_align")
     measurements = (
         [] if verdict.refused else supported(verdict, measure.measure(aligned.image, visible(verdict, masks)))
     )
     timer.lap("measure")
-    use_model = classifier is not None and verdict.supports(face.MODEL[0])
+    use_model = classifier is not None and verdict.supports(quality.MODEL[0])
     prediction = classifier.predict(aligned.image) if use_model else None
     timer.lap("classifier")
     return Analysis(
@@ -114,13 +114,13 @@ def analyse(
     )
 
 
-def visible(verdict: face.Quality, masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def visible(verdict: quality.Quality, masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The region masks less the regions the gate withholds (a cheek turned away): the whole-face
     values are then taken over the skin the photo shows well."""
-    return {name: m for name, m in masks.items() if verdict.supports(face.EVERY, name)}
+    return {name: m for name, m in masks.items() if verdict.supports(quality.EVERY, name)}
 
 
-def supported(verdict: face.Quality, measurements: list[measure.Measurement]) -> list[measure.Measurement]:
+def supported(verdict: quality.Quality, measurements: list[measure.Measurement]) -> list[measure.Measurement]:
     """The measurements the photo supports; the others are never kept as numbers."""
     return [m for m in measurements if verdict.supports(m.condition, m.region)]
 
@@ -138,11 +138,11 @@ def withheld_lines(analysis: Analysis) -> list[str]:
     return [f"not measured: {', '.join(what)}: {reason}" for reason, what in by_reason.items()]
 
 
-def _what(w: face.Withheld) -> str:
-    if w.condition == face.EVERY:
+def _what(w: quality.Withheld) -> str:
+    if w.condition == quality.EVERY:
         return f"the {w.region.replace('_', ' ')}"
     label = measure.CONDITIONS[w.condition].label if w.condition in measure.CONDITIONS else "acne grade"
-    return label if w.region == face.EVERY else f"{label} on the {w.region.replace('_', ' ')}"
+    return label if w.region == quality.EVERY else f"{label} on the {w.region.replace('_', ' ')}"
 
 
 def new_entry(analysis: Analysis, taken_at: datetime | None = None) -> store.NewEntry:
@@ -213,7 +213,7 @@ def _prepare(settings: Settings, path: Path, data: bytes, mesh: face.FaceMesh | 
     photo, or its one-line refusal."""
     try:
         analysis = analyse(data, settings, None, mesh)
-        for_model = analysis.aligned.image if analysis.quality.supports(face.MODEL[0]) else None
+        for_model = analysis.aligned.image if analysis.quality.supports(quality.MODEL[0]) else None
         return new_entry(analysis, photo_time(path, analysis.loaded.taken_at)), for_model
     except REFUSED as exc:
         return str(exc)

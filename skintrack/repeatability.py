@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from skintrack.capture import face, measure
+from skintrack.capture import colour, face, measure, quality
 from skintrack.errors import BadValue
 
 MDC_FACTOR = 1.96 * math.sqrt(2.0)
@@ -54,19 +54,19 @@ def _from_linear(linear: np.ndarray) -> np.ndarray:
     return np.round(srgb * 255.0).astype(np.uint8)
 
 
-planck_white = measure.planck_white
+planck_white = colour.planck_white
 
 
 def colour_temperature(rgb: np.ndarray, kelvin: float, reference: float = 6500.0) -> np.ndarray:
     """The photo as if lit by a black body at ``kelvin`` instead of ``reference`` (von Kries, luminance kept)."""
     gains = planck_white(kelvin) / planck_white(reference)
-    gains = gains / (gains @ measure.LUMA)
-    return _from_linear(measure.to_linear(rgb) * gains.astype(np.float32))
+    gains = gains / (gains @ colour.LUMA)
+    return _from_linear(colour.to_linear(rgb) * gains.astype(np.float32))
 
 
 def exposure(rgb: np.ndarray, gain: float) -> np.ndarray:
     """The photo with ``gain`` times the light (linear), clipped like a camera."""
-    return _from_linear(measure.to_linear(rgb) * np.float32(gain))
+    return _from_linear(colour.to_linear(rgb) * np.float32(gain))
 
 
 def _resize_height(rgb: np.ndarray, height: int) -> np.ndarray:
@@ -126,7 +126,7 @@ def measure_photo(
     found = face.detect(rgb, mesh)
     aligned = face.align(rgb, found)
     masks = face.region_masks(aligned.landmarks)
-    verdict = face.quality(rgb, found, aligned)
+    verdict = quality.quality(rgb, found, aligned)
     values = {(m.condition, m.region): m.value for m in measure.measure(aligned.image, masks)}
     if classifier is not None:
         p = classifier.predict(aligned.image)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import rgb_of
 
-from skintrack.capture import face, measure
+from skintrack.capture import colour, face, filters, measure
 from skintrack.repeatability import colour_temperature, exposure
 
 SIZE = 512
@@ -63,15 +63,6 @@ def test_uniform_patch_gives_its_a_star_and_ita(lab):
     assert got["red_spots"] == 0 and got["red_area"] == 0
 
 
-def test_ita_formula_and_groups():
-    assert measure.ita_degrees(70.0, 20.0) == pytest.approx(45.0)
-    assert measure.ita_degrees(50.0, 15.0) == pytest.approx(0.0)
-    assert measure.ita_degrees(30.0, 20.0) == pytest.approx(-45.0)
-    groups = [measure.ita_group(x) for x in (60, 50, 30, 20, 0, -40)]
-    assert groups == ["very light", "light", "intermediate", "tan", "brown", "dark"]
-    assert measure.ita_group(55.0) == "light"  # bounds belong to the darker group
-
-
 def test_red_spots_are_counted_and_placed():
     rgb = lab_patch((65.0, 12.0, 17.0)).astype(np.float32)
     centres = [(150, 150), (150, 250), (250, 180), (300, 320), (350, 230)]
@@ -84,37 +75,11 @@ def test_red_spots_are_counted_and_placed():
     masks = {"left_cheek": box(100, 400, 100, 400)}
     got = values(measure.measure(rgb, masks))
     assert got["red_spots"] == len(centres)
-    maps = measure.skin_maps(rgb, masks)
-    found = {tuple(p) for p in measure.red_spots(maps.lab, maps.clean)}
+    maps = colour.skin_maps(rgb, masks)
+    found = {tuple(p) for p in filters.red_spots(maps.lab, maps.clean)}
     for cy, cx in centres:
         assert any(abs(cy - r) <= 2 and abs(cx - c) <= 2 for r, c in found)
     assert got["red_area"] > 0  # the spots are redder than the baseline
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_local_maxima_are_scikit_images_peaks(seed):
-    """The OpenCV peak finder that replaced scikit-image (a dev tool only) finds the same
-    points on smooth fields, plateaus included."""
-    feature = pytest.importorskip("skimage.feature")
-    rng = np.random.default_rng(seed)
-    field = cv2.GaussianBlur(rng.normal(size=(160, 200)), (0, 0), 1.0 + seed / 2)
-    if seed % 2:
-        field = np.round(field * 4) / 4  # flat tops: neighbouring equal maxima
-    ours = {tuple(p) for p in measure.local_maxima(field, 5, 0.05)}
-    theirs = {tuple(p) for p in feature.peak_local_max(field, min_distance=5, threshold_abs=0.05, exclude_border=False)}
-    assert ours == theirs and len(ours) > 10
-
-
-def test_red_spots_on_a_real_face_are_scikit_images_peaks(portrait):
-    feature = pytest.importorskip("skimage.feature")
-    aligned, masks, _ = portrait
-    maps = measure.skin_maps(aligned, masks)
-    response = measure.spot_map(maps.lab, maps.clean)
-    response = np.where(measure._inner(maps.clean, 2), response, 0.0)
-    theirs = feature.peak_local_max(
-        response, min_distance=measure.SPOT_MIN_DISTANCE, threshold_abs=measure.SPOT_MIN_CONTRAST, exclude_border=False
-    )
-    assert {tuple(p) for p in measure.red_spots(maps.lab, maps.clean)} == {tuple(p) for p in theirs}
 
 
 def test_dark_circles_is_the_lightness_gap_to_the_cheek():

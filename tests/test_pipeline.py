@@ -7,11 +7,11 @@ import cv2
 import numpy as np
 import pytest
 from conftest import DATA, darker, jpeg_bytes, no_face, rgb_of
-from test_face import underexposed
+from test_quality import underexposed
 from test_serving import SIZE, calibrated_model
 
 from skintrack import pipeline
-from skintrack.capture import face, measure
+from skintrack.capture import measure, quality
 from skintrack.db import archive, erase, schema, store
 from skintrack.model import classifier as clf
 from skintrack.model import serving
@@ -100,14 +100,14 @@ def test_a_blurred_photo_keeps_its_colour_and_stores_no_texture_or_red_spots(set
 def test_a_photo_at_15_percent_of_the_light_stores_no_colour_value(settings):
     entry_id, _ = pipeline.checkin(settings, jpeg_bytes(underexposed(rgb_of("obama-1080p.jpg"))))
     values, held = _stored(settings, entry_id)
-    assert not set(face.COLOUR) & values and set(face.COLOUR) <= held
+    assert not set(quality.COLOUR) & values and set(quality.COLOUR) <= held
     assert values  # texture is still measured: a dim photo is not refused outright
 
 
 def test_the_darkest_skin_in_good_light_is_stored_with_its_colour(settings):
     entry_id, analysis = pipeline.checkin(settings, jpeg_bytes(darker(rgb_of("obama-1080p.jpg"), -50.0)))
     values, held = _stored(settings, entry_id)
-    assert set(face.COLOUR) <= values and not held and analysis.quality.ok
+    assert set(quality.COLOUR) <= values and not held and analysis.quality.ok
     assert measure.value(analysis.measurements, "ita") < -30  # it is dark skin, measured as such
 
 

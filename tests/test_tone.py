@@ -13,7 +13,7 @@ import pytest
 import torch
 from conftest import labelled_faces
 
-from skintrack.capture import face, measure
+from skintrack.capture import colour, face
 from skintrack.model import acne, tone, train
 from skintrack.model import classifier as clf
 from skintrack.model import evaluate as ev
@@ -52,7 +52,7 @@ def test_a_reshaded_face_is_measured_by_the_app_in_the_group_asked_for(name, ita
     img, lm = portrait(name)
     before, _ = ev.skin_tone(img, lm)
     shifted, measured = ev.reshade(img, lm, ita)
-    assert abs(measured - ita) < 2 and measure.ita_group(measured) == group, (before, measured)
+    assert abs(measured - ita) < 2 and colour.ita_group(measured) == group, (before, measured)
     assert ev.skin_tone(shifted, lm)[0] == pytest.approx(measured)
     assert abs(before - ita) > 10  # it did move
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import labelled_faces
 
-from skintrack.capture import measure
+from skintrack.capture import colour
 from skintrack.model import classifier as clf
 from skintrack.model import evaluate as ev
 from skintrack.model import train
@@ -163,7 +163,7 @@ def test_prepared_photo_keeps_its_lesions_in_the_aligned_frame():
     assert len(pts) == item["n_lesions"] > 20
     inside = ((pts >= 0) & (pts < 512)).all(1).mean()
     assert inside > 0.9
-    assert item["ita_group"] in {name for _, name in measure.ITA_GROUPS} | {ev.NO_FACE_GROUP}
+    assert item["ita_group"] in {name for _, name in colour.ITA_GROUPS} | {ev.NO_FACE_GROUP}
 
 
 @pytest.mark.dataset
@@ -217,6 +217,6 @@ def test_evaluate_command_prints_json_per_skin_tone_group(tmp_path, capsys):
         out
     )
     assert sum(g["n"] for g in out["by_group"].values()) == 2
-    assert set(out["by_group"]) <= {name for _, name in measure.ITA_GROUPS}  # both faces found, tone measured
+    assert set(out["by_group"]) <= {name for _, name in colour.ITA_GROUPS}  # both faces found, tone measured
     with pytest.raises(ValueError, match="split 'valid' not in"):
         ev.run(parser.parse_args(["--model", str(ckpt), "--data", str(folder), "--split", "valid"]))

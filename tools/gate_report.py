@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 from skintrack import pipeline
-from skintrack.capture import face, images, measure
+from skintrack.capture import face, images, measure, quality
 
 REJECTIONS = (("black and white", "black_and_white"), ("no face", "no_face"), ("faces found", "several_faces"))
 UTK_PAD = 0.5  # of the crop's side, on every side: a 200 px crop becomes 400 px
@@ -83,7 +83,7 @@ def verdict(data: bytes, mesh: face.FaceMesh) -> dict:
     refusals = analysis.quality.refusals if hasattr(analysis.quality, "refusals") else analysis.quality.checks
     failed = [c for c in refusals if not c.passed]
     withheld = sorted(
-        {w.condition if w.condition != face.EVERY else w.region for w in getattr(analysis, "withheld", [])}
+        {w.condition if w.condition != quality.EVERY else w.region for w in getattr(analysis, "withheld", [])}
     )
     stored = not failed and bool(analysis.measurements)
     return {

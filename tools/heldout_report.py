@@ -87,10 +87,10 @@ def spearman(photos):
 
 
 def by_ita(photos: list[dict], stats: dict) -> dict:
-    from skintrack.capture import measure
+    from skintrack.capture import colour
 
     out = {}
-    for g in [name for _, name in measure.ITA_GROUPS] + [ev.NO_FACE_GROUP]:
+    for g in [name for _, name in colour.ITA_GROUPS] + [ev.NO_FACE_GROUP]:
         if not any(p["ita_group"] == g for p in photos):
             continue
         sel = [p for p in photos if p["ita_group"] == g]

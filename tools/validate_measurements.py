@@ -8,7 +8,7 @@
   high/moderate against no dark circle);
 - faces_utk: ITA per race_name (a rough proxy for skin tone, not ground truth), as a
   chart (docs/ita_by_race.png);
-- skin locus: the fit behind ``measure.SKIN_LOCUS`` (``--fit-locus`` prints it).
+- skin locus: the fit behind ``colour.SKIN_LOCUS`` (``--fit-locus`` prints it).
 
 Face landmarks are cached (``--cache``) so a second run only re-measures. MediaPipe finds
 no face in some photos (profile views); the report says how many were measured.
@@ -29,7 +29,7 @@ import numpy as np
 os.environ.setdefault("GLOG_minloglevel", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from skintrack.capture import face, measure
+from skintrack.capture import colour, face, filters, measure
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,8 +106,8 @@ def acne(data: Path, cache: Path) -> dict:
             continue
         aligned, masks, pose = aligned_of(p, lm)
         ms = measure.measure(aligned.image, masks, aligned.landmarks)
-        maps = measure.skin_maps(aligned.image, masks)
-        spots = {t: len(measure.red_spots(maps.lab, maps.clean & ~masks["nose"], t)) for t in (2.5, 3.5)}
+        maps = colour.skin_maps(aligned.image, masks)
+        spots = {t: len(filters.red_spots(maps.lab, maps.clean & ~masks["nose"], t)) for t in (2.5, 3.5)}
         records.append(
             {
                 "split": r["split"],
@@ -218,7 +218,7 @@ def utk(data: Path, cache: Path, chart: Path | None) -> dict:
         q = np.quantile(v, [0.25, 0.5, 0.75])
         groups = {}
         for x in v:
-            groups[measure.ita_group(x)] = groups.get(measure.ita_group(x), 0) + 1
+            groups[colour.ita_group(x)] = groups.get(colour.ita_group(x), 0) + 1
         out["ita_by_race"][race] = {
             "n": len(v),
             "q25": round(q[0], 1),
@@ -235,7 +235,7 @@ def utk(data: Path, cache: Path, chart: Path | None) -> dict:
         order = [r for r in ("White", "Asian", "Indian", "Others", "Black") if r in per]
         fig, ax = plt.subplots(figsize=(6.5, 3.6), dpi=110)
         ax.boxplot([per[r] for r in order], tick_labels=[f"{r}\n(n={len(per[r])})" for r in order], showfliers=True)
-        for bound, name in measure.ITA_GROUPS[:-1]:
+        for bound, name in colour.ITA_GROUPS[:-1]:
             ax.axhline(bound, color="0.8", lw=0.8, zorder=0)
             ax.text(len(order) + 0.55, bound + 1, name, fontsize=7, color="0.45")
         ax.set_ylabel("ITA (degrees), whole face")
@@ -247,7 +247,7 @@ def utk(data: Path, cache: Path, chart: Path | None) -> dict:
 
 
 def fit_locus(data: Path, cache: Path) -> dict:
-    """Skin log-chroma on faces_utk: the plane along = a + b * across + c * L* (``measure.SKIN_LOCUS``)."""
+    """Skin log-chroma on faces_utk: the plane along = a + b * across + c * L* (``colour.SKIN_LOCUS``)."""
     pts = []
     folder = data / "faces_utk"
     rows = list(csv.DictReader((folder / "labels.csv").open()))
@@ -256,7 +256,7 @@ def fit_locus(data: Path, cache: Path) -> dict:
     for p in paths:
         if found.get(str(p)) is not None:
             aligned, masks, _ = aligned_of(p, found[str(p)], pad=UTK_PAD)
-            c = measure.skin_chroma(aligned.image, masks)
+            c = colour.skin_chroma(aligned.image, masks)
             if c is not None:
                 pts.append(c)
     pts = np.array(pts)

@@ -1,4 +1,4 @@
-"""Face landmarks, head pose, the photo-quality gate, alignment and region masks.
+"""Face landmarks, head pose, alignment and region masks (the photo-quality gate is in quality.py).
 
 MediaPipe's face mesh (478 landmarks with ``refine_landmarks=True``) runs in static-image
 mode. Alignment is a least-squares similarity fit (Umeyama 1991) of the 468 mesh points
@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -21,7 +21,6 @@ import numpy as np
 from mediapipe.python.solutions import face_mesh as mp_face_mesh
 from mediapipe.python.solutions import face_mesh_connections as conn
 
-from skintrack.capture import measure
 from skintrack.errors import Refused
 
 ALIGNED_SIZE = 512
@@ -108,124 +107,6 @@ class Aligned:
     matrix: np.ndarray  # (2, 3) photo -> aligned frame
     rms: float  # residual of the similarity fit, aligned-frame pixels
     scale: float  # aligned-frame pixels per photo pixel
-
-
-# What each gate condition protects. Texture, red spots and evenness read detail of 1-5 mm,
-# which blur removes; the colour measurements read lightness and chroma, which exposure and
-# the colour of the light move (red spots are found on a*, so they need both); the acne model reads the face at its input size.
-DETAIL = ("texture", "red_spots", "evenness")
-COLOUR = ("redness", "red_area", "ita", "evenness", "dark_circles", "shine", "red_spots")
-MODEL = ("acne_model",)
-EVERY = "*"  # a withheld region loses every measurement; a withheld condition, every region
-
-
-@dataclass(frozen=True)
-class Check:
-    """One gate check. A failed check withholds ``withholds`` (measurements) or ``regions``;
-    one that names neither refuses the whole photo."""
-
-    name: str
-    passed: bool
-    value: float
-    limit: str
-    message: str  # what is wrong and what to do, shown when the check fails
-    withholds: tuple[str, ...] = ()
-    regions: tuple[str, ...] = ()
-
-    @property
-    def refuses(self) -> bool:
-        return not self.withholds and not self.regions
-
-
-@dataclass(frozen=True)
-class Withheld:
-    """A measurement (or a region's every measurement) the photo cannot support, and why."""
-
-    condition: str  # a measurement's name, or EVERY
-    region: str  # a region's name, or EVERY
-    reason: str
-
-
-@dataclass(frozen=True)
-class Quality:
-    """The verdict of the photo-quality gate: every check, and the failed ones in words."""
-
-    checks: list[Check] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """Every check passed: nothing refused, nothing withheld."""
-        return all(c.passed for c in self.checks)
-
-    @property
-    def refused(self) -> bool:
-        """A check that guards the whole photo failed: nothing can be measured."""
-        return any(c.refuses and not c.passed for c in self.checks)
-
-    @property
-    def refusals(self) -> list[Check]:
-        return [c for c in self.checks if c.refuses]
-
-    @property
-    def reasons(self) -> list[str]:
-        return [c.message for c in self.checks if not c.passed]
-
-    @property
-    def withheld(self) -> list[Withheld]:
-        """What the failed checks withhold, the first reason for each."""
-        out: dict[tuple[str, str], Withheld] = {}
-        for c in self.checks:
-            if c.passed:
-                continue
-            for condition in c.withholds:
-                out.setdefault((condition, EVERY), Withheld(condition, EVERY, c.message))
-            for region in c.regions:
-                out.setdefault((EVERY, region), Withheld(EVERY, region, c.message))
-        return list(out.values())
-
-    def supports(self, condition: str, region: str = EVERY) -> bool:
-        """Whether the photo supports ``condition`` in ``region``."""
-        return not self.refused and not any(
-            w.condition in (condition, EVERY)
-            and w.region in (region, EVERY)
-            and (w.condition, w.region) != (EVERY, EVERY)
-            for w in self.withheld
-        )
-
-    def as_dict(self) -> dict:
-        return {c.name: {"passed": c.passed, "value": round(c.value, 3), "limit": c.limit} for c in self.checks}
-
-
-@dataclass(frozen=True)
-class GateLimits:
-    """Limits of the quality gate (measured; see README and tools/gate_report.py)."""
-
-    min_eye_distance_px: float = 60.0  # outer eye corners, in the original photo; smaller withholds detail
-    # Blur of the aligned face, as the sigma (aligned px) of a Gaussian blur (``blur_px``). Blurring
-    # sharp portraits step by step, texture, evenness and red spots stayed inside their noise bands
-    # (repeatability.json) up to an estimate of 2.5 on 8 of 8 portraits (red spots: 7 of 8).
-    max_blur_px: float = 2.5
-    # The acne model sees the aligned face at 224 px: the same blur is 512/224 times smaller there.
-    max_blur_model_px: float = 2.5 * 512 / 224
-    # Exposure: the brightest face pixels (sclera, teeth, specular highlights: white or near white
-    # in any skin tone), 99.5th percentile of the max channel over the face oval. Well-lit portraits
-    # of every group of faces_mebeauty read 144-255; the test portraits underexposed to 15% 87-100.
-    min_highlight: float = 120.0
-    max_clipped: float = 0.05  # share of skin pixels with a channel at 254-255
-    # Colour cast: how far the skin sits from the skin locus along the colour-temperature axis
-    # (``measure.colour_cast``); white balance undoes at most ``measure.MAX_LOCUS_SHIFT`` (0.6).
-    # obama-1080p and biden relit at 2700-15000 K: whole-face redness moved +0.32 a* at a cast of
-    # 0.63 (4500 K), +1.02 at 0.72 (3800 K), +2.3 to +2.8 at 0.83-0.90, +4.3 at 1.03-1.08 (3300-3500 K),
-    # against a noise band of 0.65 a*. The band alone would set 0.65, but the locus is least sure at
-    # the dark end: obama-1080p with its skin re-rendered at ITA -50 in the same light reads 0.68 (at
-    # ITA 0: 0.13), and 2 of 16 well-lit black tune portraits of faces_mebeauty exceed 0.65. So only
-    # a strong cast (about 3500 K or warmer, a lamp) withholds colour; 0.65-1.0 is a known bias.
-    max_cast: float = 1.0
-    max_yaw_deg: float = 30.0  # beyond: refused; the canonical fit was checked to 30 degrees
-    region_yaw_deg: float = 20.0  # beyond: the cheek and under-eye turned away are withheld
-    max_pitch_deg: float = 20.0
-    max_roll_deg: float = 30.0  # the similarity fit undoes roll
-    max_outside: float = 0.02  # share of the face oval outside the photo
 
 
 # ---------------------------------------------------------------- detection
@@ -432,6 +313,13 @@ def face_mask(landmarks: np.ndarray, size: int = ALIGNED_SIZE) -> np.ndarray:
     return np.logical_or.reduce(list(masks.values()))
 
 
+def oval_mask(landmarks: np.ndarray, size: int = ALIGNED_SIZE) -> np.ndarray:
+    """The face oval in the aligned frame, eyes and mouth included."""
+    mask = np.zeros((size, size), np.uint8)
+    _poly(mask, landmarks[FACE_OVAL, :2], 1)
+    return mask.astype(bool)
+
+
 REGION_COLOURS = {  # Okabe-Ito palette: distinguishable with colour-blindness
     "forehead": (230, 159, 0),
     "right_cheek": (86, 180, 233),
@@ -450,151 +338,6 @@ def draw_regions(image: np.ndarray, masks: dict[str, np.ndarray]) -> np.ndarray:
         contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(out, contours, -1, REGION_COLOURS[name], 2, lineType=cv2.LINE_AA)
     return out
-
-
-# ---------------------------------------------------------------- quality gate
-
-
-def _oval(landmarks: np.ndarray, size: int = ALIGNED_SIZE) -> np.ndarray:
-    mask = np.zeros((size, size), np.uint8)
-    _poly(mask, landmarks[FACE_OVAL, :2], 1)
-    return mask.astype(bool)
-
-
-def blur_px(aligned: Aligned, reblur: float = 2.0) -> float:
-    """How blurred the aligned face is: the sigma (aligned px) of a Gaussian blur that would
-    make a sharp step edge look like the face's sharpest edges (eyes, brows, lips, nostrils).
-
-    A step edge blurred by s has its steepest gradient fall by sqrt(s^2 + r^2) / s when blurred
-    again by r, whatever its contrast: so the estimate does not depend on the skin's
-    lightness, and an upscaled small face reads as blurred as it is at the 512 px scale.
-    """
-    inner = cv2.erode(_oval(aligned.landmarks).astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
-    grey = cv2.cvtColor(aligned.image, cv2.COLOR_RGB2GRAY).astype(np.float32)
-
-    def gradient(x: np.ndarray) -> np.ndarray:
-        return np.hypot(cv2.Sobel(x, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(x, cv2.CV_32F, 0, 1, ksize=3))[inner]
-
-    sharp, again = gradient(grey), gradient(cv2.GaussianBlur(grey, (0, 0), reblur))
-    if sharp.size == 0:
-        return math.inf
-    top = sharp >= np.quantile(sharp, 0.98)
-    ratio = float(sharp[top].mean()) / max(float(again[top].mean()), 1e-6)
-    return reblur / math.sqrt(max(ratio * ratio - 1.0, 1e-6))
-
-
-def highlight_level(aligned: Aligned) -> float:
-    """The 99.5th percentile of the max channel over the face oval (eyes and mouth included)."""
-    oval = _oval(aligned.landmarks)
-    return float(np.percentile(aligned.image.max(axis=2)[oval], 99.5)) if oval.any() else 0.0
-
-
-def quality(rgb: np.ndarray, face: Face, aligned: Aligned, limits: GateLimits | None = None) -> Quality:
-    """Check framing, pose, size, blur and exposure; each failed check withholds what it
-    guards (or refuses the photo) and says what to do."""
-    lim = limits or GateLimits()
-    mask = face_mask(aligned.landmarks)
-    clipped = float((aligned.image[mask] >= 254).any(axis=1).mean()) if mask.any() else 1.0
-    blur = blur_px(aligned)
-    highlight = highlight_level(aligned)
-    cast = measure.colour_cast(aligned.image, region_masks(aligned.landmarks))
-    cast = 0.0 if cast is None else cast
-    h, w = rgb.shape[:2]
-    oval = face.landmarks[FACE_OVAL, :2]
-    outside = float(((oval[:, 0] < 0) | (oval[:, 0] >= w) | (oval[:, 1] < 0) | (oval[:, 1] >= h)).mean())
-    eye = face.eye_distance
-    yaw = abs(face.yaw)
-    # Positive yaw turns the face to the subject's left: their left cheek turns away from the camera.
-    away = ("left_cheek", "under_eye_left") if face.yaw > 0 else ("right_cheek", "under_eye_right")
-    blur_fix = "hold still, clean the lens, focus on your face, in more light"
-    checks = [
-        Check(
-            "framing",
-            outside <= lim.max_outside,
-            outside,
-            f"<= {lim.max_outside:.0%} of the face outside the photo",
-            "face cut by the edge of the photo: keep your whole face in the frame",
-        ),
-        Check(
-            "yaw",
-            yaw <= lim.max_yaw_deg,
-            face.yaw,
-            f"|yaw| <= {lim.max_yaw_deg:.0f} deg",
-            f"head turned {yaw:.0f} degrees ({lim.max_yaw_deg:.0f} at most): look straight at the camera",
-        ),
-        Check(
-            "pitch",
-            abs(face.pitch) <= lim.max_pitch_deg,
-            face.pitch,
-            f"|pitch| <= {lim.max_pitch_deg:.0f} deg",
-            f"head tilted {abs(face.pitch):.0f} degrees up or down ({lim.max_pitch_deg:.0f} at most): hold the camera at eye level",
-        ),
-        Check(
-            "roll",
-            abs(face.roll) <= lim.max_roll_deg,
-            face.roll,
-            f"|roll| <= {lim.max_roll_deg:.0f} deg",
-            f"head tilted {abs(face.roll):.0f} degrees sideways ({lim.max_roll_deg:.0f} at most): keep your head upright",
-        ),
-        Check(
-            "turned_cheek",
-            yaw <= lim.region_yaw_deg,
-            face.yaw,
-            f"|yaw| <= {lim.region_yaw_deg:.0f} deg for both cheeks",
-            f"{away[0].replace('_', ' ')} turned away (head turned {yaw:.0f} degrees, {lim.region_yaw_deg:.0f} at most): look straight at the camera",
-            regions=away,
-        ),
-        Check(
-            "face_size",
-            eye >= lim.min_eye_distance_px,
-            eye,
-            f">= {lim.min_eye_distance_px:.0f} px between the eyes",
-            f"face too small for fine detail ({eye:.0f} px between the eyes, {lim.min_eye_distance_px:.0f} needed): come closer or use a higher resolution",
-            withholds=DETAIL + MODEL,
-        ),  # lesions are 1-3 px at 33 px between the eyes: the model sees none
-        Check(
-            "sharpness",
-            blur <= lim.max_blur_px,
-            blur,
-            f"blur <= {lim.max_blur_px} px (aligned face)",
-            f"too soft for texture and red spots (blur {blur:.1f} px, {lim.max_blur_px} at most): {blur_fix}",
-            withholds=DETAIL,
-        ),
-        Check(
-            "model_sharpness",
-            blur <= lim.max_blur_model_px,
-            blur,
-            f"blur <= {lim.max_blur_model_px:.1f} px (aligned face)",
-            f"too soft for the acne model (blur {blur:.1f} px, {lim.max_blur_model_px:.1f} at most): {blur_fix}",
-            withholds=MODEL,
-        ),
-        Check(
-            "exposure",
-            highlight >= lim.min_highlight,
-            highlight,
-            f"brightest face pixels >= {lim.min_highlight:.0f}",
-            f"underexposed for colour (brightest face pixels {highlight:.0f}, {lim.min_highlight:.0f} needed): face a window or a lamp",
-            withholds=COLOUR,
-        ),
-        Check(
-            "highlights",
-            clipped <= lim.max_clipped,
-            clipped,
-            f"<= {lim.max_clipped:.0%} blown-out pixels",
-            f"overexposed for colour ({clipped:.0%} of the skin blown out, {lim.max_clipped:.0%} at most): avoid flash and direct sun",
-            withholds=COLOUR,
-        ),
-        Check(
-            "colour_cast",
-            abs(cast) <= lim.max_cast,
-            cast,
-            f"|colour cast| <= {lim.max_cast}",
-            f"light too {'warm' if cast > 0 else 'cold'} for colour (cast {abs(cast):.2f}, {lim.max_cast} at most): "
-            "use daylight from a window, not a lamp or coloured light",
-            withholds=COLOUR,
-        ),
-    ]
-    return Quality(checks)
 
 
 def overlay_heatmap(image: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:

@@ -197,7 +197,7 @@ def tone_note(card: dict, ita: float | None) -> tuple[str, bool] | None:
     ``tools/ship_model.py``) says for a face measured at ``ita`` degrees: (sentence, whether
     the model did more than 5 points worse at that tone), or None where the face's group is
     not one ACNE04 is thin on, or the model was not tested at it."""
-    from skintrack.capture.measure import ita_group
+    from skintrack.capture.colour import ita_group
 
     tested = (card.get("metrics_by_tone") or {}).get("by_tone") or {}
     if ita is None or "as is" not in tested:

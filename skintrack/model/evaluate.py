@@ -168,10 +168,10 @@ def skin_tone(aligned_rgb: np.ndarray, landmarks: np.ndarray | None) -> tuple[fl
     """(ITA in degrees, ITA group) measured on the face skin, or (None, NO_FACE_GROUP)."""
     if landmarks is None:
         return None, NO_FACE_GROUP
-    from skintrack.capture import face, measure
+    from skintrack.capture import colour, face, measure
 
     ita = measure.value(measure.measure(aligned_rgb, face.region_masks(landmarks)), "ita")
-    return (None, NO_FACE_GROUP) if ita is None else (ita, measure.ita_group(ita))
+    return (None, NO_FACE_GROUP) if ita is None else (ita, colour.ita_group(ita))
 
 
 def prepare_photo(data_dir: str | Path, row: dict) -> dict:
@@ -373,9 +373,9 @@ def evaluate_model(
             progress(i + 1, len(rows))
     result = summary(photos)
     result.update(model=classifier.source, data=str(data_dir), split=split, grouping=grouping)
-    from skintrack.capture import measure
+    from skintrack.capture import colour
 
-    order = [name for _, name in measure.ITA_GROUPS] + [NO_FACE_GROUP]
+    order = [name for _, name in colour.ITA_GROUPS] + [NO_FACE_GROUP]
     result["by_group"] = {g: summary(sel) for g in order if (sel := [p for p in photos if p["ita_group"] == g])}
     result["by_column"] = {
         c: {v: summary([p for p in photos if p[c] == v]) for v in sorted({p[c] for p in photos})} for c in by
@@ -394,7 +394,7 @@ def evaluate_tone_shift(
 
     The same photos and labels at every tone, so a difference between tones is the model's,
     not the sample's (ACNE04 holds 18 brown and 2 dark valid photos)."""
-    from skintrack.capture import measure
+    from skintrack.capture import colour
 
     rows = read_labels(data_dir, split)
     keys = ["as is"] + [f"ITA {t:+.0f}" for t in targets]
@@ -411,7 +411,7 @@ def evaluate_tone_shift(
         renders = [(item["image"], item["ita_group"])]
         for t in targets:
             image, measured = reshade(item["image"], item["landmarks"], t, item["ita"])
-            renders.append((image, measure.ita_group(measured)))
+            renders.append((image, colour.ita_group(measured)))
         preds = classifier.predict_batch([image for image, _ in renders])
         truth.append(item["grade"])
         lt.append(math.nan if item["n_lesions"] is None else item["n_lesions"])
