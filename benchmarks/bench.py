@@ -39,7 +39,7 @@ from skintrack.capture import face
 from skintrack.config import PROJECT_ROOT, Settings
 from skintrack.db import schema
 from skintrack.model import classifier as clf
-from skintrack.model import serving
+from skintrack.model import export, serving
 from skintrack.report import charts
 from skintrack.stats import analytics, insights, trends
 
@@ -229,7 +229,7 @@ def _forward_variants(
         with torch.autocast("cpu", dtype=torch.bfloat16):
             cl(xcl)
 
-    onnx1 = serving.OnnxClassifier(serving.session(serving.ensure_export(ckpt, cache_dir=export_dir), 1), ckpt)
+    onnx1 = serving.OnnxClassifier(serving.session(export.ensure_export(ckpt, cache_dir=export_dir), 1), ckpt)
     return {
         "torch_eager": lambda: model(x),
         "torch_eager_1thread": _one_thread(lambda: model(x)),

@@ -6,6 +6,7 @@ import io
 import os
 import struct
 import zlib
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,33 @@ def settings(home):
     from skintrack.config import Settings
 
     return Settings.for_home(home)
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory):
+    """A home with check-ins on 2 and 20 March 2026, a logged day, and acne scores on both
+    (the report and its document)."""
+    from skintrack import pipeline
+    from skintrack.config import Settings
+    from skintrack.db import store
+
+    settings = Settings.for_home(tmp_path_factory.mktemp("report") / "home")
+    first, _ = pipeline.checkin(settings, photo_bytes("obama-720p.jpg"), datetime(2026, 3, 2, 8, 0))
+    last, _ = pipeline.checkin(settings, photo_bytes("biden.jpg"), datetime(2026, 3, 20, 8, 30))
+    store.log_day(
+        settings,
+        date(2026, 3, 10),
+        {"sleep_hours": 6.5, "stress": 4},
+        [("Gentle cleanser", "AM"), ("Adapalene 0.1%", "PM")],
+    )
+    # A model's output, written as the classifier would write it (grade probabilities, count).
+    rows = []
+    for entry_id, probs, lesions in ((first, [0.1, 0.2, 0.6, 0.1], 31.0), (last, [0.5, 0.3, 0.15, 0.05], 6.0)):
+        rows += [(entry_id, "acne-test@1", f"acne_grade_p{k}", "face", p) for k, p in enumerate(probs)]
+        rows += [(entry_id, "acne-test@1", "acne_grade", "face", sum(k * p for k, p in enumerate(probs)))]
+        rows += [(entry_id, "acne-test@1", "lesion_count", "face", lesions)]
+    store.add_scores(settings, rows)
+    return settings
 
 
 def photo_bytes(name: str) -> bytes:

@@ -23,7 +23,8 @@ from skintrack import quicklog
 from skintrack.config import Settings
 from skintrack.db import archive, devices, products, restore, schema, store
 from skintrack.lan import certificate, serve
-from skintrack.lan.proxy import COOKIE, GateOptions, Throttle, parse_head
+from skintrack.lan.proxy import GateOptions, Throttle
+from skintrack.lan.request import COOKIE
 from tests.conftest import DATA, ROOT
 
 ADDRESS = "127.0.0.2"
@@ -106,13 +107,6 @@ def test_the_throttle_slows_then_refuses_an_address():
     assert delays == [0.0] * 3 + [1.0] * 7
     assert throttle.locked("10.0.0.9", now=120.0) and not throttle.locked("10.0.0.8", now=120.0)
     assert not throttle.locked("10.0.0.9", now=100.0 + 9 + 601)  # the window passes
-
-
-def test_the_device_cookie_never_reaches_streamlit():
-    from skintrack.lan.proxy import _without_device_cookie
-
-    assert _without_device_cookie(f"a=1; {COOKIE}=secret; _streamlit_xsrf=2|x") == "a=1; _streamlit_xsrf=2|x"
-    assert parse_head(b"GET /x?y=1 HTTP/1.1\r\nHost: h\r\n\r\n").path == "/x"
 
 
 def test_make_run_binds_only_loopback():

@@ -5,7 +5,7 @@ from datetime import date, time
 import streamlit as st
 
 import appstate
-from skintrack.report import guidance, reminders, report
+from skintrack.report import document, guidance, reminders, report
 
 st.title("Report and reminder")
 settings = appstate.settings()
@@ -30,7 +30,7 @@ else:
     if len(period) == 2 and st.button("Make the report", type="primary"):
         bar = st.progress(0.0, "Making the report...")
         try:
-            rendered = report.make(settings, period[0], period[1], progress=lambda f, what: bar.progress(f, what))
+            rendered = document.make(settings, period[0], period[1], progress=lambda f, what: bar.progress(f, what))
         except report.EmptyPeriod as exc:
             bar.empty()
             st.info(f"{str(exc).capitalize()}.")
@@ -41,7 +41,7 @@ else:
     rendered = st.session_state.get("report")
     if rendered is not None:
         rep = rendered.report
-        stem = report.file_stem(rep.start, rep.end)
+        stem = document.file_stem(rep.start, rep.end)
         st.success(
             f"Report of {rep.start:%d %b %Y} to {rep.end:%d %b %Y}: {rep.checkins} check-ins, "
             f"{len(rep.charts)} trend charts, {rep.days_logged} logged day{'' if rep.days_logged == 1 else 's'}."

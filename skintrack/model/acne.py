@@ -14,7 +14,7 @@ import numpy as np
 
 from skintrack.config import PROJECT_ROOT
 from skintrack.errors import BadValue
-from skintrack.files import write_atomic as write_atomic  # re-exported: serving and classifier write with it
+from skintrack.files import write_atomic as write_atomic  # re-exported: export and classifier write with it
 
 FORMAT = "skintrack-acne-classifier"
 FORMAT_VERSION = 1

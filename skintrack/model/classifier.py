@@ -290,7 +290,7 @@ def build(ckpt: dict) -> AcneNet:
 
 
 def read_shipped(path: Path) -> dict:
-    """The exact checkpoint a shipped model file (``serving.ship``) was made from: its
+    """The exact checkpoint a shipped model file (``export.ship``) was made from: its
     metadata, and its fp16 weights taken back from the ONNX initializers (checked against
     the id the file records)."""
     import json
@@ -298,7 +298,7 @@ def read_shipped(path: Path) -> dict:
     import onnx
     from onnx import numpy_helper
 
-    from skintrack.model.serving import CARD_KEY
+    from skintrack.model.export import CARD_KEY
 
     model = onnx.load(str(path))
     props = {p.key: p.value for p in model.metadata_props}
