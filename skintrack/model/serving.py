@@ -1,15 +1,13 @@
 """Serving the acne classifier through ONNX Runtime, without importing torch.
 
-torch stays the reference path (training, evaluation, Grad-CAM, the agreement checks); a
-check-in scores through an ONNX export of the same checkpoint (``export``), which runs about
-twice as fast on a CPU.
-
-``load`` hashes the checkpoint file, finds its sidecar and the export named by the id the
-sidecar gives, checks that the export records that same id, and serves it: torch is imported
-only to export when one of these is missing or does not match (``python -m
-skintrack.model.serving --export``, run by ``make setup``, does that once). A shipped ``.onnx``
-model file is served as it is. The rule of ``classifier.load`` holds on both paths: a
-checkpoint without held-out metrics is refused.
+The installed model is a shipped ``.onnx`` file (``models/resnet50-acne.onnx``, written by
+``export.ship``): ``load`` serves it as it is, with the card it carries. A torch checkpoint
+(``.pt``, from training) is served through a cached ONNX export of it (``export``): ``load``
+hashes the file, finds its sidecar and the export named by the id the sidecar gives, checks
+that the export records that same id, and imports torch only to export when one of these is
+missing or does not match. torch stays the reference path (training, evaluation, Grad-CAM,
+the agreement checks). The rule of ``classifier.load`` holds on every path: a model without
+held-out metrics is refused.
 """
 
 from __future__ import annotations
