@@ -74,3 +74,26 @@ def test_delete_needs_confirmation_then_deletes(settings, page):
     _button(page, "Delete").click().run()
     assert any("Deleted 2 entries" in s.value for s in page.success)
     assert store.entries(settings).empty and store.lifestyle(settings).empty
+
+
+def test_phones_tab_pairs_lists_and_revokes(settings, home, monkeypatch):
+    """While LAN mode runs, the Data page makes a one-time pairing link (with its QR code), lists
+    the paired phones and revokes one: its token stops being valid."""
+    from skintrack.db import devices
+    from skintrack.lan import serve
+
+    monkeypatch.setenv(serve.LAN_URL_ENV, "https://127.0.0.2:8443")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.switch_page("views/data.py").run()
+    assert any("https://127.0.0.2:8443" in m.value for m in at.markdown)
+    _button(at, "Pair a phone").click().run()
+    assert not at.exception
+    link = next(c.value for c in at.code if c.value.startswith("https://127.0.0.2:8443/pair?code="))
+    assert len(at.image) == 1  # the QR code of that link
+    token, _ = devices.pair(settings, link.split("code=")[1], name="test phone")
+    assert devices.valid_tokens(settings)
+    at.run()
+    assert not at.dataframe[-1].value.empty and "test phone" in at.dataframe[-1].value["name"].tolist()
+    _button(at, "Revoke").click().run()
+    assert not at.exception
+    assert not devices.valid_tokens(settings)
