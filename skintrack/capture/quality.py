@@ -162,25 +162,15 @@ def highlight_level(aligned: Aligned) -> float:
     return float(np.percentile(aligned.image.max(axis=2)[oval], 99.5)) if oval.any() else 0.0
 
 
-def quality(rgb: np.ndarray, face: Face, aligned: Aligned, limits: GateLimits | None = None) -> Quality:
-    """Check framing, pose, size, blur and exposure; each failed check withholds what it
-    guards (or refuses the photo) and says what to do."""
-    lim = limits or GateLimits()
-    mask = face_mask(aligned.landmarks)
-    clipped = float((aligned.image[mask] >= 254).any(axis=1).mean()) if mask.any() else 1.0
-    blur = blur_px(aligned)
-    highlight = highlight_level(aligned)
-    cast = colour.colour_cast(aligned.image, region_masks(aligned.landmarks))
-    cast = 0.0 if cast is None else cast
+def _pose_checks(rgb: np.ndarray, face: Face, lim: GateLimits) -> list[Check]:
+    """Framing and pose: the whole face in the photo, the head within the limits, both cheeks in view."""
     h, w = rgb.shape[:2]
     oval = face.landmarks[FACE_OVAL, :2]
     outside = float(((oval[:, 0] < 0) | (oval[:, 0] >= w) | (oval[:, 1] < 0) | (oval[:, 1] >= h)).mean())
-    eye = face.eye_distance
     yaw = abs(face.yaw)
     # Positive yaw turns the face to the subject's left: their left cheek turns away from the camera.
     away = ("left_cheek", "under_eye_left") if face.yaw > 0 else ("right_cheek", "under_eye_right")
-    blur_fix = "hold still, clean the lens, focus on your face, in more light"
-    checks = [
+    return [
         Check(
             "framing",
             outside <= lim.max_outside,
@@ -217,6 +207,15 @@ def quality(rgb: np.ndarray, face: Face, aligned: Aligned, limits: GateLimits | 
             f"{away[0].replace('_', ' ')} turned away (head turned {yaw:.0f} degrees, {lim.region_yaw_deg:.0f} at most): look straight at the camera",
             regions=away,
         ),
+    ]
+
+
+def _detail_checks(face: Face, aligned: Aligned, lim: GateLimits) -> list[Check]:
+    """Size and sharpness: enough pixels and focus for fine detail and the acne model."""
+    blur = blur_px(aligned)
+    eye = face.eye_distance
+    blur_fix = "hold still, clean the lens, focus on your face, in more light"
+    return [
         Check(
             "face_size",
             eye >= lim.min_eye_distance_px,
@@ -241,6 +240,17 @@ def quality(rgb: np.ndarray, face: Face, aligned: Aligned, limits: GateLimits | 
             f"too soft for the acne model (blur {blur:.1f} px, {lim.max_blur_model_px:.1f} at most): {blur_fix}",
             withholds=MODEL,
         ),
+    ]
+
+
+def _exposure_checks(aligned: Aligned, lim: GateLimits) -> list[Check]:
+    """Exposure and the colour of the light, which the colour measurements need."""
+    mask = face_mask(aligned.landmarks)
+    clipped = float((aligned.image[mask] >= 254).any(axis=1).mean()) if mask.any() else 1.0
+    highlight = highlight_level(aligned)
+    cast = colour.colour_cast(aligned.image, region_masks(aligned.landmarks))
+    cast = 0.0 if cast is None else cast
+    return [
         Check(
             "exposure",
             highlight >= lim.min_highlight,
@@ -267,4 +277,10 @@ def quality(rgb: np.ndarray, face: Face, aligned: Aligned, limits: GateLimits | 
             withholds=COLOUR,
         ),
     ]
-    return Quality(checks)
+
+
+def quality(rgb: np.ndarray, face: Face, aligned: Aligned, limits: GateLimits | None = None) -> Quality:
+    """Check framing, pose, size, blur and exposure; each failed check withholds what it
+    guards (or refuses the photo) and says what to do."""
+    lim = limits or GateLimits()
+    return Quality(_pose_checks(rgb, face, lim) + _detail_checks(face, aligned, lim) + _exposure_checks(aligned, lim))
