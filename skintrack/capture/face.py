@@ -237,16 +237,8 @@ def _poly(mask: np.ndarray, pts: np.ndarray, value: int = 255) -> None:
     cv2.fillPoly(mask, [np.round(pts).astype(np.int32)], value)
 
 
-def region_masks(landmarks: np.ndarray, size: int = ALIGNED_SIZE) -> dict[str, np.ndarray]:
-    """Boolean masks of the skin regions in the aligned frame, from the landmark polygons.
-
-    Each region is the face oval cut by lines through landmarks, minus the eyes, brows
-    and lips (each grown by a margin so lashes and lip edges stay out).
-    """
-    lm = landmarks[:, :2]
-    iod = float(np.linalg.norm(lm[RIGHT_EYE_OUTER] - lm[LEFT_EYE_OUTER]))
-    m = 0.04 * iod  # margin
-
+def _skin(lm: np.ndarray, size: int, m: float) -> np.ndarray:
+    """The face oval, eroded, minus the eyes, brows and lips grown by the margin ``m`` (uint8)."""
     skin = np.zeros((size, size), np.uint8)
     _poly(skin, lm[FACE_OVAL])
     skin = cv2.erode(skin, np.ones((3, 3), np.uint8), iterations=max(1, round(m / 2)))
@@ -258,20 +250,11 @@ def region_masks(landmarks: np.ndarray, size: int = ALIGNED_SIZE) -> dict[str, n
     grow = max(3, 2 * round(m) + 1)
     cut = cv2.dilate(cut, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)), iterations=2)
     skin &= ~cut
+    return skin
 
-    yy, xx = np.mgrid[0:size, 0:size]
-    brow_top = min(lm[RIGHT_BROW, 1].min(), lm[LEFT_BROW, 1].min())
-    eye_bottom_r = lm[RIGHT_EYE, 1].max()
-    eye_bottom_l = lm[LEFT_EYE, 1].max()
-    under_h = 0.22 * iod
 
-    def band(eye_idx, bottom):
-        x0, x1 = lm[eye_idx, 0].min(), lm[eye_idx, 0].max()
-        return (xx >= x0) & (xx <= x1) & (yy > bottom + m) & (yy <= bottom + m + under_h)
-
-    under_r = band(RIGHT_EYE, eye_bottom_r)
-    under_l = band(LEFT_EYE, eye_bottom_l)
-
+def _nose(lm: np.ndarray, skin: np.ndarray, iod: float, m: float) -> np.ndarray:
+    """The nose: from either side of the bridge down to the alae and the subnasale."""
     nose = np.zeros_like(skin)
     bridge_half = 0.12 * iod
     _poly(
@@ -286,7 +269,35 @@ def region_masks(landmarks: np.ndarray, size: int = ALIGNED_SIZE) -> dict[str, n
             ]
         ),
     )
-    nose = nose.astype(bool)
+    return nose.astype(bool)
+
+
+def region_masks(landmarks: np.ndarray, size: int = ALIGNED_SIZE) -> dict[str, np.ndarray]:
+    """Boolean masks of the skin regions in the aligned frame, from the landmark polygons.
+
+    Each region is the face oval cut by lines through landmarks, minus the eyes, brows
+    and lips (each grown by a margin so lashes and lip edges stay out).
+    """
+    lm = landmarks[:, :2]
+    iod = float(np.linalg.norm(lm[RIGHT_EYE_OUTER] - lm[LEFT_EYE_OUTER]))
+    m = 0.04 * iod  # margin
+
+    skin = _skin(lm, size, m)
+
+    yy, xx = np.mgrid[0:size, 0:size]
+    brow_top = min(lm[RIGHT_BROW, 1].min(), lm[LEFT_BROW, 1].min())
+    eye_bottom_r = lm[RIGHT_EYE, 1].max()
+    eye_bottom_l = lm[LEFT_EYE, 1].max()
+    under_h = 0.22 * iod
+
+    def band(eye_idx, bottom):
+        x0, x1 = lm[eye_idx, 0].min(), lm[eye_idx, 0].max()
+        return (xx >= x0) & (xx <= x1) & (yy > bottom + m) & (yy <= bottom + m + under_h)
+
+    under_r = band(RIGHT_EYE, eye_bottom_r)
+    under_l = band(LEFT_EYE, eye_bottom_l)
+
+    nose = _nose(lm, skin, iod, m)
 
     mouth_y = (lm[MOUTH_RIGHT, 1] + lm[MOUTH_LEFT, 1]) / 2
     right_cheek = (yy > eye_bottom_r + m + under_h) & (yy < mouth_y) & (xx < lm[RIGHT_ALAR, 0] - m) & ~nose
