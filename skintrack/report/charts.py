@@ -16,6 +16,84 @@ BLUE, ORANGE, GREY = "#0072B2", "#E69F00", "#999999"
 PERIOD_COLOURS = ("#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
 
 
+def _add_series(fig: go.Figure, series: pd.DataFrame) -> None:
+    """The daily points, the rolling mean and its band; a short history is widened to a week."""
+    # numpy arrays, not Python lists: at ten years of days, building and serialising the
+    # figure from lists of Timestamps costs ten times more.
+    days = pd.to_datetime(series["day"]).to_numpy()
+    fig.add_trace(
+        go.Scatter(
+            x=np.concatenate([days, days[::-1]]),
+            y=np.concatenate([series["high"].to_numpy(float), series["low"].to_numpy(float)[::-1]]),
+            fill="toself",
+            fillcolor="rgba(0,114,178,0.15)",
+            line={"width": 0},
+            hoverinfo="skip",
+            name="rolling spread",
+            showlegend=False,
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=days,
+            y=series["value"].to_numpy(float),
+            mode="markers",
+            name="daily",
+            marker={"color": BLUE, "size": 8},
+            customdata=np.datetime_as_string(days, unit="D"),
+            hovertemplate="%{customdata}: %{y:.2f}<extra>daily (click to see the photo)</extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=days,
+            y=series["rolling"].to_numpy(float),
+            mode="lines",
+            name="7-day mean",
+            line={"color": BLUE, "width": 2},
+        )
+    )
+    first, last = days.min(), days.max()
+    if last - first < np.timedelta64(7, "D"):
+        # the first days of a history: Plotly would zoom one point to fractions of a second
+        week = np.timedelta64(3, "D")
+        fig.update_xaxes(range=[first - week, last + week], tickformat="%d %b %Y")
+
+
+def _add_factor(fig: go.Figure, factor: pd.DataFrame, factor_label: str | None) -> None:
+    """The factor as bars on a second y axis."""
+    fig.add_trace(
+        go.Bar(
+            x=factor["day"],
+            y=factor["value"],
+            name=factor_label or "factor",
+            marker={"color": ORANGE},
+            opacity=0.45,
+            yaxis="y2",
+        )
+    )
+    fig.update_layout(yaxis2={"title": factor_label, "overlaying": "y", "side": "right", "showgrid": False})
+
+
+def _add_periods(fig: go.Figure, periods: pd.DataFrame, series: pd.DataFrame) -> None:
+    """Each product period as a shaded band, one colour per product; an open one runs to the last day (or today)."""
+    end = pd.to_datetime(series["day"]).max() if not series.empty else pd.Timestamp.today().normalize()
+    colours = {p: PERIOD_COLOURS[i % len(PERIOD_COLOURS)] for i, p in enumerate(dict.fromkeys(periods["product"]))}
+    for row in periods.itertuples(index=False):
+        stop = row.stop if pd.notna(row.stop) else max(end, row.start)
+        fig.add_vrect(
+            x0=row.start,
+            x1=stop + pd.Timedelta(hours=23),
+            fillcolor=colours[row.product],
+            opacity=0.12,
+            line_width=0,
+            layer="below",
+            annotation_text=row.product,
+            annotation_position="top left",
+            annotation_font_size=10,
+        )
+
+
 def trend_figure(
     series: pd.DataFrame,
     title: str,
@@ -28,74 +106,11 @@ def trend_figure(
     second axis, and product periods (product, start, stop) as shaded bands."""
     fig = go.Figure()
     if not series.empty:
-        # numpy arrays, not Python lists: at ten years of days, building and serialising the
-        # figure from lists of Timestamps costs ten times more.
-        days = pd.to_datetime(series["day"]).to_numpy()
-        fig.add_trace(
-            go.Scatter(
-                x=np.concatenate([days, days[::-1]]),
-                y=np.concatenate([series["high"].to_numpy(float), series["low"].to_numpy(float)[::-1]]),
-                fill="toself",
-                fillcolor="rgba(0,114,178,0.15)",
-                line={"width": 0},
-                hoverinfo="skip",
-                name="rolling spread",
-                showlegend=False,
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=days,
-                y=series["value"].to_numpy(float),
-                mode="markers",
-                name="daily",
-                marker={"color": BLUE, "size": 8},
-                customdata=np.datetime_as_string(days, unit="D"),
-                hovertemplate="%{customdata}: %{y:.2f}<extra>daily (click to see the photo)</extra>",
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=days,
-                y=series["rolling"].to_numpy(float),
-                mode="lines",
-                name="7-day mean",
-                line={"color": BLUE, "width": 2},
-            )
-        )
-        first, last = days.min(), days.max()
-        if last - first < np.timedelta64(7, "D"):
-            # the first days of a history: Plotly would zoom one point to fractions of a second
-            week = np.timedelta64(3, "D")
-            fig.update_xaxes(range=[first - week, last + week], tickformat="%d %b %Y")
+        _add_series(fig, series)
     if factor is not None and not factor.empty:
-        fig.add_trace(
-            go.Bar(
-                x=factor["day"],
-                y=factor["value"],
-                name=factor_label or "factor",
-                marker={"color": ORANGE},
-                opacity=0.45,
-                yaxis="y2",
-            )
-        )
-        fig.update_layout(yaxis2={"title": factor_label, "overlaying": "y", "side": "right", "showgrid": False})
+        _add_factor(fig, factor, factor_label)
     if periods is not None and not periods.empty:
-        end = pd.to_datetime(series["day"]).max() if not series.empty else pd.Timestamp.today().normalize()
-        colours = {p: PERIOD_COLOURS[i % len(PERIOD_COLOURS)] for i, p in enumerate(dict.fromkeys(periods["product"]))}
-        for row in periods.itertuples(index=False):
-            stop = row.stop if pd.notna(row.stop) else max(end, row.start)
-            fig.add_vrect(
-                x0=row.start,
-                x1=stop + pd.Timedelta(hours=23),
-                fillcolor=colours[row.product],
-                opacity=0.12,
-                line_width=0,
-                layer="below",
-                annotation_text=row.product,
-                annotation_position="top left",
-                annotation_font_size=10,
-            )
+        _add_periods(fig, periods, series)
     fig.update_layout(
         title=title,
         yaxis_title=unit,
