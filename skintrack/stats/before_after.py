@@ -105,6 +105,69 @@ def _window_difference_se(days_a: np.ndarray, days_b: np.ndarray, model: tuple[f
     return float(np.sqrt(max(w @ cov @ w, 0.0)))
 
 
+def _noise_models(daily: pd.DataFrame, periods: pd.DataFrame) -> dict[tuple[str, str], tuple[float, float, float]]:
+    """The noise model of each score with more than two days; product starts and stops are its breaks."""
+    breaks = np.array([*periods["start"], *(periods["stop"].dropna() + pd.Timedelta(days=1))], dtype="datetime64[ns]")
+    return {
+        key: _noise_model(pd.DatetimeIndex(one["day"]), one["value"].to_numpy(dtype=float), breaks)
+        for key, one in daily.groupby(["condition", "region"], sort=True)
+        if len(one) > 2
+    }
+
+
+def _windows(period, config: InsightConfig) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp, pd.Timestamp]:
+    """start, before_from, after_from, after_to: before is [before_from, start), after [after_from, after_to)."""
+    window, settle = pd.Timedelta(days=config.window_days), pd.Timedelta(days=config.settle_days)
+    start, stop = pd.Timestamp(period.start), period.stop
+    before_from, after_from = start - window, start + settle
+    after_to = after_from + window
+    if pd.notna(stop):
+        after_to = min(after_to, pd.Timestamp(stop) + pd.Timedelta(days=1))
+    return start, before_from, after_from, after_to
+
+
+def _others(periods: pd.DataFrame, product: str, before_from: pd.Timestamp, after_to: pd.Timestamp) -> str:
+    """The other products started or stopped within the windows, which muddle the comparison."""
+    near = periods[
+        (periods["product"] != product)
+        & (periods["start"].between(before_from, after_to) | periods["stop"].between(before_from, after_to))
+    ]
+    return ", ".join(sorted(set(near["product"])))
+
+
+def _difference(
+    days: pd.DatetimeIndex,
+    values: np.ndarray,
+    in_before: np.ndarray,
+    in_after: np.ndarray,
+    model: tuple[float, float, float],
+    config: InsightConfig,
+) -> dict:
+    """The after window's mean minus the before window's, with its interval, also relative to before."""
+    before, after = values[in_before], values[in_after]
+    effect = float(after.mean() - before.mean())
+    se = _window_difference_se(days[in_after].to_numpy(), days[in_before].to_numpy(), model)
+    # Fewer independent days than days: the t interval counts only the effective ones.
+    phi = model[1]
+    df = max(int((len(before) + len(after) - 2) * (1 - phi) / (1 + phi)), 2)
+    p, low, high = t_interval(effect, se, df, 1 - config.alpha)
+    rel = rel_low = rel_high = np.nan
+    if (values >= 0).all() and before.mean() > 0:
+        rel, rel_low, rel_high = effect / before.mean(), low / before.mean(), high / before.mean()
+    return dict(
+        before=float(before.mean()),
+        after=float(after.mean()),
+        effect=effect,
+        low=low,
+        high=high,
+        relative=rel,
+        rel_low=rel_low,
+        rel_high=rel_high,
+        df=df,
+        p=p,
+    )
+
+
 def product_effects(
     daily: pd.DataFrame, periods: pd.DataFrame, config: InsightConfig = InsightConfig()
 ) -> pd.DataFrame:
@@ -120,24 +183,10 @@ def product_effects(
     rows = []
     if daily.empty or periods.empty:
         return pd.DataFrame(columns=PRODUCT_COLUMNS)
-    window, settle = pd.Timedelta(days=config.window_days), pd.Timedelta(days=config.settle_days)
-    breaks = np.array([*periods["start"], *(periods["stop"].dropna() + pd.Timedelta(days=1))], dtype="datetime64[ns]")
-    noise = {
-        key: _noise_model(pd.DatetimeIndex(one["day"]), one["value"].to_numpy(dtype=float), breaks)
-        for key, one in daily.groupby(["condition", "region"], sort=True)
-        if len(one) > 2
-    }
+    noise = _noise_models(daily, periods)
     for period in periods.itertuples(index=False):
-        start, stop = pd.Timestamp(period.start), period.stop
-        before_from, after_from = start - window, start + settle
-        after_to = after_from + window
-        if pd.notna(stop):
-            after_to = min(after_to, pd.Timestamp(stop) + pd.Timedelta(days=1))
-        near = periods[
-            (periods["product"] != period.product)
-            & (periods["start"].between(before_from, after_to) | periods["stop"].between(before_from, after_to))
-        ]
-        others = ", ".join(sorted(set(near["product"])))
+        start, before_from, after_from, after_to = _windows(period, config)
+        others = _others(periods, period.product, before_from, after_to)
         for (condition, region), one in daily.groupby(["condition", "region"], sort=True):
             days = pd.DatetimeIndex(one["day"])
             values = one["value"].to_numpy(dtype=float)
@@ -146,7 +195,7 @@ def product_effects(
             row = {
                 "product": period.product,
                 "start": start,
-                "stop": stop,
+                "stop": period.stop,
                 "condition": condition,
                 "region": region,
                 "n_before": len(before),
@@ -161,28 +210,7 @@ def product_effects(
                 )
                 rows.append(row)
                 continue
-            model = noise[(condition, region)]
-            effect = float(after.mean() - before.mean())
-            se = _window_difference_se(days[in_after].to_numpy(), days[in_before].to_numpy(), model)
-            # Fewer independent days than days: the t interval counts only the effective ones.
-            phi = model[1]
-            df = max(int((len(before) + len(after) - 2) * (1 - phi) / (1 + phi)), 2)
-            p, low, high = t_interval(effect, se, df, 1 - config.alpha)
-            rel = rel_low = rel_high = np.nan
-            if (values >= 0).all() and before.mean() > 0:
-                rel, rel_low, rel_high = effect / before.mean(), low / before.mean(), high / before.mean()
-            row.update(
-                before=float(before.mean()),
-                after=float(after.mean()),
-                effect=effect,
-                low=low,
-                high=high,
-                relative=rel,
-                rel_low=rel_low,
-                rel_high=rel_high,
-                df=df,
-                p=p,
-            )
+            row.update(_difference(days, values, in_before, in_after, noise[(condition, region)], config))
             rows.append(row)
     frame = pd.DataFrame(rows).reindex(columns=PRODUCT_COLUMNS)
     return correct_for_selection(frame, config)
