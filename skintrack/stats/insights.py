@@ -216,67 +216,75 @@ def finding_labels(rep: Report, log: pd.DataFrame | None = None) -> list[str]:
     ]
 
 
-def to_json(rep: Report, log: pd.DataFrame | None = None) -> dict:
-    """The report as plain data: each finding with its factor, lag, score, region, effect and interval."""
+_FINDING_FIELDS = [
+    "factor",
+    "lag",
+    "condition",
+    "region",
+    "effect",
+    "low",
+    "high",
+    "relative",
+    "rel_low",
+    "rel_high",
+    "n_days",
+    "n_exposed",
+    "n_unexposed",
+    "p",
+    "q",
+]
+_PRODUCT_FIELDS = [
+    "product",
+    "start",
+    "condition",
+    "region",
+    "before",
+    "after",
+    "effect",
+    "low",
+    "high",
+    "relative",
+    "n_before",
+    "n_after",
+    "p",
+    "q",
+    "others",
+]
+
+
+def _plain(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
+    """The rows of ``columns`` as JSON values: None for NaN, ISO dates, Python numbers."""
+    out = []
+    for rec in frame[columns].to_dict("records"):
+        out.append(
+            {
+                k: (
+                    None
+                    if isinstance(v, float) and not math.isfinite(v)
+                    else v.date().isoformat()
+                    if isinstance(v, pd.Timestamp)
+                    else v.item()
+                    if hasattr(v, "item")
+                    else v
+                )
+                for k, v in rec.items()
+            }
+        )
+    return out
+
+
+def _findings(rep: Report, log: pd.DataFrame | None) -> list[dict]:
+    """The lagged findings as plain data, each with its factor in words and the factors that come with it."""
     factors, words = effects.exposures(log) if log is not None else (rep.factors, rep.words)
-
-    def clean(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
-        out = []
-        for rec in frame[columns].to_dict("records"):
-            out.append(
-                {
-                    k: (
-                        None
-                        if isinstance(v, float) and not math.isfinite(v)
-                        else v.date().isoformat()
-                        if isinstance(v, pd.Timestamp)
-                        else v.item()
-                        if hasattr(v, "item")
-                        else v
-                    )
-                    for k, v in rec.items()
-                }
-            )
-        return out
-
-    lag_cols = [
-        "factor",
-        "lag",
-        "condition",
-        "region",
-        "effect",
-        "low",
-        "high",
-        "relative",
-        "rel_low",
-        "rel_high",
-        "n_days",
-        "n_exposed",
-        "n_unexposed",
-        "p",
-        "q",
-    ]
-    prod_cols = [
-        "product",
-        "start",
-        "condition",
-        "region",
-        "before",
-        "after",
-        "effect",
-        "low",
-        "high",
-        "relative",
-        "n_before",
-        "n_after",
-        "p",
-        "q",
-        "others",
-    ]
-    findings = clean(rep.findings, lag_cols)
+    findings = _plain(rep.findings, _FINDING_FIELDS)
     for item in findings:
         item["words"] = words.get(item["factor"], item["factor"])
         item["comes_with"] = effects.companions(factors, item["factor"])
+    return findings
+
+
+def to_json(rep: Report, log: pd.DataFrame | None = None) -> dict:
+    """The report as plain data: each finding with its factor, lag, score, region, effect and interval."""
     pending = rep.products[rep.products["status"] == "not enough data"].drop_duplicates("product")
     return {
         "days_with_checkins": rep.days_with_checkins,
@@ -285,9 +293,9 @@ def to_json(rep: Report, log: pd.DataFrame | None = None) -> dict:
         "product_tests": int(rep.products["status"].isin(["tested", "reported"]).sum()),
         "false_discovery_rate": rep.config.alpha,
         "history_days": rep.config.history_days,
-        "findings": findings,
-        "products": clean(rep.product_findings, prod_cols),
-        "changes": clean(
+        "findings": _findings(rep, log),
+        "products": _plain(rep.product_findings, _PRODUCT_FIELDS),
+        "changes": _plain(
             rep.changes[rep.changes["verdict"].isin(["higher", "lower"])],
             ["condition", "region", "recent", "earlier", "change", "band", "basis", "verdict"],
         ),
