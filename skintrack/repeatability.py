@@ -172,10 +172,8 @@ def _pooled(groups: list[np.ndarray]) -> tuple[float, float, float, int]:
     )
 
 
-def summarise(trials: list[Trial], include_refused: bool = False) -> dict:
-    """The repeatability table: per condition and region, n, mean, sd, cv, smallest change; and
-    for the whole face the sd of each kind of perturbation against the original."""
-    used = [t for t in trials if t.values and (t.accepted or include_refused)]
+def _measurement_table(used: list[Trial]) -> dict[str, dict[str, dict]]:
+    """Per condition and region: n, mean, pooled SD, CV and the smallest real change."""
     by_key: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for t in used:
         for key, v in t.values.items():
@@ -192,8 +190,13 @@ def summarise(trials: list[Trial], include_refused: bool = False) -> dict:
             "cv": round(cv, 4) if cond in CV_CONDITIONS and math.isfinite(cv) else None,
             "smallest_change": round(MDC_FACTOR * sd, 4),
         }
-    # Per kind: the RMS difference from the photo's original, whole face.
-    originals = {t.photo: t.values for t in trials if t.kind == "original" and t.values}
+    return table
+
+
+def _rms_change_by_kind(
+    table: dict[str, dict[str, dict]], used: list[Trial], originals: dict[str, dict]
+) -> dict[str, dict[str, float]]:
+    """Per condition, whole face: the RMS difference of each kind of version from the photo's original."""
     by_kind: dict[str, dict[str, float]] = defaultdict(dict)
     for cond in table:
         key = (cond, measure.WHOLE_FACE)
@@ -205,11 +208,37 @@ def summarise(trials: list[Trial], include_refused: bool = False) -> dict:
             ]
             if diffs:
                 by_kind[cond][kind] = round(float(np.sqrt(np.mean(np.square(diffs)))), 4)
+    return by_kind
+
+
+def _grade_agreement(used: list[Trial], originals: dict[str, dict]) -> dict:
+    """How often a version keeps its original's acne grade class; empty when no version has one."""
     agreement = {}
     key = ("acne_grade_class", measure.WHOLE_FACE)
     for t in used:
         if t.kind != "original" and key in t.values and key in originals.get(t.photo, {}):
             agreement.setdefault(t.photo, []).append(t.values[key] == originals[t.photo][key])
+    return (
+        {
+            "acne_grade_agreement": {
+                "share_same_grade_as_original": round(float(np.mean([a for v in agreement.values() for a in v])), 4),
+                "versions": sum(map(len, agreement.values())),
+                "photos_always_same": sum(all(v) for v in agreement.values()),
+                "photos": len(agreement),
+            }
+        }
+        if agreement
+        else {}
+    )
+
+
+def summarise(trials: list[Trial], include_refused: bool = False) -> dict:
+    """The repeatability table: per condition and region, n, mean, sd, cv, smallest change; and
+    for the whole face the sd of each kind of perturbation against the original."""
+    used = [t for t in trials if t.values and (t.accepted or include_refused)]
+    table = _measurement_table(used)
+    originals = {t.photo: t.values for t in trials if t.kind == "original" and t.values}
+    by_kind = _rms_change_by_kind(table, used, originals)
     return {
         "source": measure.SOURCE,
         "photos": sorted({t.photo for t in trials}),
@@ -219,20 +248,7 @@ def summarise(trials: list[Trial], include_refused: bool = False) -> dict:
         "include_refused": include_refused,
         "measurements": {c: dict(r) for c, r in table.items()},
         "rms_change_by_kind": {c: dict(k) for c, k in by_kind.items()},
-        **(
-            {
-                "acne_grade_agreement": {
-                    "share_same_grade_as_original": round(
-                        float(np.mean([a for v in agreement.values() for a in v])), 4
-                    ),
-                    "versions": sum(map(len, agreement.values())),
-                    "photos_always_same": sum(all(v) for v in agreement.values()),
-                    "photos": len(agreement),
-                }
-            }
-            if agreement
-            else {}
-        ),
+        **_grade_agreement(used, originals),
     }
 
 
