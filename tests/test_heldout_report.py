@@ -101,6 +101,13 @@ def test_report_checks_the_targets_and_writes_what_the_page_reads(tmp_path, caps
     assert fig["acne_frontal"]["resampled"].startswith("single photos")
     assert modelcard.heldout({"id": "abc"}, out)["acne04_new_people"]["n_people"] == 50
     assert "| accuracy >= 0.80 | 0.850 |" in capsys.readouterr().out
+    assert fig["acne_frontal"]["frontal_in_training"] is False and "never used to train" in fig["acne_frontal"]["what"]
+    # a model fine-tuned on folds 0-4, measured on the test part: recorded as such, with the command given
+    args.frontal_trained, args.frontal_command = True, "evaluate --data cache/finetune/parts --split test"
+    assert hr.main(args) == 0
+    f2 = json.loads(out.read_text())["acne_frontal"]
+    assert f2["frontal_in_training"] is True and f2["command"] == args.frontal_command
+    assert "test part" in f2["what"] and "never used to train" not in f2["what"]
     a["grouping"] = None
     (tmp_path / "a.json").write_text(json.dumps(a))
     with pytest.raises(ValueError, match="exclude-subjects-of train"):

@@ -38,7 +38,11 @@ def test_the_page_quotes_people_the_model_was_not_trained_on(tmp_path):
     better = {**FIGURES, "acne_frontal": {**FIGURES["acne_frontal"], "mae_lesions": 1.2, "spearman_lesions": 0.8}}
     path.write_text(json.dumps(better))
     line = modelcard.accuracy_line(card, path)
-    assert "agreed closely" in line and "no better" not in line
+    assert "agreed closely" in line and "no better" not in line and "never saw in training" in line
+    # a model fine-tuned on other frontal faces is not said to have never seen one
+    path.write_text(json.dumps({**better, "acne_frontal": {**better["acne_frontal"], "frontal_in_training": True}}))
+    line = modelcard.accuracy_line(card, path)
+    assert "kept out of its training (it learnt from other frontal faces)" in line and "never saw" not in line
 
 
 def test_figures_of_another_model_are_never_quoted(tmp_path):

@@ -117,6 +117,29 @@ def test_one_training_step_changes_the_weights_and_lowers_the_loss():
     assert metrics["n"] == 4 and 0 <= metrics["accuracy"] <= 1 and "mae_lesions" in metrics
 
 
+def test_photos_without_a_grade_teach_the_density_head_only():
+    """acne_frontal has lesion boxes but no grade: its grade loss is masked, its density loss is not."""
+    torch.manual_seed(0)
+    examples = real_examples(SMALL)
+    examples[3].grade = None  # 9 lesion points, no grade label
+    data = train.Tensors.of(examples, 0.4)
+    assert data.grade.tolist() == [0, 1, 2, -1] and data.dist[3].sum() == 0
+    weights = train.class_weights([ex.grade for ex in examples if ex.grade is not None])
+    model = clf.AcneNet("resnet50").eval()
+    batch = train.make_batch(data, SMALL, None)
+    out = model(batch["x"])
+    graded = train.make_batch(data.take(slice(0, 3)), SMALL, None)
+    severity_graded = train.loss_terms(model(graded["x"]), graded, weights)["severity"]
+    terms = train.loss_terms(out, batch, weights)
+    # the severity loss is the mean over the graded photos alone
+    assert float(terms["severity"]) == pytest.approx(float(severity_graded), rel=1e-5)
+    out = {k: v.detach().requires_grad_(True) for k, v in out.items() if k != "features"}
+    train.loss_terms(out, batch, weights)["loss"].backward()
+    assert float(out["logits"].grad[3].abs().sum()) == 0 and float(out["logits"].grad[:3].abs().sum()) > 0
+    density = out["density"]
+    assert float(density.grad[3].abs().sum()) > 0  # its lesions still train the density map
+
+
 def test_grade_metrics_on_a_small_literal_case():
     probs = [[0.9, 0.1, 0, 0], [0.2, 0.8, 0, 0], [0.1, 0.6, 0.3, 0], [0, 0, 0.3, 0.7]]
     m = ev.grade_metrics([0, 1, 2, 3], probs, [1, 10, 30, 60], [2, 12, 25, 60])

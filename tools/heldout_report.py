@@ -53,6 +53,15 @@ def get_args_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, default=None, help="default: models/<model>.eval.json beside the shipped model")
     p.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument("--acne04-command", default=COMMANDS["acne04"], help="the command that wrote ACNE04, as recorded")
+    p.add_argument(
+        "--frontal-command", default=COMMANDS["acne_frontal"], help="the command that wrote FRONTAL, as recorded"
+    )
+    p.add_argument(
+        "--frontal-trained",
+        action="store_true",
+        help="the model was trained on acne_frontal's folds 0-4 and FRONTAL measures its untouched test part",
+    )
     return p
 
 
@@ -115,13 +124,13 @@ def tone_target(groups: dict, overall: float, key: str, scale: float) -> dict:
     }
 
 
-def acne04_figures(r: dict, boot: int) -> dict:
+def acne04_figures(r: dict, boot: int, command: str = COMMANDS["acne04"]) -> dict:
     photos = r["photos"]
     groups = [p["group"] for p in photos]
     out = {
         "what": "ACNE04 valid photos of people who are not in train (subjects.csv); these photos were used to "
         "choose between training stages, so person-disjoint from training, not from selection",
-        "command": COMMANDS["acne04"],
+        "command": command,
         "n": r["n"],
         "n_people": r["grouping"]["n_subjects"],
         "n_left_out": r["grouping"]["n_dropped"],
@@ -172,7 +181,9 @@ def frontal_groups(photos: list[dict], split: Path) -> tuple[list[str], str]:
     return [group[p["image"]] for p in photos], f"near-duplicate face groups of {split.name}"
 
 
-def frontal_figures(r: dict, split: Path, boot: int) -> dict:
+def frontal_figures(
+    r: dict, split: Path, boot: int, command: str = COMMANDS["acne_frontal"], trained: bool = False
+) -> dict:
     photos = r["photos"]
     groups, unit = frontal_groups(photos, split)
     median = float(np.median([p["lesions_true"] for p in photos]))
@@ -182,11 +193,18 @@ def frontal_figures(r: dict, split: Path, boot: int) -> dict:
         if "sample" in g
         else "all"
     )
+    seen = (
+        "the model was trained on other acne_frontal photos (folds 0-4 of the grouped split), never on these "
+        "or on their near-duplicates"
+        if trained
+        else "never used to train or select this model"
+    )
     out = {
-        "what": f"acne_frontal, {which} (frontal faces, whole-face lesion counts: acne + pimple boxes); never used to "
-        "train or select this model; no grade labels, so grade accuracy is not measured",
+        "what": f"acne_frontal{' test part' if trained else ''}, {which} (frontal faces, whole-face lesion counts: acne + "
+        f"pimple boxes); {seen}; no grade labels, so grade accuracy is not measured",
+        "frontal_in_training": trained,
         "sample_of": g.get("sample_of"),
-        "command": COMMANDS["acne_frontal"],
+        "command": command,
         "n": r["n"],
         "n_groups": len(set(groups)),
         "resampled": unit,
@@ -294,8 +312,8 @@ def main(args: argparse.Namespace) -> int:
         "model": a["model"],
         "model_id": a["model"].rsplit("@", 1)[1],
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "acne04_new_people": acne04_figures(a, args.boot),
-        "acne_frontal": frontal_figures(f, args.frontal_split, args.boot),
+        "acne04_new_people": acne04_figures(a, args.boot, args.acne04_command),
+        "acne_frontal": frontal_figures(f, args.frontal_split, args.boot, args.frontal_command, args.frontal_trained),
     }
     out = args.out or modelcard.eval_path()
     out.write_text(json.dumps(fig, indent=1) + "\n")

@@ -50,8 +50,13 @@ def accuracy_line(card: dict, path: Path | None = None) -> str:
     return (
         f"On {a['n']} photos of {a['n_people']} people it was not trained on (clinic photos, mostly side views) it "
         f"graded {a['accuracy']:.0%} correctly (95% interval {a['accuracy_ci95'][0]:.0%}-{a['accuracy_ci95'][1]:.0%}), "
-        f"its lesion count off by {a['mae_lesions']:.1f} on average. On {f['n']} frontal faces like a selfie, which "
-        f"it never saw in training, its count was off by {f['mae_lesions']:.1f} lesions on average and its ranking of "
+        f"its lesion count off by {a['mae_lesions']:.1f} on average. On {f['n']} frontal faces like a selfie, "
+        + (
+            "kept out of its training (it learnt from other frontal faces)"
+            if f.get("frontal_in_training")
+            else "which it never saw in training"
+        )
+        + f", its count was off by {f['mae_lesions']:.1f} lesions on average and its ranking of "
         f"the faces agreed {ranked} with the labelled counts (Spearman {rho:.2f}; 1 is perfect)"
         + (
             f": no better than always guessing {f['median_count']:.0f} (off by {f['mae_constant_median']:.1f}), so on a "

@@ -54,7 +54,7 @@ TONE_RANGE = (-50.0, 45.0)  # ITA degrees drawn by the skin-tone augmentation
 class Example:
     image: np.ndarray  # model-scale uint8 image (preprocessing size, whole crop)
     points: np.ndarray  # (n, 2) lesion centres in model-input pixels
-    grade: int
+    grade: int | None  # None: no grade label (counts only, e.g. acne_frontal): grade loss masked
     n_lesions: float  # nan when unknown
     ita_group: str
 
@@ -85,7 +85,7 @@ def load_examples(
             Example(
                 image=clf.crop_resize(it["image"], pre),
                 points=pts @ m[:, :2].T + m[:, 2],
-                grade=int(it["grade"]),
+                grade=None if it["grade"] is None else int(it["grade"]),
                 n_lesions=float(n) if n is not None else (float(len(pts)) if it["points"] is not None else math.nan),
                 ita_group=it.get("ita_group", ""),
             )
@@ -113,17 +113,27 @@ class Tensors:
     images: torch.Tensor  # (N, 3, S, S) uint8
     points: torch.Tensor  # (N, K, 2) model-input pixels, (x, y), pixel i spans [i, i + 1)
     valid: torch.Tensor  # (N, K) bool
-    grade: torch.Tensor  # (N,) int64
-    dist: torch.Tensor  # (N, 4) target label distribution
+    grade: torch.Tensor  # (N,) int64, -1 where the photo has no grade label
+    dist: torch.Tensor  # (N, 4) target label distribution, zeros where no grade label
     n_lesions: torch.Tensor  # (N,) labelled lesion count, nan where unknown
 
     @classmethod
     def of(cls, examples: list[Example], ldl_mix: float, device: str | torch.device = "cpu") -> Tensors:
         images = torch.from_numpy(np.stack([ex.image for ex in examples])).permute(0, 3, 1, 2).contiguous()
         pts, valid = _stack_points(examples)
-        dist = torch.from_numpy(np.stack([label_distribution(ex.grade, ex.n_lesions, ldl_mix) for ex in examples]))
+        dist = torch.from_numpy(
+            np.stack(
+                [
+                    label_distribution(ex.grade, ex.n_lesions, ldl_mix)
+                    if ex.grade is not None
+                    else np.zeros(len(clf.GRADE_NAMES))
+                    for ex in examples
+                ]
+            )
+        )
         n = torch.tensor([ex.n_lesions for ex in examples], dtype=torch.float32)
-        return cls(images, pts, valid, torch.tensor([ex.grade for ex in examples]), dist.float(), n).to(device)
+        grade = torch.tensor([-1 if ex.grade is None else ex.grade for ex in examples])
+        return cls(images, pts, valid, grade, dist.float(), n).to(device)
 
     def _fields(self) -> tuple[torch.Tensor, ...]:
         return self.images, self.points, self.valid, self.grade, self.dist, self.n_lesions
@@ -270,8 +280,9 @@ def class_weights(grades: list[int], power: float = 0.5) -> torch.Tensor:
 
 def loss_terms(out: dict, batch: dict, weights: torch.Tensor, w_density: float = 10.0, w_count: float = 0.05) -> dict:
     logp = F.log_softmax(out["logits"], dim=1)
-    sample_w = weights[batch["grade"]]
-    severity = (-(batch["dist"] * logp).sum(1) * sample_w).mean()
+    graded = batch["grade"] >= 0  # photos without a grade label teach the density head only
+    sample_w = weights[batch["grade"].clamp(min=0)] * graded
+    severity = (-(batch["dist"] * logp).sum(1) * sample_w).sum() / graded.sum().clamp(min=1)
     density = ((out["density"] - batch["density"]) ** 2).sum(dim=(1, 2)).mean()
     count = F.smooth_l1_loss(out["count"], batch["count"], beta=2.0)
     total = severity + w_density * density + w_count * count
@@ -574,7 +585,7 @@ def _train(args: argparse.Namespace, out_dir: Path, rng: np.random.Generator, sa
     steps_per_epoch = len(train) // args.batch_size
     model, ema, optimizer, schedule = _model(args, device, steps_per_epoch)
     scored = ema.model if ema is not None else model  # the weights evaluated and saved
-    weights = class_weights([e.grade for e in train_ex]).to(device)
+    weights = class_weights([e.grade for e in train_ex if e.grade is not None]).to(device)
     start, best, history = 0, None, []
     last_path, best_path, final_path = out_dir / "last.pt", out_dir / "best.pt", out_dir / "final.pt"
     if args.resume and last_path.is_file():
