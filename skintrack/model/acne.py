@@ -213,7 +213,7 @@ def tone_note(card: dict, ita: float | None) -> tuple[str, bool] | None:
         worse = base["accuracy"] - m["accuracy"] > 0.05
         text = (
             f"Your skin measured {group} (ITA {ita:.0f} degrees). The photos this model learned from hold few "
-            f"{group} faces, so it was also tested on its {base['n']} held-out photos re-rendered at this tone: it graded "
+            f"{group} faces, so it was also tested on {base['n']} ACNE04 validation photos (two thirds of them of people it was trained on) re-rendered at this tone: it graded "
             f"{m['accuracy']:.1%} of them correctly, against {base['accuracy']:.1%} as they were, and its lesion "
             f"count moved by {m['mean_count_change']:+.1f} on average."
         )
