@@ -14,7 +14,7 @@ import torch
 from conftest import labelled_faces
 
 from skintrack.capture import colour, face
-from skintrack.model import acne, tone, train
+from skintrack.model import acne, dataset, tone, train
 from skintrack.model import classifier as clf
 from skintrack.model import evaluate as ev
 
@@ -23,7 +23,7 @@ DATA = Path(__file__).resolve().parent / "data"
 
 def portrait(name: str = "biden.jpg") -> tuple[np.ndarray, np.ndarray]:
     rgb = cv2.cvtColor(cv2.imread(str(DATA / name)), cv2.COLOR_BGR2RGB)
-    img, _, lm = ev.align_or_resize(rgb)
+    img, _, lm = dataset.align_or_resize(rgb)
     assert lm is not None
     return img, lm
 
@@ -50,10 +50,10 @@ def test_shift_tone_moves_the_skin_to_the_ita_asked_for():
 )
 def test_a_reshaded_face_is_measured_by_the_app_in_the_group_asked_for(name, ita, group):
     img, lm = portrait(name)
-    before, _ = ev.skin_tone(img, lm)
+    before, _ = dataset.skin_tone(img, lm)
     shifted, measured = ev.reshade(img, lm, ita)
     assert abs(measured - ita) < 2 and colour.ita_group(measured) == group, (before, measured)
-    assert ev.skin_tone(shifted, lm)[0] == pytest.approx(measured)
+    assert dataset.skin_tone(shifted, lm)[0] == pytest.approx(measured)
     assert abs(before - ita) > 10  # it did move
 
 

@@ -14,8 +14,8 @@ from conftest import labelled_faces
 
 from skintrack.capture import colour
 from skintrack.model import classifier as clf
+from skintrack.model import dataset, train
 from skintrack.model import evaluate as ev
-from skintrack.model import train
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -30,7 +30,7 @@ def real_examples(pre: clf.Preprocess) -> list[train.Example]:
     out = []
     for k, name in enumerate(["obama-480p.jpg", "obama-720p.jpg", "biden.jpg", "obama-240p.jpg"]):
         rgb = cv2.cvtColor(cv2.imread(str(DATA / name)), cv2.COLOR_BGR2RGB)
-        img, _, _ = ev.align_or_resize(rgb)
+        img, _, _ = dataset.align_or_resize(rgb)
         pts = np.array([[150.0 + 40 * i, 300.0] for i in range(3 * k)]).reshape(-1, 2)
         m = pre.matrix()
         out.append(train.Example(clf.crop_resize(img, pre), pts @ m[:, :2].T + m[:, 2], k, float(len(pts)), "x"))
@@ -179,14 +179,14 @@ def test_run_names_the_bad_value(tmp_path):
 @pytest.mark.dataset
 @needs_acne04
 def test_prepared_photo_keeps_its_lesions_in_the_aligned_frame():
-    rows = [r for r in ev.read_labels(ACNE04, "valid") if r["severity_grade"] == "3"][:1]
-    item = ev.prepare_photo(ACNE04, rows[0])
+    rows = [r for r in dataset.read_labels(ACNE04, "valid") if r["severity_grade"] == "3"][:1]
+    item = dataset.prepare_photo(ACNE04, rows[0])
     pts = np.array(item["points"])
     assert item["image"].shape == (512, 512, 3)
     assert len(pts) == item["n_lesions"] > 20
     inside = ((pts >= 0) & (pts < 512)).all(1).mean()
     assert inside > 0.9
-    assert item["ita_group"] in {name for _, name in colour.ITA_GROUPS} | {ev.NO_FACE_GROUP}
+    assert item["ita_group"] in {name for _, name in colour.ITA_GROUPS} | {dataset.NO_FACE_GROUP}
 
 
 @pytest.mark.dataset
@@ -221,7 +221,7 @@ def test_a_tiny_training_run_writes_a_measured_checkpoint(tmp_path):
     assert "academic" in c.card["data"]["terms"]
     assert (out / "last.pt").is_file() and json.loads((out / "metrics.jsonl").read_text().splitlines()[0])["epoch"] == 1
     with pytest.raises(ValueError, match="split 'test'"):
-        ev.read_labels(ACNE04, "test")
+        dataset.read_labels(ACNE04, "test")
 
 
 def test_evaluate_command_prints_json_per_skin_tone_group(tmp_path, capsys):

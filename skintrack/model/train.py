@@ -38,6 +38,7 @@ from tqdm import tqdm
 from skintrack.errors import BadValue
 from skintrack.model import classifier as clf
 from skintrack.model import evaluate as ev
+from skintrack.model.dataset import prepare_photo, read_labels
 from skintrack.model.tone import shift_tone
 
 DATA_TERMS = (
@@ -75,7 +76,7 @@ def load_examples(
             bgr = cv2.imread(str(cache / it["file"]), cv2.IMREAD_COLOR)
             it["image"] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     if not items:
-        items = [ev.prepare_photo(data, row) for row in ev.read_labels(data, split)[: limit or None]]
+        items = [prepare_photo(data, row) for row in read_labels(data, split)[: limit or None]]
     m = pre.matrix()
     out = []
     for it in items:
