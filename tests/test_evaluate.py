@@ -12,7 +12,7 @@ import torch
 from conftest import DATA, SHARED, labelled_faces
 
 from skintrack.model import classifier as clf
-from skintrack.model import dataset, lesions
+from skintrack.model import dataset, lesions, metrics
 from skintrack.model import evaluate as ev
 
 SMALL = clf.Preprocess(size=64)
@@ -86,7 +86,7 @@ def test_a_folder_with_counts_only_is_measured_on_count_agreement(tmp_path, caps
 
 
 def test_count_metrics_rank_and_error():
-    m = ev.count_metrics([0, 2, 5, math.nan, 9], [1.5, 1, 7, 100, 8])
+    m = metrics.count_metrics([0, 2, 5, math.nan, 9], [1.5, 1, 7, 100, 8])
     assert m["n_counted"] == 4  # the unlabelled photo is skipped
     assert m["spearman_lesions"] == pytest.approx(0.8)  # ranks 2,1,3,4 against 1,2,3,4: 1 - 6 * 2 / (4 * 15)
     assert m["mae_lesions"] == pytest.approx((1.5 + 1 + 2 + 1) / 4)

@@ -14,7 +14,7 @@ from conftest import labelled_faces
 
 from skintrack.capture import colour
 from skintrack.model import classifier as clf
-from skintrack.model import dataset, train
+from skintrack.model import dataset, metrics, train
 from skintrack.model import evaluate as ev
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,7 +142,7 @@ def test_photos_without_a_grade_teach_the_density_head_only():
 
 def test_grade_metrics_on_a_small_literal_case():
     probs = [[0.9, 0.1, 0, 0], [0.2, 0.8, 0, 0], [0.1, 0.6, 0.3, 0], [0, 0, 0.3, 0.7]]
-    m = ev.grade_metrics([0, 1, 2, 3], probs, [1, 10, 30, 60], [2, 12, 25, 60])
+    m = metrics.grade_metrics([0, 1, 2, 3], probs, [1, 10, 30, 60], [2, 12, 25, 60])
     assert m["accuracy"] == 0.75 and m["balanced_accuracy"] == 0.75
     assert m["confusion"] == [[1, 0, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]]
     assert m["macro_f1"] == pytest.approx((1 + 2 / 3 + 0 + 1) / 4)

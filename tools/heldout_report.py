@@ -30,8 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from skintrack.config import PROJECT_ROOT
-from skintrack.model import dataset, modelcard
-from skintrack.model import evaluate as ev
+from skintrack.model import dataset, metrics, modelcard
 
 MIN_GROUP = 15  # ITA groups with fewer photos are listed, not judged
 COMMANDS = {
@@ -90,7 +89,7 @@ def mae(photos):
 
 
 def spearman(photos):
-    return ev.count_metrics([p["lesions_true"] for p in photos], [p["lesions_pred"] for p in photos])[
+    return metrics.count_metrics([p["lesions_true"] for p in photos], [p["lesions_pred"] for p in photos])[
         "spearman_lesions"
     ]
 

@@ -37,8 +37,8 @@ from tqdm import tqdm
 
 from skintrack.errors import BadValue
 from skintrack.model import classifier as clf
-from skintrack.model import evaluate as ev
 from skintrack.model.dataset import prepare_photo, read_labels
+from skintrack.model.metrics import grade_metrics
 from skintrack.model.tone import shift_tone
 
 DATA_TERMS = (
@@ -372,7 +372,7 @@ def evaluate(
     batch_size: int = 32,
     callback: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Metrics on unaugmented data (see ``evaluate.grade_metrics``)."""
+    """Metrics on unaugmented data (see ``metrics.grade_metrics``)."""
     model.eval()
     probs, counts = [], []
     for i in range(0, len(data), batch_size):
@@ -384,7 +384,7 @@ def evaluate(
             callback(min(i + batch_size, len(data)), len(data))
     p = torch.cat(probs).numpy()
     c = torch.cat(counts).numpy()
-    return ev.grade_metrics(data.grade.cpu().tolist(), p, data.n_lesions.cpu().tolist(), c)
+    return grade_metrics(data.grade.cpu().tolist(), p, data.n_lesions.cpu().tolist(), c)
 
 
 class Schedule:
