@@ -14,7 +14,7 @@ import torch
 from conftest import labelled_faces
 
 from skintrack.capture import colour, face
-from skintrack.model import acne, dataset, tone, train
+from skintrack.model import acne, batches, dataset, tone, train
 from skintrack.model import classifier as clf
 from skintrack.model import evaluate as ev
 
@@ -70,12 +70,12 @@ def test_tone_augmentation_darkens_some_images_and_keeps_the_points():
     img, _ = portrait()
     images = torch.from_numpy(np.stack([img] * 8)).permute(0, 3, 1, 2).contiguous()
     points = torch.tensor([[[200.0, 300.0]]]).expand(8, 1, 2).contiguous()
-    plain, p0 = train.augment(images, points, torch.Generator().manual_seed(3))
-    toned, p1 = train.augment(images, points, torch.Generator().manual_seed(3), tone=1.0)
+    plain, p0 = batches.augment(images, points, torch.Generator().manual_seed(3))
+    toned, p1 = batches.augment(images, points, torch.Generator().manual_seed(3), tone=1.0)
     assert torch.equal(p0, p1)  # the geometry draws come first: the same crop and points
     lightness = tone.skin_reference(tone.srgb_to_lab(toned))[0]
     assert lightness.min() < tone.skin_reference(tone.srgb_to_lab(plain))[0].min() - 5
-    again, _ = train.augment(images, points, torch.Generator().manual_seed(3), tone=1.0)
+    again, _ = batches.augment(images, points, torch.Generator().manual_seed(3), tone=1.0)
     assert torch.equal(again, toned)
 
 

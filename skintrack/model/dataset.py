@@ -6,19 +6,24 @@ optionally YOLO lesion boxes in ``<split>/yolo_labels/<stem>.txt`` (with ``class
 only the acne-lesion classes count), ``subjects.csv`` (each photo's person) and ``meta.csv``
 (per-photo columns labels.csv lacks). Every photo is aligned with ``skintrack.capture.face``;
 where no face is found it falls back to a resize of the whole photo (and is put in its own
-skin-tone group, since skin tone cannot be measured without the mask). No torch here.
+skin-tone group, since skin tone cannot be measured without the mask). Training reads the
+aligned photos as ``Example``s at model scale, from the cache ``tools/prepare_acne04.py``
+writes or aligned here. No torch here.
 """
 
 from __future__ import annotations
 
 import csv
+import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from skintrack.errors import BadValue
-from skintrack.model.acne import GRADE_NAMES
+from skintrack.model.acne import GRADE_NAMES, Preprocess, crop_resize
 
 # skintrack.face and skintrack.measure (MediaPipe) are imported where photos are aligned or
 # measured, so that training from a prepared cache runs where MediaPipe is not installed.
@@ -190,3 +195,46 @@ def prepare_photo(data_dir: str | Path, row: dict) -> dict:
         "ita": ita,
         "ita_group": group,
     }
+
+
+# ---------------------------------------------------------------- training examples
+
+
+@dataclass
+class Example:
+    image: np.ndarray  # model-scale uint8 image (preprocessing size, whole crop)
+    points: np.ndarray  # (n, 2) lesion centres in model-input pixels
+    grade: int | None  # None: no grade label (counts only, e.g. acne_frontal): grade loss masked
+    n_lesions: float  # nan when unknown
+    ita_group: str
+
+
+def load_examples(
+    data: Path, split: str | None, pre: Preprocess, cache: Path | None = None, limit: int = 0
+) -> list[Example]:
+    """Aligned examples of one split (the first ``limit`` if given), at model scale, from the
+    prepared cache or, without one, aligned here from the raw folder."""
+    items = None
+    if cache is not None and (cache / "index.json").is_file():
+        index = json.loads((cache / "index.json").read_text())
+        items = [it for it in index if split is None or it["split"] == split][: limit or None]
+        for it in items:
+            bgr = cv2.imread(str(cache / it["file"]), cv2.IMREAD_COLOR)
+            it["image"] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if not items:
+        items = [prepare_photo(data, row) for row in read_labels(data, split)[: limit or None]]
+    m = pre.matrix()
+    out = []
+    for it in items:
+        pts = np.asarray(it["points"] or [], np.float64).reshape(-1, 2)
+        n = it["n_lesions"]
+        out.append(
+            Example(
+                image=crop_resize(it["image"], pre),
+                points=pts @ m[:, :2].T + m[:, 2],
+                grade=None if it["grade"] is None else int(it["grade"]),
+                n_lesions=float(n) if n is not None else (float(len(pts)) if it["points"] is not None else math.nan),
+                ita_group=it.get("ita_group", ""),
+            )
+        )
+    return out
