@@ -261,58 +261,24 @@ def _train(args: argparse.Namespace, out_dir: Path, rng: np.random.Generator, sa
         start, best, history, rng = resume(last_path, device, model, optimizer, schedule, ema, gen)
         say(f"resumed after epoch {start}")
 
-    train_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
-    data_info = {
-        "name": "ACNE04",
-        "terms": DATA_TERMS,
-        "train_split": args.train_split,
-        "valid_split": args.valid_split,
-        "n_train": len(train),
-        "n_valid": len(valid),
+    checkpoint = _checkpointer(args, scored, pre, len(train), len(valid))
+    step = {
+        "pre": pre,
+        "batch_size": args.batch_size,
+        "rng": rng,
+        "gen": gen,
+        "weights": weights,
+        "ema": ema,
+        "amp": amp,
+        "tone": args.tone_aug,
     }
-
-    def checkpoint(metrics: dict, epoch: int, selection: str) -> dict:
-        return clf.make_checkpoint(
-            scored,
-            pre=pre,
-            metrics={**metrics, "split": args.valid_split},
-            train_args=train_args,
-            data=data_info,
-            epoch=epoch,
-            extra={"selection": selection},
-        )
-
     metrics, done = None, start
     for epoch in range(start, args.epochs):
-        t0 = time.time()
-        bar, progress = _progress_bar(steps_per_epoch, f"epoch {epoch + 1}/{args.epochs}")
         if schedule.finished:
             say(f"time budget of {args.time_budget} min spent after epoch {epoch}: stopping")
             break
-        losses = train_one_epoch(
-            model,
-            train,
-            optimizer,
-            schedule,
-            pre=pre,
-            batch_size=args.batch_size,
-            rng=rng,
-            gen=gen,
-            weights=weights,
-            ema=ema,
-            amp=amp,
-            tone=args.tone_aug,
-            callback=progress,
-        )
-        bar.close()
-        metrics = evaluate(scored, valid, pre=pre)
-        record = {
-            "epoch": epoch + 1,
-            "seconds": round(time.time() - t0, 1),
-            "lr": optimizer.param_groups[0]["lr"],
-            "train": losses,
-            "valid": metrics,
-        }
+        record = _epoch(model, scored, train, valid, optimizer, schedule, step, epoch, args.epochs)
+        metrics = record["valid"]
         history.append(record)
         done = epoch + 1
         improved = better(metrics, best)
@@ -330,6 +296,54 @@ def _train(args: argparse.Namespace, out_dir: Path, rng: np.random.Generator, sa
         clf.save(checkpoint(metrics, done, "last epoch (no selection on the valid split)"), final_path)
     say(f"done; best valid accuracy {best['accuracy']:.3f} in {best_path}")
     return 0
+
+
+def _checkpointer(
+    args: argparse.Namespace, scored: torch.nn.Module, pre: clf.Preprocess, n_train: int, n_valid: int
+) -> Callable[[dict, int, str], dict]:
+    """A function (metrics, epoch, selection) -> the self-describing checkpoint of ``scored``,
+    with the run's arguments and data (ACNE04, its terms, the splits and their sizes)."""
+    train_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
+    data_info = {
+        "name": "ACNE04",
+        "terms": DATA_TERMS,
+        "train_split": args.train_split,
+        "valid_split": args.valid_split,
+        "n_train": n_train,
+        "n_valid": n_valid,
+    }
+
+    def checkpoint(metrics: dict, epoch: int, selection: str) -> dict:
+        return clf.make_checkpoint(
+            scored,
+            pre=pre,
+            metrics={**metrics, "split": args.valid_split},
+            train_args=train_args,
+            data=data_info,
+            epoch=epoch,
+            extra={"selection": selection},
+        )
+
+    return checkpoint
+
+
+def _epoch(
+    model, scored, train: Tensors, valid: Tensors, optimizer, schedule, step: dict, epoch: int, epochs: int
+) -> dict:
+    """One epoch: ``train_one_epoch`` (with ``step``'s arguments) behind a progress bar, then
+    ``scored`` measured on the valid split; the epoch's record for metrics.jsonl."""
+    t0 = time.time()
+    bar, progress = _progress_bar(len(train) // step["batch_size"], f"epoch {epoch + 1}/{epochs}")
+    losses = train_one_epoch(model, train, optimizer, schedule, **step, callback=progress)
+    bar.close()
+    metrics = evaluate(scored, valid, pre=step["pre"])
+    return {
+        "epoch": epoch + 1,
+        "seconds": round(time.time() - t0, 1),
+        "lr": optimizer.param_groups[0]["lr"],
+        "train": losses,
+        "valid": metrics,
+    }
 
 
 def _device(name: str) -> tuple[torch.device, bool]:
