@@ -1,12 +1,15 @@
-"""What a training run keeps besides its data: the learning-rate ``Schedule``, the moving
-average of the weights (``EMA``), the weights it starts from (``--init``), and the state
-``last.pt`` saves and ``--resume`` restores.
+"""What a training run keeps besides its data: the network, optimiser, learning-rate
+``Schedule`` and moving average of the weights (``EMA``) it is built with, the weights it
+starts from (``--init``), its random seeds, and the state ``last.pt`` saves and ``--resume``
+restores.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import math
+import random
 import time
 from pathlib import Path
 
@@ -170,3 +173,23 @@ def resume(
     torch.set_rng_state(state["torch_rng"])
     gen.set_state(state.get("gen", gen.get_state()))
     return state["epoch"], state["best"], state["history"], rng
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def build(
+    args: argparse.Namespace, device: torch.device, steps_per_epoch: int
+) -> tuple[clf.AcneNet, EMA | None, torch.optim.Optimizer, Schedule]:
+    """The network (initialised as ``--init`` says), its moving average, the optimiser and the schedule."""
+    model = clf.AcneNet(args.arch)
+    init_weights(model, args.init)
+    model = model.to(device, memory_format=torch.channels_last)
+    ema = EMA(model, args.ema) if args.ema else None
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    total, warmup = steps_per_epoch * args.epochs, steps_per_epoch * args.warmup_epochs
+    schedule = Schedule(optimizer, args.lr, total, warmup=warmup, budget_s=60.0 * args.time_budget)
+    return model, ema, optimizer, schedule

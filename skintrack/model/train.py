@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import random
 import sys
 import time
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from skintrack.model import classifier as clf
 from skintrack.model.batches import Tensors, make_batch
 from skintrack.model.dataset import load_examples
 from skintrack.model.metrics import grade_metrics
-from skintrack.model.runstate import EMA, Schedule, init_weights, resume, training_state
+from skintrack.model.runstate import EMA, Schedule, build, resume, seed_everything, training_state
 
 DATA_TERMS = (
     "ACNE04 (Wu et al., 'Joint Acne Image Grading and Counting via Label Distribution "
@@ -151,12 +150,6 @@ def better(a: dict, b: dict | None) -> bool:
     return (a["accuracy"], -a.get("mae_lesions", 0.0)) > (b["accuracy"], -b.get("mae_lesions", 0.0))
 
 
-def seed_everything(seed: int) -> np.random.Generator:
-    random.seed(seed)
-    torch.manual_seed(seed)
-    return np.random.default_rng(seed)
-
-
 # ---------------------------------------------------------------- command line
 
 
@@ -252,7 +245,7 @@ def _train(args: argparse.Namespace, out_dir: Path, rng: np.random.Generator, sa
     valid = Tensors.of(valid_ex, 0.0, device)
     gen = torch.Generator().manual_seed(args.seed)
     steps_per_epoch = len(train) // args.batch_size
-    model, ema, optimizer, schedule = _model(args, device, steps_per_epoch)
+    model, ema, optimizer, schedule = build(args, device, steps_per_epoch)
     scored = ema.model if ema is not None else model  # the weights evaluated and saved
     weights = class_weights([e.grade for e in train_ex if e.grade is not None]).to(device)
     start, best, history = 0, None, []
@@ -374,20 +367,6 @@ def _examples(args: argparse.Namespace, pre: clf.Preprocess, say: Callable[[str]
         raise BadValue(f"--batch-size {args.batch_size}: larger than the {len(train_ex)} training examples")
     say(f"train {len(train_ex)} valid {len(valid_ex)} examples; args {vars(args)}")
     return train_ex, valid_ex
-
-
-def _model(
-    args: argparse.Namespace, device: torch.device, steps_per_epoch: int
-) -> tuple[clf.AcneNet, EMA | None, torch.optim.Optimizer, Schedule]:
-    """The network (initialised as ``--init`` says), its moving average, the optimiser and the schedule."""
-    model = clf.AcneNet(args.arch)
-    init_weights(model, args.init)
-    model = model.to(device, memory_format=torch.channels_last)
-    ema = EMA(model, args.ema) if args.ema else None
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    total, warmup = steps_per_epoch * args.epochs, steps_per_epoch * args.warmup_epochs
-    schedule = Schedule(optimizer, args.lr, total, warmup=warmup, budget_s=60.0 * args.time_budget)
-    return model, ema, optimizer, schedule
 
 
 def _epoch_line(record: dict, improved: bool) -> str:
