@@ -110,6 +110,15 @@ def exclude_subjects_of(rows: list[dict], all_rows: list[dict], split: str) -> t
     return kept, note
 
 
+def sample_rows(rows: list[dict], sample: int, seed: int) -> tuple[list[dict], dict]:
+    """A uniform random sample of ``sample`` of ``rows`` (seeded, in their order), and a note of it."""
+    if sample < 1:
+        raise BadValue(f"--sample {sample}: a sample needs at least one photo")
+    pick = np.sort(np.random.default_rng(seed).choice(len(rows), sample, replace=False))
+    note = {"sample": sample, "sample_of": len(rows), "seed": seed}
+    return [rows[i] for i in pick], note
+
+
 # Box classes that count as acne lesions, by the name classes.txt gives them (acne04: one
 # class; acne_frontal: acne and pimple count, spot, mole and scar do not, as its n_lesions).
 LESION_CLASSES = ("acne_lesion", "acne", "pimple")

@@ -18,7 +18,14 @@ import numpy as np
 
 from skintrack.errors import BadValue
 from skintrack.model import classifier as clf
-from skintrack.model.dataset import NO_FACE_GROUP, exclude_subjects_of, prepare_photo, read_labels, skin_tone
+from skintrack.model.dataset import (
+    NO_FACE_GROUP,
+    exclude_subjects_of,
+    prepare_photo,
+    read_labels,
+    sample_rows,
+    skin_tone,
+)
 from skintrack.model.metrics import grade_metrics, summary
 
 
@@ -83,11 +90,8 @@ def evaluate_model(
     if exclude_subjects is not None:
         rows, grouping = exclude_subjects_of(rows, all_rows, exclude_subjects)
     if sample is not None and sample < len(rows):
-        if sample < 1:
-            raise BadValue(f"--sample {sample}: a sample needs at least one photo")
-        pick = np.sort(np.random.default_rng(seed).choice(len(rows), sample, replace=False))
-        grouping = {**(grouping or {}), "sample": sample, "sample_of": len(rows), "seed": seed}
-        rows = [rows[i] for i in pick]
+        rows, note = sample_rows(rows, sample, seed)
+        grouping = {**(grouping or {}), **note}
     missing = [c for c in by if c not in rows[0]]
     if missing:
         raise BadValue(f"column {missing[0]!r} not in labels.csv; columns there: {', '.join(rows[0])}")
