@@ -125,16 +125,16 @@ def test_default_path_is_a_file_or_none():
 def test_shipped_model_is_measured_and_counts_more_lesions_where_there_are_more():
     if clf.default_path() is None:
         pytest.skip("no model installed under models/")
-    from skintrack.model import evaluate as ev
+    from skintrack.model import dataset
 
     c = clf.load_default()
     m = c.card["metrics"]
     assert m["split"] == "valid" and m["n"] == 283
     assert m["accuracy"] > m["majority_baseline_accuracy"]
     assert c.source.startswith("resnet50-acne@") and c.card["data"]["name"] == "ACNE04"
-    rows = ev.read_labels(SHARED / "acne04", "valid")
+    rows = dataset.read_labels(SHARED / "acne04", "valid")
     rows.sort(key=lambda r: int(r["n_lesions"]))
-    clear, severe = (ev.prepare_photo(SHARED / "acne04", r) for r in (rows[0], rows[-1]))
+    clear, severe = (dataset.prepare_photo(SHARED / "acne04", r) for r in (rows[0], rows[-1]))
     p_clear, p_severe = c.predict_batch([clear["image"], severe["image"]])
     assert p_severe.lesions > p_clear.lesions and p_severe.expected_grade > p_clear.expected_grade
 

@@ -15,7 +15,10 @@ RUNTIME_ONLY = ROOT / "tests" / "runtime_only"
 # The modules that need the training tools (requirements-train.txt); nothing else in skintrack
 # may import torch. (The bench, under benchmarks/, is a developer's command that compares
 # against torch and drives a browser.)
-TRAINING_MODULES = {*(f"skintrack.model.{m}" for m in ("classifier", "evaluate", "tone", "train")), "skintrack.rescore"}
+TRAINING_MODULES = {
+    *(f"skintrack.model.{m}" for m in ("batches", "classifier", "evaluate", "runstate", "tone", "train")),
+    "skintrack.rescore",
+}
 
 
 def runtime_env(home=None) -> dict:

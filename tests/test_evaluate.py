@@ -12,8 +12,8 @@ import torch
 from conftest import DATA, SHARED, labelled_faces
 
 from skintrack.model import classifier as clf
+from skintrack.model import dataset, lesions, metrics
 from skintrack.model import evaluate as ev
-from skintrack.model import lesions
 
 SMALL = clf.Preprocess(size=64)
 ACNE04 = SHARED / "acne04"
@@ -59,7 +59,7 @@ def test_json_lists_every_photo_with_its_counts_per_region_and_half_face(tmp_pat
     photos = {p["image"]: p for p in out["photos"]}
     assert set(photos) == {"images/obama-480p.jpg", "images/biden.jpg"}
     biden = photos["images/biden.jpg"]
-    assert biden["grade_true"] == 1 and biden["lesions_true"] == 3 and biden["ita_group"] != ev.NO_FACE_GROUP
+    assert biden["grade_true"] == 1 and biden["lesions_true"] == 3 and biden["ita_group"] != dataset.NO_FACE_GROUP
     assert 0 <= biden["grade_pred"] <= 3 and math.isclose(sum(biden["probs"]), 1, abs_tol=1e-3)
     regions = biden["regions_pred"]
     assert set(regions) == set(lesions.COUNT_REGIONS) | set(lesions.HALVES)
@@ -86,7 +86,7 @@ def test_a_folder_with_counts_only_is_measured_on_count_agreement(tmp_path, caps
 
 
 def test_count_metrics_rank_and_error():
-    m = ev.count_metrics([0, 2, 5, math.nan, 9], [1.5, 1, 7, 100, 8])
+    m = metrics.count_metrics([0, 2, 5, math.nan, 9], [1.5, 1, 7, 100, 8])
     assert m["n_counted"] == 4  # the unlabelled photo is skipped
     assert m["spearman_lesions"] == pytest.approx(0.8)  # ranks 2,1,3,4 against 1,2,3,4: 1 - 6 * 2 / (4 * 15)
     assert m["mae_lesions"] == pytest.approx((1.5 + 1 + 2 + 1) / 4)
@@ -117,18 +117,18 @@ def test_people_of_train_are_left_out_of_valid(tmp_path, capsys):
 def test_labels_need_a_grade_or_a_count(tmp_path):
     folder = folder_of(tmp_path, "image,severity_grade,n_lesions", [("biden.jpg", "", "")])
     with pytest.raises(ValueError, match="neither severity_grade nor n_lesions"):
-        ev.read_labels(folder)
+        dataset.read_labels(folder)
     (folder / "labels.csv").write_text("image,n_lesions\nimages/biden.jpg,many\n")
     with pytest.raises(ValueError, match="n_lesions 'many'"):
-        ev.read_labels(folder)
+        dataset.read_labels(folder)
 
 
 @pytest.mark.dataset
 @pytest.mark.skipif(not ACNE04.is_dir(), reason=f"needs the acne04 data at {ACNE04}")
 def test_acne04_valid_holds_96_photos_of_people_not_in_train():
-    rows = ev.read_labels(ACNE04)
+    rows = dataset.read_labels(ACNE04)
     assert all(r["subject"] for r in rows)
-    kept, note = ev.exclude_subjects_of(ev.read_labels(ACNE04, "valid"), rows, "train")
+    kept, note = dataset.exclude_subjects_of(dataset.read_labels(ACNE04, "valid"), rows, "train")
     assert note["n_before"] == 283 and note["n_dropped"] == 187 and len(kept) == 96
     train_people = {r["subject"] for r in rows if r["split"] == "train"}
     assert not {r["subject"] for r in kept} & train_people
@@ -137,10 +137,10 @@ def test_acne04_valid_holds_96_photos_of_people_not_in_train():
 @pytest.mark.dataset
 @pytest.mark.skipif(not FRONTAL.is_dir(), reason=f"needs the acne_frontal data at {FRONTAL}")
 def test_acne_frontal_lesions_are_its_acne_and_pimple_boxes():
-    rows = ev.read_labels(FRONTAL)[:40]
-    assert ev.lesion_classes(FRONTAL) == {0, 1}  # acne, pimple; not spot, mole, scar
+    rows = dataset.read_labels(FRONTAL)[:40]
+    assert dataset.lesion_classes(FRONTAL) == {0, 1}  # acne, pimple; not spot, mole, scar
     for r in rows:
-        pts = ev.lesion_centres(FRONTAL, r["image"], 100, 100)
+        pts = dataset.lesion_centres(FRONTAL, r["image"], 100, 100)
         assert (0 if pts is None else len(pts)) == int(r["n_lesions"]), r["image"]
 
 

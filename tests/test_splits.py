@@ -43,8 +43,8 @@ def test_no_group_crosses_parts(name, n):
 @pytest.mark.dataset
 @pytest.mark.skipif(not (SHARED / "acne04").is_dir(), reason=f"needs the acne04 data at {SHARED / 'acne04'}")
 def test_acne04_split_is_by_the_audits_people():
-    from skintrack.model import evaluate as ev
+    from skintrack.model import dataset
 
-    subject = {r["image"]: r["subject"] for r in ev.read_labels(SHARED / "acne04")}
+    subject = {r["image"]: r["subject"] for r in dataset.read_labels(SHARED / "acne04")}
     r = rows("acne04.csv")
     assert {x["image"]: x["group"] for x in r} == subject

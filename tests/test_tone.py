@@ -14,7 +14,7 @@ import torch
 from conftest import labelled_faces
 
 from skintrack.capture import colour, face
-from skintrack.model import acne, tone, train
+from skintrack.model import acne, batches, dataset, tone, train
 from skintrack.model import classifier as clf
 from skintrack.model import evaluate as ev
 
@@ -23,7 +23,7 @@ DATA = Path(__file__).resolve().parent / "data"
 
 def portrait(name: str = "biden.jpg") -> tuple[np.ndarray, np.ndarray]:
     rgb = cv2.cvtColor(cv2.imread(str(DATA / name)), cv2.COLOR_BGR2RGB)
-    img, _, lm = ev.align_or_resize(rgb)
+    img, _, lm = dataset.align_or_resize(rgb)
     assert lm is not None
     return img, lm
 
@@ -50,10 +50,10 @@ def test_shift_tone_moves_the_skin_to_the_ita_asked_for():
 )
 def test_a_reshaded_face_is_measured_by_the_app_in_the_group_asked_for(name, ita, group):
     img, lm = portrait(name)
-    before, _ = ev.skin_tone(img, lm)
+    before, _ = dataset.skin_tone(img, lm)
     shifted, measured = ev.reshade(img, lm, ita)
     assert abs(measured - ita) < 2 and colour.ita_group(measured) == group, (before, measured)
-    assert ev.skin_tone(shifted, lm)[0] == pytest.approx(measured)
+    assert dataset.skin_tone(shifted, lm)[0] == pytest.approx(measured)
     assert abs(before - ita) > 10  # it did move
 
 
@@ -70,12 +70,12 @@ def test_tone_augmentation_darkens_some_images_and_keeps_the_points():
     img, _ = portrait()
     images = torch.from_numpy(np.stack([img] * 8)).permute(0, 3, 1, 2).contiguous()
     points = torch.tensor([[[200.0, 300.0]]]).expand(8, 1, 2).contiguous()
-    plain, p0 = train.augment(images, points, torch.Generator().manual_seed(3))
-    toned, p1 = train.augment(images, points, torch.Generator().manual_seed(3), tone=1.0)
+    plain, p0 = batches.augment(images, points, torch.Generator().manual_seed(3))
+    toned, p1 = batches.augment(images, points, torch.Generator().manual_seed(3), tone=1.0)
     assert torch.equal(p0, p1)  # the geometry draws come first: the same crop and points
     lightness = tone.skin_reference(tone.srgb_to_lab(toned))[0]
     assert lightness.min() < tone.skin_reference(tone.srgb_to_lab(plain))[0].min() - 5
-    again, _ = train.augment(images, points, torch.Generator().manual_seed(3), tone=1.0)
+    again, _ = batches.augment(images, points, torch.Generator().manual_seed(3), tone=1.0)
     assert torch.equal(again, toned)
 
 

@@ -13,9 +13,9 @@ import torch
 from conftest import labelled_faces
 
 from skintrack.capture import colour
+from skintrack.model import batches, dataset, metrics, runstate, train
 from skintrack.model import classifier as clf
 from skintrack.model import evaluate as ev
-from skintrack.model import train
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -25,15 +25,15 @@ needs_acne04 = pytest.mark.skipif(not ACNE04.is_dir(), reason=f"needs the acne04
 SMALL = clf.Preprocess(size=64)
 
 
-def real_examples(pre: clf.Preprocess) -> list[train.Example]:
+def real_examples(pre: clf.Preprocess) -> list[dataset.Example]:
     """The redistributable test portraits, aligned as in training, with a few made-up lesion points."""
     out = []
     for k, name in enumerate(["obama-480p.jpg", "obama-720p.jpg", "biden.jpg", "obama-240p.jpg"]):
         rgb = cv2.cvtColor(cv2.imread(str(DATA / name)), cv2.COLOR_BGR2RGB)
-        img, _, _ = ev.align_or_resize(rgb)
+        img, _, _ = dataset.align_or_resize(rgb)
         pts = np.array([[150.0 + 40 * i, 300.0] for i in range(3 * k)]).reshape(-1, 2)
         m = pre.matrix()
-        out.append(train.Example(clf.crop_resize(img, pre), pts @ m[:, :2].T + m[:, 2], k, float(len(pts)), "x"))
+        out.append(dataset.Example(clf.crop_resize(img, pre), pts @ m[:, :2].T + m[:, 2], k, float(len(pts)), "x"))
     return out
 
 
@@ -42,19 +42,19 @@ def test_density_target_sums_to_the_points_inside():
         [[[10.0, 10.0], [30.0, 40.0], [63.0, 1.0], [-5.0, 3.0], [70.0, 20.0], [-900.0, 4e4], [20.0, 20.0]]]
     )
     valid = torch.tensor([[True, True, True, True, True, True, False]])  # the last is padding
-    d = train.density_targets(pts, valid, 64)[0].numpy()
+    d = batches.density_targets(pts, valid, 64)[0].numpy()
     assert d.shape == (8, 8)
     assert d.sum() == pytest.approx(3.0, abs=1e-5)
     assert np.unravel_index(d.argmax(), d.shape) in {(1, 1), (4, 3), (0, 7)}
     assert d[1, 1] > d[2, 2]  # row y, column x: the blob at (10, 10) is in cell (1, 1)
-    assert train.density_targets(pts, torch.zeros_like(valid), 64).sum() == 0
+    assert batches.density_targets(pts, torch.zeros_like(valid), 64).sum() == 0
 
 
 def test_label_distribution_respects_the_order_of_grades():
-    d = train.label_distribution(1, 19.0)
+    d = batches.label_distribution(1, 19.0)
     assert d.sum() == pytest.approx(1.0) and d.argmax() == 1
     assert d[2] > d[0] > 0 and d[3] < d[2]  # 19 lesions lies near the moderate/severe cut-off
-    assert train.label_distribution(3, float("nan")).tolist() == [0, 0, 0, 1]
+    assert batches.label_distribution(3, float("nan")).tolist() == [0, 0, 0, 1]
 
 
 def test_augmentation_moves_points_with_the_pixels():
@@ -62,7 +62,7 @@ def test_augmentation_moves_points_with_the_pixels():
     cv2.circle(img, (20, 30), 2, (255, 255, 255), -1)  # pixel (20, 30) spans [20, 21) x [30, 31)
     images = torch.from_numpy(img).permute(2, 0, 1)[None].repeat(10, 1, 1, 1)
     points = torch.tensor([[[20.5, 30.5]]]).repeat(10, 1, 1)
-    out, pts = train.augment(images, points, torch.Generator().manual_seed(3))
+    out, pts = batches.augment(images, points, torch.Generator().manual_seed(3))
     assert out.shape == (10, 3, 64, 64) and 0 <= float(out.min()) and float(out.max()) <= 1
     moved = 0.0
     for k in range(10):
@@ -78,7 +78,7 @@ def test_one_training_step_changes_the_weights_and_lowers_the_loss():
     examples = real_examples(SMALL)
     model = clf.AcneNet("resnet50").train()
     model.dropout.p = 0.0  # so the two losses are computed by the same function
-    batch = train.make_batch(train.Tensors.of(examples, 0.4), SMALL, None)
+    batch = batches.make_batch(batches.Tensors.of(examples, 0.4), SMALL, None)
     weights = train.class_weights([0, 1, 2, 3])
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.0)
@@ -95,10 +95,10 @@ def test_one_training_step_changes_the_weights_and_lowers_the_loss():
 
     # the epoch function does the same through augmentation, and reports through the callback
     seen = []
-    ema = train.EMA(model, 0.9)
+    ema = runstate.EMA(model, 0.9)
     losses = train.train_one_epoch(
         model,
-        train.Tensors.of(examples, 0.4),
+        batches.Tensors.of(examples, 0.4),
         torch.optim.AdamW(model.parameters(), 1e-4),
         None,
         pre=SMALL,
@@ -113,7 +113,7 @@ def test_one_training_step_changes_the_weights_and_lowers_the_loss():
     # the average moved from the weights it copied towards the trained ones, not onto them
     w, e, b = model.severity.weight, ema.model.severity.weight, before["severity.weight"]
     assert 0 < float((e - b).detach().norm()) < float((w - b).detach().norm())
-    metrics = train.evaluate(model, train.Tensors.of(examples, 0.0), pre=SMALL)
+    metrics = train.evaluate(model, batches.Tensors.of(examples, 0.0), pre=SMALL)
     assert metrics["n"] == 4 and 0 <= metrics["accuracy"] <= 1 and "mae_lesions" in metrics
 
 
@@ -122,13 +122,13 @@ def test_photos_without_a_grade_teach_the_density_head_only():
     torch.manual_seed(0)
     examples = real_examples(SMALL)
     examples[3].grade = None  # 9 lesion points, no grade label
-    data = train.Tensors.of(examples, 0.4)
+    data = batches.Tensors.of(examples, 0.4)
     assert data.grade.tolist() == [0, 1, 2, -1] and data.dist[3].sum() == 0
     weights = train.class_weights([ex.grade for ex in examples if ex.grade is not None])
     model = clf.AcneNet("resnet50").eval()
-    batch = train.make_batch(data, SMALL, None)
+    batch = batches.make_batch(data, SMALL, None)
     out = model(batch["x"])
-    graded = train.make_batch(data.take(slice(0, 3)), SMALL, None)
+    graded = batches.make_batch(data.take(slice(0, 3)), SMALL, None)
     severity_graded = train.loss_terms(model(graded["x"]), graded, weights)["severity"]
     terms = train.loss_terms(out, batch, weights)
     # the severity loss is the mean over the graded photos alone
@@ -142,7 +142,7 @@ def test_photos_without_a_grade_teach_the_density_head_only():
 
 def test_grade_metrics_on_a_small_literal_case():
     probs = [[0.9, 0.1, 0, 0], [0.2, 0.8, 0, 0], [0.1, 0.6, 0.3, 0], [0, 0, 0.3, 0.7]]
-    m = ev.grade_metrics([0, 1, 2, 3], probs, [1, 10, 30, 60], [2, 12, 25, 60])
+    m = metrics.grade_metrics([0, 1, 2, 3], probs, [1, 10, 30, 60], [2, 12, 25, 60])
     assert m["accuracy"] == 0.75 and m["balanced_accuracy"] == 0.75
     assert m["confusion"] == [[1, 0, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]]
     assert m["macro_f1"] == pytest.approx((1 + 2 / 3 + 0 + 1) / 4)
@@ -173,20 +173,20 @@ def test_run_names_the_bad_value(tmp_path):
     args = parser.parse_args(["--data", str(tmp_path), "--init", "imagenet-ish"])
     model = clf.AcneNet("resnet50")
     with pytest.raises(ValueError, match="imagenet-ish"):
-        train.init_weights(model, args.init)
+        runstate.init_weights(model, args.init)
 
 
 @pytest.mark.dataset
 @needs_acne04
 def test_prepared_photo_keeps_its_lesions_in_the_aligned_frame():
-    rows = [r for r in ev.read_labels(ACNE04, "valid") if r["severity_grade"] == "3"][:1]
-    item = ev.prepare_photo(ACNE04, rows[0])
+    rows = [r for r in dataset.read_labels(ACNE04, "valid") if r["severity_grade"] == "3"][:1]
+    item = dataset.prepare_photo(ACNE04, rows[0])
     pts = np.array(item["points"])
     assert item["image"].shape == (512, 512, 3)
     assert len(pts) == item["n_lesions"] > 20
     inside = ((pts >= 0) & (pts < 512)).all(1).mean()
     assert inside > 0.9
-    assert item["ita_group"] in {name for _, name in colour.ITA_GROUPS} | {ev.NO_FACE_GROUP}
+    assert item["ita_group"] in {name for _, name in colour.ITA_GROUPS} | {dataset.NO_FACE_GROUP}
 
 
 @pytest.mark.dataset
@@ -221,7 +221,7 @@ def test_a_tiny_training_run_writes_a_measured_checkpoint(tmp_path):
     assert "academic" in c.card["data"]["terms"]
     assert (out / "last.pt").is_file() and json.loads((out / "metrics.jsonl").read_text().splitlines()[0])["epoch"] == 1
     with pytest.raises(ValueError, match="split 'test'"):
-        ev.read_labels(ACNE04, "test")
+        dataset.read_labels(ACNE04, "test")
 
 
 def test_evaluate_command_prints_json_per_skin_tone_group(tmp_path, capsys):

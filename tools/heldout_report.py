@@ -30,8 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from skintrack.config import PROJECT_ROOT
-from skintrack.model import evaluate as ev
-from skintrack.model import modelcard
+from skintrack.model import dataset, metrics, modelcard
 
 MIN_GROUP = 15  # ITA groups with fewer photos are listed, not judged
 COMMANDS = {
@@ -90,7 +89,7 @@ def mae(photos):
 
 
 def spearman(photos):
-    return ev.count_metrics([p["lesions_true"] for p in photos], [p["lesions_pred"] for p in photos])[
+    return metrics.count_metrics([p["lesions_true"] for p in photos], [p["lesions_pred"] for p in photos])[
         "spearman_lesions"
     ]
 
@@ -99,7 +98,7 @@ def by_ita(photos: list[dict], stats: dict) -> dict:
     from skintrack.capture import colour
 
     out = {}
-    for g in [name for _, name in colour.ITA_GROUPS] + [ev.NO_FACE_GROUP]:
+    for g in [name for _, name in colour.ITA_GROUPS] + [dataset.NO_FACE_GROUP]:
         if not any(p["ita_group"] == g for p in photos):
             continue
         sel = [p for p in photos if p["ita_group"] == g]
@@ -112,7 +111,9 @@ def target(name, value, ci, ok, clearly) -> dict:
 
 
 def tone_target(groups: dict, overall: float, key: str, scale: float) -> dict:
-    judged = {g: m for g, m in groups.items() if m["n"] >= MIN_GROUP and g != ev.NO_FACE_GROUP and m[key] is not None}
+    judged = {
+        g: m for g, m in groups.items() if m["n"] >= MIN_GROUP and g != dataset.NO_FACE_GROUP and m[key] is not None
+    }
     worst = min(judged, key=lambda g: judged[g][key]) if judged else None
     gap = None if worst is None else (overall - judged[worst][key]) * scale
     return {

@@ -4,7 +4,7 @@
   (``subjects.csv``): about a fifth of the people go to ``test`` (kept untouched until a
   model's final look), the rest to folds 0-4 for grouped 5-fold cross-validation.
 - ``acne_frontal``: no person ids, so near-duplicate faces are grouped first. Each photo is
-  aligned as the app aligns a selfie (``evaluate.align_or_resize``); two photos are linked
+  aligned as the app aligns a selfie (``dataset.align_or_resize``); two photos are linked
   when their aligned faces look alike (correlation of 32x32 grey thumbnails of the face) and
   their face shapes are close (RMS distance of the 468 aligned mesh points), by
   ``LINK_RULES``; the groups are the connected components of those links. These features
@@ -86,9 +86,9 @@ def assign(groups: dict[str, list[int]], strata: list[int], n_strata: int, seed:
 
 
 def acne04(args) -> list[dict]:
-    from skintrack.model import evaluate as ev
+    from skintrack.model import dataset
 
-    rows = ev.read_labels(args.data)
+    rows = dataset.read_labels(args.data)
     groups: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
         if not r["subject"]:
@@ -112,7 +112,7 @@ def frontal_features(data: Path, rows: list[dict]) -> dict[str, np.ndarray]:
     """Aligned 32x32 grey face thumbnails (standardised) and aligned mesh points, cached."""
     import cv2
 
-    from skintrack.model import evaluate as ev
+    from skintrack.model import dataset
 
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / "acne_frontal_features.npz"
@@ -125,7 +125,7 @@ def frontal_features(data: Path, rows: list[dict]) -> dict[str, np.ndarray]:
     x0, y0, x1, y1 = FACE_BOX
     for i, r in enumerate(rows):
         rgb = cv2.cvtColor(cv2.imread(str(data / r["image"]), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-        img, _, lm = ev.align_or_resize(rgb)
+        img, _, lm = dataset.align_or_resize(rgb)
         grey = cv2.cvtColor(img[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
         t = cv2.resize(grey, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
         thumbs.append((t - t.mean()) / (t.std() + 1e-6))
@@ -177,9 +177,9 @@ def count_stratum(n: int) -> int:
 
 
 def acne_frontal(args) -> tuple[list[dict], dict]:
-    from skintrack.model import evaluate as ev
+    from skintrack.model import dataset
 
-    rows = ev.read_labels(args.data)
+    rows = dataset.read_labels(args.data)
     feats = frontal_features(args.data, rows)
     labels, stats = link_groups(feats)
     groups: dict[str, list[int]] = {}

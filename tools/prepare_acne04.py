@@ -22,7 +22,7 @@ import cv2
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from skintrack.files import write_atomic
-from skintrack.model import evaluate as dataset
+from skintrack.model import dataset
 
 
 def main(argv: list[str] | None = None) -> int:

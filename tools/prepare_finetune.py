@@ -10,7 +10,7 @@ Writes, like ``tools/prepare_acne04.py``, aligned 512x512 JPEGs and an ``index.j
   ``subjects.csv``), for the per-epoch log only, so the ``valid`` photos of new people stay
   out of training altogether.
 Lesion box centres are moved into the aligned frame by the alignment matrix
-(``evaluate.prepare_photo``, the app's own alignment).
+(``dataset.prepare_photo``, the app's own alignment).
 
 It also writes ``parts/``, a view of acne_frontal (links to its images and boxes) whose
 ``labels.csv`` has a ``split`` column from the grouped split (``test``, ``fold0``-``fold4``),
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from skintrack.config import PROJECT_ROOT
 from skintrack.files import write_atomic
-from skintrack.model import evaluate as ev
+from skintrack.model import dataset
 
 SPLIT_FILE = PROJECT_ROOT / "models" / "splits" / "acne_frontal.csv"
 
@@ -64,7 +64,7 @@ def frontal_view(frontal: Path, split_file: Path, out: Path) -> Path:
 
 def _align(job: tuple[str, str, dict, str, Path]) -> dict:
     data, prefix, row, split, out = job
-    item = ev.prepare_photo(data, row)
+    item = dataset.prepare_photo(data, row)
     name = Path(prefix) / Path(row["image"]).with_suffix(".jpg")
     dest = out / name
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -76,13 +76,13 @@ def _align(job: tuple[str, str, dict, str, Path]) -> dict:
 
 def jobs(acne04: Path, view: Path, out: Path, frontal_sample: int, seed: int) -> list[tuple]:
     """What to align: (data folder, dataset name, labels row, cache split, cache folder)."""
-    rows = ev.read_labels(acne04)
+    rows = dataset.read_labels(acne04)
     train_people = {r["subject"] for r in rows if r["split"] == "train"}
     todo = [(str(acne04), "acne04", r, "train", out) for r in rows if r["split"] == "train"]
     todo += [
         (str(acne04), "acne04", r, "valid", out) for r in rows if r["split"] == "valid" and r["subject"] in train_people
     ]
-    folds = [r for r in ev.read_labels(view) if r["split"] != "test"]
+    folds = [r for r in dataset.read_labels(view) if r["split"] != "test"]
     if frontal_sample and frontal_sample < len(folds):
         folds = random.Random(seed).sample(folds, frontal_sample)
     todo += [(str(view), "acne_frontal", r, "train", out) for r in folds]

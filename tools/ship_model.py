@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from skintrack.model import classifier as clf
+from skintrack.model import dataset
 from skintrack.model import evaluate as ev
 
 
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = clf.read(args.checkpoint)
     model = clf.Classifier(clf.build(ckpt), ckpt)  # fp16 weights as stored, before any metrics are trusted
     result = ev.evaluate_model(model, args.data, args.split)
-    grades = [int(r["severity_grade"]) for r in ev.read_labels(args.data, args.split)]
+    grades = [int(r["severity_grade"]) for r in dataset.read_labels(args.data, args.split)]
     majority = Counter(grades).most_common(1)[0][1] / len(grades)
     result["majority_baseline_accuracy"] = majority
     print(ev.format_report(result))

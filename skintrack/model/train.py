@@ -19,17 +19,13 @@ holds the full state for ``--resume``.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
-import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -37,234 +33,16 @@ from tqdm import tqdm
 
 from skintrack.errors import BadValue
 from skintrack.model import classifier as clf
-from skintrack.model import evaluate as ev
-from skintrack.model.tone import shift_tone
+from skintrack.model.batches import Tensors, make_batch
+from skintrack.model.dataset import load_examples
+from skintrack.model.metrics import grade_metrics
+from skintrack.model.runstate import EMA, Schedule, build, resume, seed_everything, training_state
 
 DATA_TERMS = (
     "ACNE04 (Wu et al., 'Joint Acne Image Grading and Counting via Label Distribution "
     "Learning', ICCV 2019), via the Roboflow export 'Acne04 Detection' v5: free for academic "
     "use only. A model trained on it inherits these terms."
 )
-
-
-TONE_RANGE = (-50.0, 45.0)  # ITA degrees drawn by the skin-tone augmentation
-
-
-@dataclass
-class Example:
-    image: np.ndarray  # model-scale uint8 image (preprocessing size, whole crop)
-    points: np.ndarray  # (n, 2) lesion centres in model-input pixels
-    grade: int | None  # None: no grade label (counts only, e.g. acne_frontal): grade loss masked
-    n_lesions: float  # nan when unknown
-    ita_group: str
-
-
-# ---------------------------------------------------------------- data
-
-
-def load_examples(
-    data: Path, split: str | None, pre: clf.Preprocess, cache: Path | None = None, limit: int = 0
-) -> list[Example]:
-    """Aligned examples of one split (the first ``limit`` if given), at model scale, from the
-    prepared cache or, without one, aligned here from the raw folder."""
-    items = None
-    if cache is not None and (cache / "index.json").is_file():
-        index = json.loads((cache / "index.json").read_text())
-        items = [it for it in index if split is None or it["split"] == split][: limit or None]
-        for it in items:
-            bgr = cv2.imread(str(cache / it["file"]), cv2.IMREAD_COLOR)
-            it["image"] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    if not items:
-        items = [ev.prepare_photo(data, row) for row in ev.read_labels(data, split)[: limit or None]]
-    m = pre.matrix()
-    out = []
-    for it in items:
-        pts = np.asarray(it["points"] or [], np.float64).reshape(-1, 2)
-        n = it["n_lesions"]
-        out.append(
-            Example(
-                image=clf.crop_resize(it["image"], pre),
-                points=pts @ m[:, :2].T + m[:, 2],
-                grade=None if it["grade"] is None else int(it["grade"]),
-                n_lesions=float(n) if n is not None else (float(len(pts)) if it["points"] is not None else math.nan),
-                ita_group=it.get("ita_group", ""),
-            )
-        )
-    return out
-
-
-def _stack_points(examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, K, 2) lesion points padded to the longest list, and the (N, K) mask of real ones."""
-    k = max([len(ex.points) for ex in examples] + [1])
-    pts = torch.zeros(len(examples), k, 2)
-    valid = torch.zeros(len(examples), k, dtype=torch.bool)
-    for i, ex in enumerate(examples):
-        n = len(ex.points)
-        if n:
-            pts[i, :n] = torch.as_tensor(np.asarray(ex.points, np.float32))
-            valid[i, :n] = True
-    return pts, valid
-
-
-@dataclass
-class Tensors:
-    """A split as tensors on one device: uint8 images, padded lesion points, label distributions."""
-
-    images: torch.Tensor  # (N, 3, S, S) uint8
-    points: torch.Tensor  # (N, K, 2) model-input pixels, (x, y), pixel i spans [i, i + 1)
-    valid: torch.Tensor  # (N, K) bool
-    grade: torch.Tensor  # (N,) int64, -1 where the photo has no grade label
-    dist: torch.Tensor  # (N, 4) target label distribution, zeros where no grade label
-    n_lesions: torch.Tensor  # (N,) labelled lesion count, nan where unknown
-
-    @classmethod
-    def of(cls, examples: list[Example], ldl_mix: float, device: str | torch.device = "cpu") -> Tensors:
-        images = torch.from_numpy(np.stack([ex.image for ex in examples])).permute(0, 3, 1, 2).contiguous()
-        pts, valid = _stack_points(examples)
-        dist = torch.from_numpy(
-            np.stack(
-                [
-                    label_distribution(ex.grade, ex.n_lesions, ldl_mix)
-                    if ex.grade is not None
-                    else np.zeros(len(clf.GRADE_NAMES))
-                    for ex in examples
-                ]
-            )
-        )
-        n = torch.tensor([ex.n_lesions for ex in examples], dtype=torch.float32)
-        grade = torch.tensor([-1 if ex.grade is None else ex.grade for ex in examples])
-        return cls(images, pts, valid, grade, dist.float(), n).to(device)
-
-    def _fields(self) -> tuple[torch.Tensor, ...]:
-        return self.images, self.points, self.valid, self.grade, self.dist, self.n_lesions
-
-    def to(self, device: str | torch.device) -> Tensors:
-        return Tensors(*(v.to(device) for v in self._fields()))
-
-    def take(self, idx: torch.Tensor | slice) -> Tensors:
-        return Tensors(*(v[idx] for v in self._fields()))
-
-    def __len__(self) -> int:
-        return len(self.grade)
-
-
-def augment(
-    images: torch.Tensor, points: torch.Tensor, gen: torch.Generator, tone: float = 0.0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random resized crop (zoom 0.85-1.2, aspect +-7%, shift +-6%), rotation (+-10 deg),
-    horizontal flip and colour jitter (brightness, contrast, saturation +-25%, hue +-8 deg)
-    of a uint8 batch on any device; returns float images in [0, 1] and the moved points.
-    With ``tone`` > 0, that share of the images is first re-rendered at a skin tone drawn
-    uniformly from ITA -50 to 45 degrees (``skintrack.model.tone.shift_tone``: dark to intermediate).
-
-    Random numbers come from ``gen`` (a CPU generator), so a seed gives the same run on
-    any device."""
-    b, _, h, w = images.shape
-    dev = images.device
-
-    def uniform(lo: float, hi: float) -> torch.Tensor:
-        return (lo + (hi - lo) * torch.rand(b, generator=gen, dtype=torch.float64)).to(dev)
-
-    zoom, aspect = uniform(0.85, 1.2), torch.exp(uniform(-0.07, 0.07))
-    angle = torch.deg2rad(uniform(-10, 10))
-    flip = torch.where(uniform(0, 1) < 0.5, -1.0, 1.0)
-    shift = torch.stack([uniform(-0.06, 0.06) * w, uniform(-0.06, 0.06) * h], 1)  # (B, 2) pixels
-    sx, sy = zoom * aspect, zoom / aspect
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    # forward map in pixels: q = A (p - c) + c + shift; A = R(angle) S(sx, sy) F(flip)
-    a = torch.stack([torch.stack([sx * cos * flip, -sy * sin], 1), torch.stack([sx * sin * flip, sy * cos], 1)], 1)
-    inv = torch.linalg.inv(a)
-    size = torch.tensor([w, h], dtype=torch.float64, device=dev)
-    # the same map in grid_sample's normalised coordinates, output -> input (align_corners=False)
-    theta = torch.cat([inv, -(inv @ (2 * shift / size)[:, :, None])], 2).float()
-    grid = F.affine_grid(theta, [b, 3, h, w], align_corners=False)
-    x = F.grid_sample(images.float().div_(255.0), grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    centre = size / 2
-    moved = ((points.double() - centre) @ a.transpose(1, 2) + centre + shift[:, None, :]).float()
-    if tone > 0:
-        pick = uniform(0, 1) < tone
-        target = uniform(*TONE_RANGE).float()
-        if pick.any():
-            x[pick] = shift_tone(x[pick], target[pick])
-
-    def factor(lo: float, hi: float) -> torch.Tensor:
-        return uniform(lo, hi).float().view(b, 1, 1, 1)
-
-    x = x * factor(0.75, 1.25)
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    x = (x - mean) * factor(0.75, 1.25) + mean
-    grey = x.mean(dim=1, keepdim=True)
-    x = (x - grey) * factor(0.75, 1.25) + grey
-    x = _rotate_hue(x.clamp(0, 1), torch.deg2rad(uniform(-8, 8)).float())
-    return x.clamp_(0, 1), moved
-
-
-def _rotate_hue(x: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    """Rotate the chroma of RGB images by ``angle`` (radians, one per image) in YIQ space."""
-    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], device=x.device)
-    from_yiq = torch.linalg.inv(to_yiq)
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    one, zero = torch.ones_like(cos), torch.zeros_like(cos)
-    rot = torch.stack(
-        [torch.stack([one, zero, zero], 1), torch.stack([zero, cos, -sin], 1), torch.stack([zero, sin, cos], 1)], 1
-    )
-    m = from_yiq @ rot @ to_yiq  # (B, 3, 3)
-    return torch.einsum("bij,bjhw->bihw", m, x)
-
-
-def density_targets(
-    points: torch.Tensor, valid: torch.Tensor, size: int, stride: int = clf.DENSITY_STRIDE, sigma: float = 1.0
-) -> torch.Tensor:
-    """(B, size/stride, size/stride) maps: a Gaussian blob summing to one at each real point
-    inside the image, on the stride grid."""
-    g = size // stride
-    inside = valid & (points >= 0).all(-1) & (points < size).all(-1)
-    # points outside (padding, or moved off the image) are put on cell 0 and given no weight:
-    # a point far outside would otherwise make every Gaussian term underflow and divide 0 by 0
-    p = torch.where(inside[..., None], points / stride - 0.5, torch.zeros_like(points))
-    cells = torch.arange(g, dtype=torch.float32, device=points.device)
-    gx = torch.exp(-((cells - p[..., :1]) ** 2) / (2 * sigma**2))  # (B, K, g)
-    gy = torch.exp(-((cells - p[..., 1:]) ** 2) / (2 * sigma**2))
-    gx = gx / gx.sum(-1, keepdim=True) * inside[..., None]
-    gy = gy / gy.sum(-1, keepdim=True)
-    return torch.einsum("bki,bkj->bij", gy, gx)
-
-
-def normalise_batch(x: torch.Tensor, pre: clf.Preprocess) -> torch.Tensor:
-    """Float [0, 1] images (B, 3, H, W) -> ImageNet-normalised, channels-last."""
-    mean = torch.tensor(pre.mean, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(pre.std, device=x.device).view(1, 3, 1, 1)
-    return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
-
-
-def label_distribution(grade: int, count: float, mix: float = 0.4) -> np.ndarray:
-    """One-hot grade mixed with the Hayashi-bin mass of N(count, sigma), sigma = max(2, 0.15 count)."""
-    onehot = np.eye(len(clf.GRADE_NAMES))[grade]
-    if math.isnan(count) or mix == 0:
-        return onehot
-    sigma = max(2.0, 0.15 * count)
-    edges = [-math.inf] + [c + 0.5 for c in clf.HAYASHI_CUTOFFS] + [math.inf]
-    cdf = [
-        0.5 * (1 + math.erf((e - count) / (sigma * math.sqrt(2)))) if math.isfinite(e) else float(e > 0) for e in edges
-    ]
-    ldl = np.diff(cdf)
-    return (1 - mix) * onehot + mix * ldl / ldl.sum()
-
-
-def make_batch(data: Tensors, pre: clf.Preprocess, gen: torch.Generator | None, tone: float = 0.0) -> dict:
-    """A training (``gen`` given: augmented) or evaluation batch, on the data's device."""
-    if gen is not None:
-        x, pts = augment(data.images, data.points, gen, tone)
-    else:
-        x, pts = data.images.float() / 255.0, data.points
-    density = density_targets(pts, data.valid, pre.size)
-    return {
-        "x": normalise_batch(x, pre),
-        "density": density,
-        "dist": data.dist,
-        "grade": data.grade,
-        "count": density.sum(dim=(1, 2)),
-    }
 
 
 # ---------------------------------------------------------------- training
@@ -289,27 +67,6 @@ def loss_terms(out: dict, batch: dict, weights: torch.Tensor, w_density: float =
     return {"loss": total, "severity": severity, "density": density, "count": count}
 
 
-class EMA:
-    """An exponential moving average of a model's weights (BatchNorm statistics included),
-    with the usual warm-up (decay min(d, (1 + t) / (10 + t))) so early steps are not frozen in."""
-
-    def __init__(self, model: clf.AcneNet, decay: float) -> None:
-        self.decay, self.steps = decay, 0
-        self.model = copy.deepcopy(model).eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: clf.AcneNet) -> None:
-        self.steps += 1
-        d = min(self.decay, (1 + self.steps) / (10 + self.steps))
-        for e, m in zip(self.model.state_dict().values(), model.state_dict().values(), strict=True):
-            if e.is_floating_point():
-                e.lerp_(m, 1 - d)
-            else:
-                e.copy_(m)
-
-
 def train_one_epoch(
     model,
     data: Tensors,
@@ -329,7 +86,7 @@ def train_one_epoch(
     """One pass over ``data`` in random order; returns the mean loss terms.
 
     ``amp``: bfloat16 autocast (on a GPU); the loss is computed in float32. ``tone``: the
-    share of images re-rendered at another skin tone (``augment``)."""
+    share of images re-rendered at another skin tone (``batches.augment``)."""
     model.train()
     order = torch.from_numpy(rng.permutation(len(data))).to(data.grade.device)
     n_steps = len(order) // batch_size  # drop the ragged last batch (BatchNorm on 1-2 images is noise)
@@ -371,7 +128,7 @@ def evaluate(
     batch_size: int = 32,
     callback: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """Metrics on unaugmented data (see ``evaluate.grade_metrics``)."""
+    """Metrics on unaugmented data (see ``metrics.grade_metrics``)."""
     model.eval()
     probs, counts = [], []
     for i in range(0, len(data), batch_size):
@@ -383,56 +140,7 @@ def evaluate(
             callback(min(i + batch_size, len(data)), len(data))
     p = torch.cat(probs).numpy()
     c = torch.cat(counts).numpy()
-    return ev.grade_metrics(data.grade.cpu().tolist(), p, data.n_lesions.cpu().tolist(), c)
-
-
-class Schedule:
-    """Linear warm-up, then cosine decay to zero, over steps or a time budget.
-
-    On shared CPUs an epoch can take anywhere from 3 to 10 minutes, so with a budget the
-    decay follows whichever of steps and wall-clock time since the first step (evaluation
-    included) is further along: the run ends annealed within its time instead of being cut
-    off at a high learning rate.
-    """
-
-    def __init__(self, optimizer, lr: float, total_steps: int, warmup: int, budget_s: float = 0.0) -> None:
-        self.optimizer, self.lr, self.total, self.warmup, self.budget = optimizer, lr, total_steps, warmup, budget_s
-        self.steps, self.elapsed, self._t = 0, 0.0, None
-        self._apply()
-
-    @property
-    def progress(self) -> float:
-        p = (self.steps - self.warmup) / max(1, self.total - self.warmup)
-        if self.budget > 0:
-            p = max(p, self.elapsed / self.budget)
-        return min(1.0, max(0.0, p))
-
-    @property
-    def finished(self) -> bool:
-        return self.steps >= self.total or (self.budget > 0 and self.elapsed >= self.budget)
-
-    def _apply(self) -> None:
-        if self.steps < self.warmup:
-            factor = (self.steps + 1) / self.warmup
-        else:
-            factor = 0.5 * (1 + math.cos(math.pi * self.progress))
-        for g in self.optimizer.param_groups:
-            g["lr"] = self.lr * factor
-
-    def step(self) -> None:
-        now = time.monotonic()
-        if self._t is not None:
-            self.elapsed += now - self._t
-        self._t = now
-        self.steps += 1
-        self._apply()
-
-    def state_dict(self) -> dict:
-        return {"steps": self.steps, "elapsed": self.elapsed}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.steps, self.elapsed, self._t = state["steps"], state["elapsed"], None
-        self._apply()
+    return grade_metrics(data.grade.cpu().tolist(), p, data.n_lesions.cpu().tolist(), c)
 
 
 def better(a: dict, b: dict | None) -> bool:
@@ -440,52 +148,6 @@ def better(a: dict, b: dict | None) -> bool:
     if b is None:
         return True
     return (a["accuracy"], -a.get("mae_lesions", 0.0)) > (b["accuracy"], -b.get("mae_lesions", 0.0))
-
-
-def init_weights(model: clf.AcneNet, init: str) -> None:
-    if init == "none":
-        return
-    if init == "imagenet":
-        if model.arch != "resnet50":
-            return  # efficientnet_lite0 is built with its ImageNet weights
-        from torch.hub import get_dir
-        from torchvision.models import ResNet50_Weights
-
-        url = ResNet50_Weights.IMAGENET1K_V2.url
-        path = Path(get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
-        if not path.is_file():
-            raise BadValue(
-                f"--init imagenet: torchvision's ResNet-50 weights are not cached at {path} (no download is made); use --init none or PATH"
-            )
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        stem_map = {
-            "conv1": "stem.0",
-            "bn1": "stem.1",
-            "layer1": "stem.4",
-            "layer2": "stage8",
-            "layer3": "stage16",
-            "layer4": "stage32",
-        }
-        mapped = {}
-        for k, v in state.items():
-            head, rest = k.split(".", 1)
-            if head in stem_map:
-                mapped[f"{stem_map[head]}.{rest}"] = v
-        missing, _ = model.load_state_dict(mapped, strict=False)
-        return
-    path = Path(init)
-    if not path.is_file():
-        raise BadValue(f"--init {init!r}: not 'none', 'imagenet' or an existing checkpoint file")
-    ckpt = clf.read(path)
-    if ckpt["arch"] != model.arch:
-        raise BadValue(f"--init {init}: checkpoint is {ckpt['arch']}, not {model.arch}")
-    model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()})
-
-
-def seed_everything(seed: int) -> np.random.Generator:
-    random.seed(seed)
-    torch.manual_seed(seed)
-    return np.random.default_rng(seed)
 
 
 # ---------------------------------------------------------------- command line
@@ -583,23 +245,65 @@ def _train(args: argparse.Namespace, out_dir: Path, rng: np.random.Generator, sa
     valid = Tensors.of(valid_ex, 0.0, device)
     gen = torch.Generator().manual_seed(args.seed)
     steps_per_epoch = len(train) // args.batch_size
-    model, ema, optimizer, schedule = _model(args, device, steps_per_epoch)
+    model, ema, optimizer, schedule = build(args, device, steps_per_epoch)
     scored = ema.model if ema is not None else model  # the weights evaluated and saved
     weights = class_weights([e.grade for e in train_ex if e.grade is not None]).to(device)
     start, best, history = 0, None, []
     last_path, best_path, final_path = out_dir / "last.pt", out_dir / "best.pt", out_dir / "final.pt"
     if args.resume and last_path.is_file():
-        start, best, history, rng = _resume(last_path, device, model, optimizer, schedule, ema, gen)
+        start, best, history, rng = resume(last_path, device, model, optimizer, schedule, ema, gen)
         say(f"resumed after epoch {start}")
 
+    checkpoint = _checkpointer(args, scored, pre, len(train), len(valid))
+    step = {
+        "pre": pre,
+        "batch_size": args.batch_size,
+        "rng": rng,
+        "gen": gen,
+        "weights": weights,
+        "ema": ema,
+        "amp": amp,
+        "tone": args.tone_aug,
+    }
+    metrics, done = None, start
+    for epoch in range(start, args.epochs):
+        if schedule.finished:
+            say(f"time budget of {args.time_budget} min spent after epoch {epoch}: stopping")
+            break
+        record = _epoch(model, scored, train, valid, optimizer, schedule, step, epoch, args.epochs)
+        metrics = record["valid"]
+        history.append(record)
+        done = epoch + 1
+        improved = better(metrics, best)
+        if improved:
+            best = metrics
+            clf.save(checkpoint(metrics, epoch + 1, "best epoch on the valid split"), best_path)
+        if done % args.save_every == 0 or schedule.finished or done == args.epochs:
+            state = {"epoch": epoch + 1, "best": best, "history": history, "rng": rng.bit_generator.state}
+            clf.save(training_state(model, optimizer, schedule, ema, gen, state), last_path)
+        with (out_dir / "metrics.jsonl").open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        say(_epoch_line(record, improved))
+    if metrics is not None:
+        # the weights the schedule ended on, chosen by no look at the valid split
+        clf.save(checkpoint(metrics, done, "last epoch (no selection on the valid split)"), final_path)
+    say(f"done; best valid accuracy {best['accuracy']:.3f} in {best_path}")
+    return 0
+
+
+def _checkpointer(
+    args: argparse.Namespace, scored: torch.nn.Module, pre: clf.Preprocess, n_train: int, n_valid: int
+) -> Callable[[dict, int, str], dict]:
+    """A function (metrics, epoch, selection) -> the self-describing checkpoint of ``scored``,
+    with the run's arguments and data (ACNE04, its terms, the splits and their sizes)."""
     train_args = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
     data_info = {
         "name": "ACNE04",
         "terms": DATA_TERMS,
         "train_split": args.train_split,
         "valid_split": args.valid_split,
-        "n_train": len(train),
-        "n_valid": len(valid),
+        "n_train": n_train,
+        "n_valid": n_valid,
     }
 
     def checkpoint(metrics: dict, epoch: int, selection: str) -> dict:
@@ -613,54 +317,26 @@ def _train(args: argparse.Namespace, out_dir: Path, rng: np.random.Generator, sa
             extra={"selection": selection},
         )
 
-    metrics, done = None, start
-    for epoch in range(start, args.epochs):
-        t0 = time.time()
-        bar, progress = _progress_bar(steps_per_epoch, f"epoch {epoch + 1}/{args.epochs}")
-        if schedule.finished:
-            say(f"time budget of {args.time_budget} min spent after epoch {epoch}: stopping")
-            break
-        losses = train_one_epoch(
-            model,
-            train,
-            optimizer,
-            schedule,
-            pre=pre,
-            batch_size=args.batch_size,
-            rng=rng,
-            gen=gen,
-            weights=weights,
-            ema=ema,
-            amp=amp,
-            tone=args.tone_aug,
-            callback=progress,
-        )
-        bar.close()
-        metrics = evaluate(scored, valid, pre=pre)
-        record = {
-            "epoch": epoch + 1,
-            "seconds": round(time.time() - t0, 1),
-            "lr": optimizer.param_groups[0]["lr"],
-            "train": losses,
-            "valid": metrics,
-        }
-        history.append(record)
-        done = epoch + 1
-        improved = better(metrics, best)
-        if improved:
-            best = metrics
-            clf.save(checkpoint(metrics, epoch + 1, "best epoch on the valid split"), best_path)
-        if done % args.save_every == 0 or schedule.finished or done == args.epochs:
-            state = {"epoch": epoch + 1, "best": best, "history": history, "rng": rng.bit_generator.state}
-            clf.save(_training_state(model, optimizer, schedule, ema, gen, state), last_path)
-        with (out_dir / "metrics.jsonl").open("a") as f:
-            f.write(json.dumps(record) + "\n")
-        say(_epoch_line(record, improved))
-    if metrics is not None:
-        # the weights the schedule ended on, chosen by no look at the valid split
-        clf.save(checkpoint(metrics, done, "last epoch (no selection on the valid split)"), final_path)
-    say(f"done; best valid accuracy {best['accuracy']:.3f} in {best_path}")
-    return 0
+    return checkpoint
+
+
+def _epoch(
+    model, scored, train: Tensors, valid: Tensors, optimizer, schedule, step: dict, epoch: int, epochs: int
+) -> dict:
+    """One epoch: ``train_one_epoch`` (with ``step``'s arguments) behind a progress bar, then
+    ``scored`` measured on the valid split; the epoch's record for metrics.jsonl."""
+    t0 = time.time()
+    bar, progress = _progress_bar(len(train) // step["batch_size"], f"epoch {epoch + 1}/{epochs}")
+    losses = train_one_epoch(model, train, optimizer, schedule, **step, callback=progress)
+    bar.close()
+    metrics = evaluate(scored, valid, pre=step["pre"])
+    return {
+        "epoch": epoch + 1,
+        "seconds": round(time.time() - t0, 1),
+        "lr": optimizer.param_groups[0]["lr"],
+        "train": losses,
+        "valid": metrics,
+    }
 
 
 def _device(name: str) -> tuple[torch.device, bool]:
@@ -691,65 +367,6 @@ def _examples(args: argparse.Namespace, pre: clf.Preprocess, say: Callable[[str]
         raise BadValue(f"--batch-size {args.batch_size}: larger than the {len(train_ex)} training examples")
     say(f"train {len(train_ex)} valid {len(valid_ex)} examples; args {vars(args)}")
     return train_ex, valid_ex
-
-
-def _model(
-    args: argparse.Namespace, device: torch.device, steps_per_epoch: int
-) -> tuple[clf.AcneNet, EMA | None, torch.optim.Optimizer, Schedule]:
-    """The network (initialised as ``--init`` says), its moving average, the optimiser and the schedule."""
-    model = clf.AcneNet(args.arch)
-    init_weights(model, args.init)
-    model = model.to(device, memory_format=torch.channels_last)
-    ema = EMA(model, args.ema) if args.ema else None
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    total, warmup = steps_per_epoch * args.epochs, steps_per_epoch * args.warmup_epochs
-    schedule = Schedule(optimizer, args.lr, total, warmup=warmup, budget_s=60.0 * args.time_budget)
-    return model, ema, optimizer, schedule
-
-
-def _training_state(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    schedule: Schedule,
-    ema: EMA | None,
-    gen: torch.Generator,
-    state: dict,
-) -> dict:
-    """What ``--resume`` continues from: ``state`` (epoch, best, history, rng) with every object's state."""
-    return {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "schedule": schedule.state_dict(),
-        "ema": ema.model.state_dict() if ema is not None else None,
-        "ema_steps": ema.steps if ema else 0,
-        **state,
-        "torch_rng": torch.get_rng_state(),
-        "gen": gen.get_state(),
-    }
-
-
-def _resume(
-    path: Path,
-    device: torch.device,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    schedule: Schedule,
-    ema: EMA | None,
-    gen: torch.Generator,
-) -> tuple[int, dict, list, np.random.Generator]:
-    """Load the training state saved at ``path`` into these objects; (epochs done, best metrics, history, rng)."""
-    state = torch.load(path, map_location=device, weights_only=False)
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    schedule.load_state_dict(state["schedule"])
-    if ema is not None and state.get("ema") is not None:
-        ema.model.load_state_dict(state["ema"])
-        ema.steps = state["ema_steps"]
-    rng = np.random.default_rng()
-    rng.bit_generator.state = state["rng"]
-    torch.set_rng_state(state["torch_rng"])
-    gen.set_state(state.get("gen", gen.get_state()))
-    return state["epoch"], state["best"], state["history"], rng
 
 
 def _epoch_line(record: dict, improved: bool) -> str:
