@@ -18,6 +18,10 @@ from skintrack.files import write_atomic as write_atomic  # re-exported: export 
 
 FORMAT = "skintrack-acne-classifier"
 FORMAT_VERSION = 1
+# In an ONNX model file's metadata: the checkpoint id it was made from, and (in a shipped model)
+# the checkpoint less its weights, as JSON.
+ID_KEY = "skintrack_checkpoint_id"
+CARD_KEY = "skintrack_checkpoint"
 GRADE_NAMES = ["mild", "moderate", "severe", "very severe"]  # Hayashi grades 0-3
 HAYASHI_CUTOFFS = (5, 20, 50)  # lesions on a half face: <=5 mild, <=20 moderate, <=50 severe
 DEFAULT_NAME = "resnet50-acne.onnx"  # served by ONNX Runtime; torch rebuilds the network from it

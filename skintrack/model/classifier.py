@@ -298,7 +298,7 @@ def read_shipped(path: Path) -> dict:
     import onnx
     from onnx import numpy_helper
 
-    from skintrack.model.export import CARD_KEY
+    from skintrack.model.acne import CARD_KEY
 
     model = onnx.load(str(path))
     props = {p.key: p.value for p in model.metadata_props}

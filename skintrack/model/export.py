@@ -39,8 +39,6 @@ OPSET = 17
 PRECISIONS = ("fp32", "int8")
 INPUT = "input"
 OUTPUTS = ("logits", "count", "density")
-ID_KEY = "skintrack_checkpoint_id"  # in the export's metadata
-CARD_KEY = "skintrack_checkpoint"  # in a shipped model's metadata: the checkpoint less its weights, as JSON
 
 
 def _stamp(path: Path, checkpoint_id: str) -> None:
@@ -48,7 +46,7 @@ def _stamp(path: Path, checkpoint_id: str) -> None:
     import onnx
 
     model = onnx.load(str(path))
-    onnx.helper.set_model_props(model, {ID_KEY: checkpoint_id})
+    onnx.helper.set_model_props(model, {acne.ID_KEY: checkpoint_id})
     onnx.save(model, str(path))
 
 
@@ -127,7 +125,7 @@ def ship(ckpt: dict, path: str | os.PathLike) -> Path:
         nodes = casts + list(model.graph.node)  # the casts first: ONNX keeps nodes in topological order
         del model.graph.node[:]
         model.graph.node.extend(nodes)
-        helper.set_model_props(model, {ID_KEY: ckpt["id"], CARD_KEY: card})
+        helper.set_model_props(model, {acne.ID_KEY: ckpt["id"], acne.CARD_KEY: card})
         onnx.checker.check_model(model)
         onnx.save(model, str(tmp))
 

@@ -26,8 +26,6 @@ import onnxruntime as ort
 
 from skintrack.model import acne
 from skintrack.model.export import (
-    CARD_KEY,
-    ID_KEY,
     INPUT,
     OUTPUTS,
     PRECISIONS,
@@ -55,10 +53,10 @@ def shipped_card(sess: ort.InferenceSession, path: object) -> dict:
     """The checkpoint metadata a shipped model file carries (``ship``); refuses any other ONNX file."""
     props = sess.get_modelmeta().custom_metadata_map
     try:
-        meta = json.loads(props[CARD_KEY])
+        meta = json.loads(props[acne.CARD_KEY])
     except (KeyError, ValueError):
-        raise ValueError(f"{path} is not a skintrack model file (no {CARD_KEY} metadata)") from None
-    if meta.get("format") != acne.FORMAT or props.get(ID_KEY) != meta.get("id"):
+        raise ValueError(f"{path} is not a skintrack model file (no {acne.CARD_KEY} metadata)") from None
+    if meta.get("format") != acne.FORMAT or props.get(acne.ID_KEY) != meta.get("id"):
         raise ValueError(f"{path}: not a skintrack acne model of format {acne.FORMAT!r}, or its id does not match")
     return meta
 
@@ -97,7 +95,7 @@ def session(path: str | os.PathLike, n_threads: int | None = None) -> ort.Infere
 
 def exported_from(sess: ort.InferenceSession) -> str | None:
     """The checkpoint id an export records (None for an export that records none)."""
-    return sess.get_modelmeta().custom_metadata_map.get(ID_KEY)
+    return sess.get_modelmeta().custom_metadata_map.get(acne.ID_KEY)
 
 
 def _verified_session(
