@@ -50,3 +50,23 @@ def test_after_a_rescore_both_paths_use_the_new_model(settings):
     assert analytics.latest_source(scores, "acne_grade") == "aa-new@2"
     assert set(analytics.daily_values(scores)["value"]) == {2.0}
     assert set(trends.load(settings, "acne_grade", "face").series["value"]) == {2.0}
+
+
+def test_a_withheld_measurement_is_a_gap_on_trends_not_a_value(settings):
+    """Day 2's photo is too soft for texture: Trends shows its redness and no texture that day
+    (not a zero), and the catalogue still offers texture from day 1."""
+    from datetime import datetime
+
+    import cv2
+    from conftest import jpeg_bytes, photo_bytes, rgb_of
+
+    from skintrack import pipeline
+
+    pipeline.checkin(settings, photo_bytes("obama-1080p.jpg"), datetime(2026, 3, 1, 8))
+    soft = jpeg_bytes(cv2.GaussianBlur(rgb_of("obama-1080p.jpg"), (0, 0), 4.0))
+    _, analysis = pipeline.checkin(settings, soft, datetime(2026, 3, 2, 8))
+    assert "texture" in {w.condition for w in analysis.withheld}
+    redness, texture = trends.load(settings, "redness", "face"), trends.load(settings, "texture", "face")
+    assert [d.isoformat() for d in redness.series["day"].dt.date] == ["2026-03-01", "2026-03-02"]
+    assert [d.isoformat() for d in texture.series["day"].dt.date] == ["2026-03-01"]
+    assert texture.series["value"].notna().all()
