@@ -19,7 +19,6 @@ import os
 import platform
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from skintrack import pipeline
 from skintrack.capture import face
 from skintrack.config import PROJECT_ROOT, Settings
 from skintrack.db import schema
+from skintrack.lan import serve
 from skintrack.model import classifier as clf
 from skintrack.model import export, serving
 from skintrack.report import charts
@@ -366,12 +366,6 @@ def bench_cold(cfg: BenchConfig, ckpt_path: Path, scratch: Path, export_dir: Pat
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _peak_rss_bytes(pid: int) -> int | None:
     """VmHWM: the most resident memory the process has had."""
     with contextlib.suppress(OSError):
@@ -381,44 +375,19 @@ def _peak_rss_bytes(pid: int) -> int | None:
     return None
 
 
-def _wait_http(url: str, deadline: float) -> bool:
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return True
-        time.sleep(0.05)
-    return False
-
-
 def bench_app(cfg: BenchConfig, home: Path) -> dict:
     """App start to first page served (HTTP), and, in Chromium, to the first page rendered;
     then a check-in analysis and the Trends page, and the app process's peak memory."""
-    port = _free_port()
+    port = serve.free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
+    cmd = serve.streamlit_command(port)
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         cmd, cwd=PROJECT_ROOT, env=_child_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     out: dict = {"home_days": None}
     try:
-        if not _wait_http(f"{url}/_stcore/health", time.monotonic() + 60):
-            raise RuntimeError(f"bench: the app did not answer on {url} within 60 s")
+        serve.wait_healthy(port, proc, timeout=60, poll=0.05)
         out["server_ready_s"] = round(time.perf_counter() - t0, 2)
         with urllib.request.urlopen(url, timeout=10) as r:
             r.read()

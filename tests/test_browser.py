@@ -11,17 +11,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
+from skintrack.lan import serve
 from tests.conftest import DATA, OUTPUT, ROOT, jpeg_bytes, no_face, rgb_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -55,47 +53,15 @@ expect = sync_api.expect
 expect.set_options(timeout=30_000)  # 2 cores shared with other work: Streamlit can take seconds to answer
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"streamlit did not answer at {url} within {timeout:.0f} s")
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     """The app on a free port with an empty data home; yields (url, home)."""
     home = tmp_path_factory.mktemp("browser") / "home"
-    port = free_port()
+    port = serve.free_port()
     env = {**os.environ, "SKINTRACK_HOME": str(home), "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
     log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")  # closed below
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-        ],
+        serve.streamlit_command(port),
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -103,7 +69,7 @@ def app(tmp_path_factory):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, proc)
+        serve.wait_healthy(port, proc, timeout=90)
         yield url, home
     finally:
         proc.terminate()

@@ -135,19 +135,13 @@ def test_the_quick_log_keeps_the_rest_of_the_day(settings):
 # ---------------------------------------------------------------- the gate in front of the real app
 
 
-def _free_port(address: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """``serve --lan`` on 127.0.0.2 with a fresh home; yields (base url, home, pairing link, fingerprint)."""
     home = tmp_path_factory.mktemp("lan") / "home"
     settings = Settings.for_home(home)
     products.start(settings, "SPF 50", date.today() - timedelta(days=3), "AM")
-    port, local_port = _free_port(ADDRESS), _free_port()
+    port, local_port = serve.free_port(ADDRESS), serve.free_port()
     env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
     out = open(tmp_path_factory.mktemp("log") / "serve.log", "w+")  # closed below
     proc = subprocess.Popen(

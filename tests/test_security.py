@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import io
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from PIL import Image
 from skintrack import pipeline
 from skintrack.config import Settings
 from skintrack.db import store
+from skintrack.lan import serve
 
 CONFIG = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
 
@@ -34,12 +34,6 @@ def test_config_binds_localhost_keeps_xsrf_and_caps_uploads():
     assert server["maxUploadSize"] * 2**20 == Settings().max_upload_bytes  # the uploader and the decoder agree
     assert CONFIG["browser"]["gatherUsageStats"] is False
     assert "--server.address 127.0.0.1" in (ROOT / "Makefile").read_text()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _listening(port: int) -> set[str]:
@@ -56,7 +50,7 @@ def _listening(port: int) -> set[str]:
 
 @pytest.mark.slow  # starts the app in a subprocess
 def test_the_running_app_listens_on_localhost_only_and_refuses_uploads_without_the_xsrf_token(home):
-    port = _free_port()
+    port = serve.free_port()
     app = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port)],
         cwd=ROOT,

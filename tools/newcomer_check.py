@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -89,41 +88,19 @@ def check_app(home: Path, photo: Path) -> str:
     return "app: portrait uploaded and saved, the day logged, both on the Trends chart"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def check_server() -> str:
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-    ]
+    from skintrack.lan import serve
+
+    port = serve.free_port()
     started = time.perf_counter()
-    server = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        serve.streamlit_command(port), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     try:
-        while time.perf_counter() - started < TIMEOUT:
-            if server.poll() is not None:
-                raise CheckFailed(f"the server exited {server.returncode}: {server.stderr.read()[-500:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise CheckFailed(f"the server did not answer within {TIMEOUT} s")
+        try:
+            serve.wait_healthy(port, server, TIMEOUT)
+        except RuntimeError as exc:
+            raise CheckFailed(f"{exc}: {server.stderr.read()[-500:] if server.poll() is not None else ''}") from None
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
             page = r.read().decode()
         if "<title>" not in page:

@@ -94,7 +94,17 @@ def streamlit_command(local_port: int) -> list[str]:
     ]
 
 
-def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+def free_port(address: str = "127.0.0.1") -> int:
+    """A port free on ``address`` now (the kernel's choice), for a server started next."""
+    with socket.socket() as s:
+        s.bind((address, 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 120.0, poll: float = 0.3) -> None:
+    """Return once Streamlit (``proc``) answers its health check on 127.0.0.1:``port``; raise
+    RuntimeError if it exits first or does not answer within ``timeout`` seconds (asking every
+    ``poll`` seconds)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -104,7 +114,7 @@ def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 120.0) -> 
                 if r.status == 200:
                     return
         except OSError:
-            time.sleep(0.3)
+            time.sleep(poll)
     raise RuntimeError(f"streamlit did not answer on 127.0.0.1:{port} within {timeout:.0f} s")
 
 
@@ -140,7 +150,7 @@ def serve(settings: Settings, options: ServeOptions, lan: bool) -> int:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_healthy(options.local_port, proc)
+        wait_healthy(options.local_port, proc)
         print(f"On this computer: http://127.0.0.1:{options.local_port}")
         print(f"Pairing link (one phone, valid {devices.CODE_TTL.seconds // 60} minutes): {link}")
         print(f"Certificate SHA-256 fingerprint: {cert.fingerprint}")
