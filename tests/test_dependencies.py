@@ -94,10 +94,6 @@ print([c for c in captions if "lesion-density map" in c][0])
     assert "adds up to its count of" in done.stdout
 
 
-def canonical(name: str) -> str:
-    return name.lower().replace("_", "-").replace(".", "-")
-
-
 def requirement_lines(path) -> list[str]:
     return [line.split("#")[0].strip() for line in path.read_text().splitlines() if line.split("#")[0].strip()]
 
@@ -106,6 +102,7 @@ def test_the_lock_pins_what_requirements_txt_asks_for():
     """`make setup` installs requirements.lock with --no-deps: it must hold a version of every
     requirement that the requirement accepts (regenerate with `make lock` when not)."""
     from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name as canonical
 
     pins = dict(line.split("==") for line in requirement_lines(ROOT / "requirements.lock"))
     pins = {canonical(k): v for k, v in pins.items()}
