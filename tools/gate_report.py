@@ -86,9 +86,15 @@ def verdict(data: bytes, mesh: face.FaceMesh) -> dict:
         {w.condition if w.condition != quality.EVERY else w.region for w in getattr(analysis, "withheld", [])}
     )
     stored = not failed and bool(analysis.measurements)
+    # A photo whose checks together withhold every measurement is refused as well: name them.
+    nothing = (
+        []
+        if stored or failed
+        else ["nothing kept: " + "+".join(c.name for c in analysis.quality.checks if not c.passed)]
+    )
     return {
         "stored": stored,
-        "refused": [c.name for c in failed],
+        "refused": [c.name for c in failed] or nothing,
         "colour": True,
         "yaw": round(analysis.face.yaw, 1),
         "pitch": round(analysis.face.pitch, 1),
