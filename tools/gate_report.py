@@ -15,7 +15,7 @@ The split is by a hash of the file name: ``tune`` is the half the limits may be 
 ``held`` is kept aside and never tuned on. Run from the project root::
 
     python tools/gate_report.py ../shared/data [--utk] [--json out.json]
-    python tools/gate_report.py ../shared/data --pose PHOTO...   # the yaw study (README)
+    python tools/gate_report.py ../shared/data --pose PHOTO... [--axis yaw pitch]   # the pose study (README)
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ MEASURES = ("redness", "red_area", "ita", "evenness", "dark_circles", "texture",
 # whose median change, on faces re-rendered at that pose, stayed inside their noise bands
 # (``tools/gate_report.py DATA --pose``; README). Turned 30-40 degrees, ITA 0.88 bands (redness
 # 1.46, red area 1.29, evenness 2.6, texture 2.8); tilted 20-30, redness 0.49, red area 0.35, ITA
-# 0.35 (evenness 1.14, texture 1.5, dark circles 1.29). The study cannot judge shine (a warp keeps the light where it was), red spots (its portraits
-# have almost none) or the acne model: those are withheld.
+# 0.35 (evenness 1.14, texture 1.5, dark circles 1.29). The study cannot judge shine (a warp keeps
+# the light where it was), red spots (its portraits have almost none) or the acne model: withheld.
 TURNED_KEEPS = ("ita",)
 TILTED_KEEPS = ("redness", "red_area", "ita")
 
@@ -223,7 +223,7 @@ def _pose_checks(rgb: np.ndarray, face: Face, lim: GateLimits) -> list[Check]:
             "tilted",
             abs(face.pitch) <= lim.full_pitch_deg,
             face.pitch,
-            f"|pitch| <= {lim.full_pitch_deg:.0f} deg for all but redness and skin tone",
+            f"|pitch| <= {lim.full_pitch_deg:.0f} deg for all but redness, red area and skin tone",
             f"head tilted {abs(face.pitch):.0f} degrees up or down ({lim.full_pitch_deg:.0f} at most; only redness, "
             f"red area and skin tone are measured up to {lim.max_pitch_deg:.0f}): hold the camera at eye level",
             withholds=all_but(TILTED_KEEPS),
