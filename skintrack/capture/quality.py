@@ -91,6 +91,13 @@ class Quality:
         return [c.message for c in self.checks if not c.passed]
 
     @property
+    def refusal_reasons(self) -> list[str]:
+        """Why nothing is measured: the failed checks that guard the whole photo, or, where
+        none did, every failed check (together they withheld everything)."""
+        whole = [c.message for c in self.checks if c.refuses and not c.passed]
+        return whole or self.reasons
+
+    @property
     def withheld(self) -> list[Withheld]:
         """What the failed checks withhold, the first reason for each."""
         out: dict[tuple[str, str], Withheld] = {}
