@@ -148,7 +148,9 @@ def _what(w: quality.Withheld) -> str:
 def new_entry(analysis: Analysis, taken_at: datetime | None = None) -> store.NewEntry:
     """What storing an analysis writes (both JPEGs encoded); refuses one with nothing to store."""
     if not can_store(analysis):
-        raise CheckinRefused("; ".join(analysis.quality.reasons) or "no measurement could be made on this photo")
+        raise CheckinRefused(
+            "; ".join(analysis.quality.refusal_reasons) or "no measurement could be made on this photo"
+        )
     taken = taken_at or analysis.loaded.taken_at or datetime.now()
     rgb = analysis.loaded.rgb
     return store.NewEntry(

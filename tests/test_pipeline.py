@@ -1,13 +1,14 @@
 """Importing many photos: analyses on threads, the classifier in batches, a transaction per
 chunk, and the same scores, duplicates and refusals as checking them in one at a time."""
 
+import re
 import shutil
 
 import cv2
 import numpy as np
 import pytest
 from conftest import DATA, darker, jpeg_bytes, no_face, rgb_of
-from test_quality import underexposed
+from test_quality import posed, underexposed
 from test_serving import SIZE, calibrated_model
 
 from skintrack import pipeline
@@ -109,6 +110,34 @@ def test_the_darkest_skin_in_good_light_is_stored_with_its_colour(settings):
     values, held = _stored(settings, entry_id)
     assert set(quality.COLOUR) <= values and not held and analysis.quality.ok
     assert measure.value(analysis.measurements, "ita") < -30  # it is dark skin, measured as such
+
+
+def test_a_turned_or_tilted_head_is_stored_with_what_the_pose_supports_and_the_rest_withheld(settings):
+    """Turned 30-40 degrees: skin tone only; tilted 20-30: redness, red area and skin tone; each
+    withheld measurement a row with its reason, and a line with the value, the limit and the fix."""
+    for (yaw, pitch), kept, says in (
+        ((-45.0, 0.0), {"ita"}, r"head turned 3\d degrees \(30 at most; only skin tone"),
+        (
+            (0.0, -40.0),
+            {"redness", "red_area", "ita"},
+            r"head tilted 2\d degrees up or down \(20 at most; only redness",
+        ),
+    ):
+        entry_id, analysis = pipeline.checkin(settings, jpeg_bytes(posed("obama-1080p.jpg", yaw, pitch)))
+        values, held = _stored(settings, entry_id)
+        assert values == kept, (yaw, pitch)
+        assert set(quality.MEASURES) - kept | {"acne_model"} <= held
+        lines = [line for line in pipeline.withheld_lines(analysis) if re.search(says, line)]
+        assert (
+            len(lines) == 1
+            and lines[0].startswith("not measured: ")
+            and lines[0].endswith("camera" if yaw else "eye level")
+        )
+
+
+def test_a_head_tilted_past_30_degrees_is_refused(settings):
+    with pytest.raises(pipeline.CheckinRefused, match=r"head tilted (3[1-9]|4\d) degrees up or down \(30 at most\)"):
+        pipeline.checkin(settings, jpeg_bytes(posed("obama-1080p.jpg", 0.0, 45.0)))
 
 
 def test_withheld_rows_go_with_their_entry_and_into_an_export(settings):

@@ -1,12 +1,19 @@
-"""The quality gate on real portraits: a good one passes; size, blur, exposure and colour cast
-withhold what they guard, whatever the skin tone."""
+"""The quality gate on real portraits: a good one passes; size, blur, exposure, colour cast and
+pose withhold what they guard, whatever the skin tone."""
+
+import dataclasses
+import functools
+import sys
 
 import cv2
 import numpy as np
 import pytest
-from conftest import darker, rgb_of
+from conftest import ROOT, darker, rgb_of
 
-from skintrack.capture import face, quality
+from skintrack.capture import face, measure, quality
+
+sys.path.insert(0, str(ROOT / "tools"))
+from gate_report import turned  # the pose study's re-rendering
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +97,52 @@ def test_a_strong_colour_cast_withholds_colour_and_a_mild_one_does_not(ladder):
     warm = checks(colour_temperature(rgb, 3000))["colour_cast"]
     assert not warm.passed and warm.withholds == quality.COLOUR and "too warm" in warm.message
     assert warm.value > 1.0  # measured 1.40
+
+
+@functools.cache
+def posed(name: str, yaw: float, pitch: float = 0.0) -> np.ndarray:
+    """The test portrait ``name`` with its face mesh turned by ``yaw`` and tilted by ``pitch``
+    degrees (the warp of the pose study, same light). The detected angle falls short of the
+    warp's: obama-1080p turned -45 reads about -35 degrees of yaw, tilted 25 about 24, 45 about 41."""
+    rgb = rgb_of(name)
+    return turned(rgb, face.detect(rgb).landmarks, yaw, pitch)
+
+
+def verdict_of(img: np.ndarray, limits: quality.GateLimits | None = None) -> tuple[face.Face, quality.Quality]:
+    found = face.detect(img)
+    return found, quality.quality(img, found, face.align(img, found), limits)
+
+
+def test_every_measurement_is_named_by_the_pose_tiers():
+    assert set(quality.MEASURES) == set(measure.CONDITIONS)
+    assert set(quality.all_but(quality.TURNED_KEEPS)) == set(measure.CONDITIONS) - {"ita"} | {"acne_model"}
+
+
+def test_a_head_turned_30_to_40_degrees_keeps_only_skin_tone():
+    """The pose study: turned 30-40 degrees, only ITA stayed inside its noise band."""
+    found, verdict = verdict_of(posed("obama-1080p.jpg", -45.0))
+    assert 30 < abs(found.yaw) < 40
+    assert not verdict.refused and verdict.supports("ita") and verdict.supports("ita", "forehead")
+    for condition in set(quality.MEASURES) - {"ita"} | {"acne_model"}:
+        assert not verdict.supports(condition), condition
+    assert not verdict.supports("ita", "right_cheek")  # the cheek turned away: nothing at all
+    turned_check = next(c for c in verdict.checks if c.name == "turned")
+    assert f"head turned {abs(found.yaw):.0f} degrees (30 at most; only skin tone" in turned_check.message
+    # Beyond the tier the photo is refused: the same face against a tier that ends below its yaw.
+    limits = dataclasses.replace(quality.GateLimits(), max_yaw_deg=abs(found.yaw) - 1)
+    assert verdict_of(posed("obama-1080p.jpg", -45.0), limits)[1].refused
+
+
+def test_a_head_tilted_20_to_30_degrees_keeps_redness_and_skin_tone_and_past_30_is_refused():
+    found, verdict = verdict_of(posed("obama-1080p.jpg", 0.0, 25.0))
+    assert 20 < abs(found.pitch) < 30
+    assert not verdict.refused
+    assert all(verdict.supports(c) for c in ("redness", "red_area", "ita"))
+    assert not any(verdict.supports(c) for c in ("texture", "evenness", "red_spots", "dark_circles", "shine"))
+    assert not verdict.supports("acne_model")
+    found, verdict = verdict_of(posed("obama-1080p.jpg", 0.0, 45.0))
+    assert abs(found.pitch) > 30 and verdict.refused
+    # The refusal says why once: the tier's own line ("20 at most; only ...") is not repeated.
+    assert verdict.refusal_reasons == [
+        f"head tilted {abs(found.pitch):.0f} degrees up or down (30 at most): hold the camera at eye level"
+    ]

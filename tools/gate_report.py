@@ -15,7 +15,7 @@ The split is by a hash of the file name: ``tune`` is the half the limits may be 
 ``held`` is kept aside and never tuned on. Run from the project root::
 
     python tools/gate_report.py ../shared/data [--utk] [--json out.json]
-    python tools/gate_report.py ../shared/data --pose PHOTO...   # the yaw study (README)
+    python tools/gate_report.py ../shared/data --pose PHOTO... [--axis yaw pitch]   # the pose study (README)
 """
 
 from __future__ import annotations
@@ -86,9 +86,15 @@ def verdict(data: bytes, mesh: face.FaceMesh) -> dict:
         {w.condition if w.condition != quality.EVERY else w.region for w in getattr(analysis, "withheld", [])}
     )
     stored = not failed and bool(analysis.measurements)
+    # A photo whose checks together withhold every measurement is refused as well: name them.
+    nothing = (
+        []
+        if stored or failed
+        else ["nothing kept: " + "+".join(c.name for c in analysis.quality.checks if not c.passed)]
+    )
     return {
         "stored": stored,
-        "refused": [c.name for c in failed],
+        "refused": [c.name for c in failed] or nothing,
         "colour": True,
         "yaw": round(analysis.face.yaw, 1),
         "pitch": round(analysis.face.pitch, 1),
@@ -126,17 +132,20 @@ def summarise(results: list[dict]) -> list[str]:
 # ---------------------------------------------------------------- the yaw limit, measured
 
 
-def turned(rgb: np.ndarray, landmarks: np.ndarray, yaw_deg: float) -> np.ndarray:
-    """``rgb`` with the face mesh turned by ``yaw_deg`` about the vertical axis, in the same light:
-    a piecewise-affine warp of the mesh's triangles (and the background to the photo's border),
-    drawn far to near so the nearer skin hides what it turns in front of."""
+def turned(rgb: np.ndarray, landmarks: np.ndarray, yaw_deg: float, pitch_deg: float = 0.0) -> np.ndarray:
+    """``rgb`` with the face mesh turned by ``yaw_deg`` about the vertical axis, then tilted by
+    ``pitch_deg`` about the horizontal one, in the same light: a piecewise-affine warp of the
+    mesh's triangles (and the background to the photo's border), drawn far to near so the nearer
+    skin hides what it turns in front of."""
     from scipy.spatial import Delaunay
 
     h, w = rgb.shape[:2]
     pts = landmarks[: face.N_MESH]
     centre = pts.mean(0)
-    a = np.radians(yaw_deg)
-    rot = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    a, b = np.radians(yaw_deg), np.radians(pitch_deg)
+    yaw = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    pitch = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    rot = pitch @ yaw
     moved = (pts - centre) @ rot.T + centre
     border = np.array(
         [[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1], [w / 2, 0], [w / 2, h - 1], [0, h / 2], [w - 1, h / 2]]
@@ -172,37 +181,62 @@ def turned(rgb: np.ndarray, landmarks: np.ndarray, yaw_deg: float) -> np.ndarray
 
 
 FACING = ("forehead", "nose", "chin", measure.WHOLE_FACE)
-YAW_BINS = ((0, 10), (10, 20), (20, 30), (30, 40), (40, 90))
+BINS = {
+    "yaw": ((0, 10), (10, 20), (20, 25), (25, 30), (30, 35), (35, 40), (40, 45), (45, 90)),
+    "pitch": ((0, 10), (10, 20), (20, 25), (25, 30), (30, 90)),
+}
+# The detected turn falls short of the warp's (the mesh's depth is flatter than a head): 45-60
+# degrees of warp read 30-45.
+NOMINAL = {"yaw": (15, 30, 40, 45, 50, 55, 60), "pitch": (10, 20, 25, 30, 35, 40)}
+SHOWN = ("redness", "red_area", "ita", "evenness", "texture", "red_spots", "dark_circles", "shine")
 
 
-def pose_study(paths: list[Path], mesh: face.FaceMesh, nominal=(15, 30, 45, 60)) -> list[str]:
-    """Each frontal portrait turned both ways: per detected-yaw bin, the median change of the
-    regions facing the camera (forehead, nose, chin, the near cheek and under-eye, the face over
-    the visible regions) against the photo itself, in units of its noise band."""
+def pose_study(paths: list[Path], mesh: face.FaceMesh, axis: str = "yaw", raw: list | None = None) -> list[str]:
+    """Each frontal portrait turned (``axis`` "yaw") or tilted ("pitch") both ways: per bin of the
+    detected angle, the median change of each measurement against the photo itself, in units of
+    its noise band, and the share of changes inside the band. A turn is judged on the regions
+    facing the camera (forehead, nose, chin, the near cheek and under-eye, the face over the
+    visible regions); a tilt on every region, and region by region. Each change is appended to
+    ``raw`` when given."""
     ratios: dict[tuple, list[float]] = defaultdict(list)
     for path in paths:
         rgb = np.asarray(Image.open(path).convert("RGB"))
         base = _region_values(rgb, mesh)[0]
-        for yaw in [y * s for y in nominal for s in (1, -1)]:
+        landmarks = face.detect(rgb, mesh).landmarks
+        for angle in [a * s for a in NOMINAL[axis] for s in (1, -1)]:
             try:
-                values, detected = _region_values(turned(rgb, face.detect(rgb, mesh).landmarks, yaw), mesh)
+                image = turned(rgb, landmarks, angle, 0.0) if axis == "yaw" else turned(rgb, landmarks, 0.0, angle)
+                values, found = _region_values(image, mesh)
             except face.FaceRejected:
                 continue
-            b = next(i for i, (lo, hi) in enumerate(YAW_BINS) if lo <= abs(detected) < hi)
+            detected = found.yaw if axis == "yaw" else found.pitch
+            b = next(i for i, (lo, hi) in enumerate(BINS[axis]) if lo <= abs(detected) < hi)
             for (condition, region), v in values.items():
                 band = measure.noise_band(condition, region)
                 if band and (condition, region) in base:
-                    ratios[(b, condition)].append(abs(v - base[(condition, region)]) / band)
-    lines = ["median |change| / noise band, regions facing the camera (n region-values)"]
-    for b, (lo, hi) in enumerate(YAW_BINS):
-        cells = [
-            f"{c} {np.median(ratios[(b, c)]):.2f}" for c in ("redness", "ita", "texture", "evenness") if ratios[(b, c)]
-        ]
-        lines.append(f"  |yaw| {lo}-{hi}: " + ", ".join(cells) + f" (n {len(ratios[(b, 'redness')])})")
+                    ratio = abs(v - base[(condition, region)]) / band
+                    ratios[(b, condition)].append(ratio)
+                    ratios[(b, condition, region)].append(ratio)
+                    if raw is not None:
+                        raw.append([path.name, axis, angle, round(detected, 1), condition, region, round(ratio, 3)])
+    lines = [f"{axis}: median |change| / noise band (share inside the band), n region-values"]
+    for b, (lo, hi) in enumerate(BINS[axis]):
+        cells = [_cell(c, ratios[(b, c)]) for c in SHOWN if ratios[(b, c)]]
+        lines.append(f"  |{axis}| {lo}-{hi}: " + ", ".join(cells) + f" (n {len(ratios[(b, 'redness')])})")
+    if axis == "pitch":
+        for region in face.REGIONS + (measure.WHOLE_FACE,):
+            lines.append(f"  {region}:")
+            for b, (lo, hi) in enumerate(BINS[axis]):
+                cells = [_cell(c, ratios[(b, c, region)]) for c in SHOWN if ratios[(b, c, region)]]
+                lines.append(f"    |{axis}| {lo}-{hi}: " + ", ".join(cells))
     return lines
 
 
-def _region_values(rgb: np.ndarray, mesh: face.FaceMesh) -> tuple[dict, float]:
+def _cell(condition: str, ratios: list[float]) -> str:
+    return f"{condition} {np.median(ratios):.2f} ({np.mean(np.array(ratios) <= 1):.0%})"
+
+
+def _region_values(rgb: np.ndarray, mesh: face.FaceMesh) -> tuple[dict, face.Face]:
     found = face.detect(rgb, mesh)
     aligned = face.align(rgb, found)
     far = ("left_cheek", "under_eye_left") if found.yaw > 0 else ("right_cheek", "under_eye_right")
@@ -210,25 +244,30 @@ def _region_values(rgb: np.ndarray, mesh: face.FaceMesh) -> tuple[dict, float]:
     masks = {k: m for k, m in face.region_masks(aligned.landmarks).items() if abs(found.yaw) <= 20 or k not in far}
     keep = FACING + (near if abs(found.yaw) > 3 else face.REGIONS)
     values = {(m.condition, m.region): m.value for m in measure.measure(aligned.image, masks) if m.region in keep}
-    return values, found.yaw
+    return values, found
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data", type=Path, help="the shared data folder (holds faces_mebeauty/)")
     p.add_argument("--utk", action="store_true", help="also the padded faces_utk crops")
-    p.add_argument("--json", type=Path, help="write every photo's verdict here")
+    p.add_argument("--json", type=Path, help="write every photo's verdict here (with --pose: every change)")
     p.add_argument("--limit", type=int, help="only the first N photos (a quick look)")
     p.add_argument(
-        "--pose", nargs="+", type=Path, metavar="PHOTO", help="instead: the yaw study on these frontal portraits"
+        "--pose", nargs="+", type=Path, metavar="PHOTO", help="instead: the pose study on these frontal portraits"
     )
+    p.add_argument("--axis", choices=("yaw", "pitch"), nargs="+", default=["yaw"], help="what --pose turns")
     return p
 
 
 def main(args: argparse.Namespace) -> int:
     mesh = face.FaceMesh()
     if args.pose:
-        print("\n".join(pose_study(args.pose, mesh)))
+        raw: list = []
+        for axis in args.axis:
+            print("\n".join(pose_study(args.pose, mesh, axis, raw)), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(raw))
         return 0
     results = []
     for kind, group, path, pad in photos(args.data, args.utk)[: args.limit]:

@@ -71,7 +71,7 @@ with right:
     if analysis.quality.ok:
         st.success("Good photo: every quality check passed.")
     elif analysis.quality.refused:
-        for reason in analysis.quality.reasons:
+        for reason in analysis.quality.refusal_reasons:
             st.error(reason)
         st.caption(GUIDE)
     else:
