@@ -63,6 +63,7 @@ def cmd_checkin(args: argparse.Namespace, settings: Settings) -> int:
                     "entry_id": entry_id,
                     "taken_at": row["taken_at"].isoformat(),
                     "quality": analysis.quality.as_dict(),
+                    "notes": pipeline.notes(analysis),
                     "withheld": [
                         {"condition": w.condition, "region": w.region, "reason": w.reason} for w in analysis.withheld
                     ],
@@ -79,7 +80,7 @@ def cmd_checkin(args: argparse.Namespace, settings: Settings) -> int:
         face_scores = {c: v for s, c, r, v in analysis.scores() if r == "face"}
         summary = ", ".join(f"{c} {v:.1f}" for c, v in face_scores.items())
         print(f"stored entry {entry_id} taken {row['taken_at']:%Y-%m-%d %H:%M}: {summary}")
-        for line in pipeline.withheld_lines(analysis):
+        for line in pipeline.notes(analysis) + pipeline.withheld_lines(analysis):
             print(line)
     return 0
 

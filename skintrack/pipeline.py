@@ -138,6 +138,11 @@ def withheld_lines(analysis: Analysis) -> list[str]:
     return [f"not measured: {', '.join(what)}: {reason}" for reason, what in by_reason.items()]
 
 
+def notes(analysis: Analysis) -> list[str]:
+    """What the check-in did that the user should know and no check says: a face it ignored."""
+    return [face.OTHER_FACES] if analysis.face.ignored else []
+
+
 def _what(w: quality.Withheld) -> str:
     if w.condition == quality.EVERY:
         return f"the {w.region.replace('_', ' ')}"

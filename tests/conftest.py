@@ -132,6 +132,46 @@ def two_faces() -> np.ndarray:
     return np.ascontiguousarray(np.hstack([crop, crop[:, ::-1]]))
 
 
+def with_face_in_corner(scale: float) -> np.ndarray:
+    """obama-1080p cropped to a square around his face (the subject fills the frame, as in a
+    selfie), with biden's face, shrunk so its eyes are ``scale`` times as far apart as Obama's,
+    pasted into the top left corner: someone behind the subject (or, near 1, beside him)."""
+    import cv2
+
+    from skintrack.capture import face
+
+    rgb, guest = rgb_of("obama-1080p.jpg"), rgb_of("biden.jpg")
+    host = face.detect(rgb)
+    x0, y0, x1, y1 = host.box
+    side, cx = round(2.4 * (y1 - y0)), round((x0 + x1) / 2)
+    rgb = rgb[0:side, cx - side // 2 : cx + side // 2].copy()
+    host_eye, guest_face = host.eye_distance, face.detect(guest)
+    x0, y0, x1, y1 = guest_face.box
+    pad = 0.1 * (x1 - x0)
+    crop = guest[max(0, round(y0 - pad)) : round(y1 + pad), max(0, round(x0 - pad)) : round(x1 + pad)]
+    k = scale * host_eye / guest_face.eye_distance
+    small = cv2.resize(crop, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+    rgb[40 : 40 + small.shape[0], 40 : 40 + small.shape[1]] = small
+    return rgb
+
+
+def cut_off(rgb: np.ndarray, side: str, share: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """``rgb`` cropped ``share`` of the face's height (or width) into the face from ``side``
+    ("bottom", "top" or "left"), and the crop's (left, top) offset in ``rgb``."""
+    from skintrack.capture import face
+
+    x0, y0, x1, y1 = face.detect(rgb).box
+    if side == "bottom":
+        return np.ascontiguousarray(rgb[: round(y1 - share * (y1 - y0))]), (0, 0)
+    if side == "top":
+        top = round(y0 + share * (y1 - y0))
+        return np.ascontiguousarray(rgb[top:]), (0, top)
+    if side == "left":
+        left = round(x0 + share * (x1 - x0))
+        return np.ascontiguousarray(rgb[:, left:]), (left, 0)
+    raise ValueError(f"side {side!r}: must be bottom, top or left")
+
+
 def no_face() -> np.ndarray:
     """scikit-image's cat photo (Chelsea), shipped inside the package."""
     from skimage import data

@@ -3,8 +3,9 @@
 import cv2
 import numpy as np
 import pytest
-from conftest import no_face, rgb_of, two_faces
+from conftest import jpeg_bytes, no_face, rgb_of, two_faces, with_face_in_corner
 
+from skintrack import pipeline
 from skintrack.capture import face, quality
 
 LADDER = ["obama-240p.jpg", "obama-480p.jpg", "obama-720p.jpg", "obama-1080p.jpg"]
@@ -34,6 +35,31 @@ def test_no_face_is_a_clear_reason():
 def test_two_faces_are_refused_with_the_count():
     with pytest.raises(face.FaceRejected, match="2 faces found: crop the photo to yours"):
         face.detect(two_faces())
+
+
+def test_a_much_smaller_face_in_the_background_is_ignored_and_said_so():
+    """A face with its eyes 0.4 times as far apart as the subject's (someone behind them): the mesh
+    finds both, the subject is analysed, and the check-in says the other face was ignored."""
+    img = with_face_in_corner(0.4)
+    mesh = face.FaceMesh()
+    both = mesh.landmarks(img)
+    assert len(both) == 2  # the background face is found, so the test is not vacuous
+    subject = face.detect(img, mesh)
+    assert subject.ignored == 1
+    assert subject.eye_distance == pytest.approx(149, abs=5)  # Obama's, not the pasted face's 59
+    assert subject.box[0] > img.shape[1] / 4  # the face in the middle, not the one in the corner
+    analysis = pipeline.analyse(jpeg_bytes(img), mesh=mesh)
+    assert pipeline.can_store(analysis) and analysis.measurements
+    assert pipeline.notes(analysis) == ["another, smaller face in the photo was ignored"]
+    assert pipeline.notes(pipeline.analyse(jpeg_bytes(rgb_of("obama-720p.jpg")), mesh=mesh)) == []
+
+
+def test_a_second_face_of_comparable_size_still_refuses():
+    """At 0.7 times the subject's eye distance (and at 0.5: 75 px against 148, just under the
+    ratio of 2) the other face may be a second subject: refused, as two people side by side are."""
+    for scale in (0.5, 0.7):
+        with pytest.raises(face.FaceRejected, match="^2 faces found: crop the photo to yours$"):
+            face.detect(with_face_in_corner(scale))
 
 
 def test_roll_is_measured_on_a_rotated_photo(ladder):

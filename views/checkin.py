@@ -68,6 +68,8 @@ with left:
     st.caption(guidance.AFTER_TIPS[0])
 with right:
     st.subheader("Photo quality")
+    for note in pipeline.notes(analysis):
+        st.info(note)
     if analysis.quality.ok:
         st.success("Good photo: every quality check passed.")
     elif analysis.quality.refused:

@@ -36,6 +36,12 @@ DETECT_MAX_SIDE = 1280
 # inside the face oval, found only with the border. The landmarks are mapped back to the photo,
 # so the framing check still judges the photo as it is (such a crop is refused as cut).
 DETECT_PAD = 0.5
+# When the mesh finds several faces, the largest is analysed alone if the distance between its
+# outer eye corners is at least this many times every other face's: a face half the size or
+# less is someone in the background, not a second subject. faces_mebeauty's photos with a small
+# face behind the subject read 2.3, 3.1 and 4.1; two people cheek to cheek read 1.06.
+SUBJECT_RATIO = 2.0
+OTHER_FACES = "another, smaller face in the photo was ignored"
 
 REGIONS = ("forehead", "left_cheek", "right_cheek", "nose", "chin", "under_eye_left", "under_eye_right")
 # Landmarks named in the region geometry. "Left" and "right" are the subject's own: the
@@ -84,6 +90,7 @@ class Face:
     yaw: float
     pitch: float
     roll: float
+    ignored: int = 0  # smaller faces in the photo, in the background, that were not analysed
 
     @property
     def box(self) -> tuple[float, float, float, float]:
@@ -94,8 +101,7 @@ class Face:
     @property
     def eye_distance(self) -> float:
         """Distance between the outer eye corners, in photo pixels."""
-        lm = self.landmarks
-        return float(np.linalg.norm(lm[RIGHT_EYE_OUTER, :2] - lm[LEFT_EYE_OUTER, :2]))
+        return _eye_distance(self.landmarks)
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,9 @@ class Aligned:
     matrix: np.ndarray  # (2, 3) photo -> aligned frame
     rms: float  # residual of the similarity fit, aligned-frame pixels
     scale: float  # aligned-frame pixels per photo pixel
+    # (512, 512) bool: the aligned pixels that come from the photo; the rest is the warp's black
+    # border fill, where a face cut by the photo's edge continues. No measurement may read it.
+    inside: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------- detection
@@ -163,16 +172,23 @@ def canonical() -> np.ndarray:
     return np.load(CANONICAL_PATH)
 
 
+def _eye_distance(landmarks: np.ndarray) -> float:
+    return float(np.linalg.norm(landmarks[RIGHT_EYE_OUTER, :2] - landmarks[LEFT_EYE_OUTER, :2]))
+
+
 def detect(rgb: np.ndarray, mesh: FaceMesh | None = None) -> Face:
-    """Exactly one face in ``rgb``, with its head pose, or ``FaceRejected`` saying why."""
+    """The one face in ``rgb`` (or the subject, when every other face is ``SUBJECT_RATIO``
+    times smaller), with its head pose, or ``FaceRejected`` saying why."""
     mesh = mesh or default_mesh()
     faces = mesh.landmarks(rgb) or mesh.landmarks(rgb, pad=DETECT_PAD)
     if not faces:
         raise FaceRejected("no face found: face the camera in even light, with your whole face in the frame")
-    if len(faces) > 1:
+    faces.sort(key=_eye_distance, reverse=True)
+    subject, others = faces[0], faces[1:]
+    if any(SUBJECT_RATIO * _eye_distance(f) > _eye_distance(subject) for f in others):
         raise FaceRejected(f"{len(faces)} faces found: crop the photo to yours")
-    yaw, pitch, roll = head_pose(faces[0])
-    return Face(landmarks=faces[0], yaw=yaw, pitch=pitch, roll=roll)
+    yaw, pitch, roll = head_pose(subject)
+    return Face(landmarks=subject, yaw=yaw, pitch=pitch, roll=roll, ignored=len(others))
 
 
 def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
@@ -227,7 +243,22 @@ def align(rgb: np.ndarray, face: Face, size: int = ALIGNED_SIZE) -> Aligned:
     )
     pts = face.landmarks[:, :2] @ matrix[:, :2].T + matrix[:, 2]
     rms = float(np.sqrt(((pts[:N_MESH] - target) ** 2).sum(1).mean()))
-    return Aligned(image=image, landmarks=pts, matrix=matrix, rms=rms, scale=scale)
+    return Aligned(image=image, landmarks=pts, matrix=matrix, rms=rms, scale=scale, inside=in_photo(rgb, matrix, size))
+
+
+def in_photo(rgb: np.ndarray, matrix: np.ndarray, size: int = ALIGNED_SIZE) -> np.ndarray:
+    """(size, size) bool: the aligned pixels whose value the warp took from the photo alone.
+
+    Each pixel's centre is mapped back into the photo; bilinear interpolation reads the four
+    photo pixels around it, so it must lie within [0, w - 1] x [0, h - 1]; one photo pixel more
+    is kept clear of the edge, where JPEG and the photo's own borders are least sure.
+    """
+    h, w = rgb.shape[:2]
+    back = cv2.invertAffineTransform(matrix)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    x = back[0, 0] * xx + back[0, 1] * yy + back[0, 2]
+    y = back[1, 0] * xx + back[1, 1] * yy + back[1, 2]
+    return (x >= 1) & (x <= w - 2) & (y >= 1) & (y <= h - 2)
 
 
 # ---------------------------------------------------------------- region masks
