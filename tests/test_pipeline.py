@@ -7,7 +7,7 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-from conftest import DATA, darker, jpeg_bytes, no_face, rgb_of
+from conftest import DATA, cut_off, darker, jpeg_bytes, no_face, rgb_of
 from test_quality import posed, underexposed
 from test_serving import SIZE, calibrated_model
 
@@ -138,6 +138,21 @@ def test_a_turned_or_tilted_head_is_stored_with_what_the_pose_supports_and_the_r
 def test_a_head_tilted_past_30_degrees_is_refused(settings):
     with pytest.raises(pipeline.CheckinRefused, match=r"head tilted (3[1-9]|4\d) degrees up or down \(30 at most\)"):
         pipeline.checkin(settings, jpeg_bytes(posed("obama-1080p.jpg", 0.0, 45.0)))
+
+
+def test_a_face_cut_by_the_edge_is_stored_without_the_cut_region_and_the_acne_grade(settings, model):
+    crop, _ = cut_off(rgb_of("obama-1080p.jpg"), "bottom", 0.12)
+    entry_id, analysis = pipeline.checkin(settings, jpeg_bytes(crop), classifier=model)
+    assert analysis.prediction is None  # the acne model's count would miss the chin's lesions
+    assert not any(m.region == "chin" for m in analysis.measurements)
+    assert {"redness", "ita", "texture"} <= {m.condition for m in analysis.measurements if m.region == "face"}
+    with schema.connect(settings) as con:
+        held = set(con.execute("SELECT condition, region FROM withheld WHERE entry_id = ?", [entry_id]).fetchall())
+        sources = {r[0] for r in con.execute("SELECT source FROM scores WHERE entry_id = ?", [entry_id]).fetchall()}
+    assert held == {(quality.EVERY, "chin"), ("acne_model", quality.EVERY)} and sources == {measure.SOURCE}
+    assert [line.split(" (")[0] for line in pipeline.withheld_lines(analysis)] == [
+        "not measured: acne grade, the chin: chin outside the photo"
+    ]
 
 
 def test_withheld_rows_go_with_their_entry_and_into_an_export(settings):

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from skintrack.capture import colour
-from skintrack.capture.face import FACE_OVAL, Aligned, Face, face_mask, oval_mask, region_masks
+from skintrack.capture.face import FACE_OVAL, LEFT_EYE, RIGHT_EYE, Aligned, Face, oval_mask, region_masks
 
 # What each gate condition protects. Texture, red spots and evenness read detail of 1-5 mm,
 # which blur removes; the colour measurements read lightness and chroma, which exposure and
@@ -156,7 +156,27 @@ class GateLimits:
     max_pitch_deg: float = 30.0  # beyond: refused (the renders reach only 30-44, and no real photo here)
     full_pitch_deg: float = 20.0  # beyond: only TILTED_KEEPS (evenness and texture left their bands)
     max_roll_deg: float = 30.0  # the similarity fit undoes roll
-    max_outside: float = 0.02  # share of the face oval outside the photo
+    # A face cut by the photo's edge keeps the regions wholly inside it (``cut_regions``); it is
+    # refused when an eye is outside (the eyes anchor the alignment and bound the under-eye and
+    # cheek regions) or when more than this share of the face oval's landmarks is: the mesh then
+    # guesses much of the face, and a quarter of the outline is about the whole chin or the whole
+    # forehead gone. faces_mebeauty's cut close-ups read 6-14%, eyes inside.
+    max_outside: float = 0.25
+
+
+def inside(aligned: Aligned) -> np.ndarray:
+    """The aligned pixels that come from the photo (all of them for an ``Aligned`` made without)."""
+    return aligned.inside if aligned.inside is not None else np.ones(aligned.image.shape[:2], bool)
+
+
+def cut_regions(aligned: Aligned, masks: dict[str, np.ndarray] | None = None) -> dict[str, float]:
+    """{region: share of its mask outside the photo} for every region the photo's edge cuts."""
+    seen = inside(aligned)
+    out = {}
+    for name, mask in (masks or region_masks(aligned.landmarks)).items():
+        if mask.any() and not seen[mask].all():
+            out[name] = float(1.0 - seen[mask].mean())
+    return out
 
 
 def blur_px(aligned: Aligned, reblur: float = 2.0) -> float:
@@ -167,7 +187,10 @@ def blur_px(aligned: Aligned, reblur: float = 2.0) -> float:
     again by r, whatever its contrast: so the estimate does not depend on the skin's
     lightness, and an upscaled small face reads as blurred as it is at the 512 px scale.
     """
-    inner = cv2.erode(oval_mask(aligned.landmarks).astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    # Away from the photo's edge too (the reblur's reach, 4 sigma): the step to the border fill is
+    # the sharpest edge of a cut face, and the photo's, not the face's.
+    seen = cv2.erode(inside(aligned).astype(np.uint8), np.ones((19, 19), np.uint8)).astype(bool)
+    inner = cv2.erode(oval_mask(aligned.landmarks).astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & seen
     grey = cv2.cvtColor(aligned.image, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
     def gradient(x: np.ndarray) -> np.ndarray:
@@ -182,27 +205,57 @@ def blur_px(aligned: Aligned, reblur: float = 2.0) -> float:
 
 
 def highlight_level(aligned: Aligned) -> float:
-    """The 99.5th percentile of the max channel over the face oval (eyes and mouth included)."""
-    oval = oval_mask(aligned.landmarks)
+    """The 99.5th percentile of the max channel over the face oval (eyes and mouth included) in the photo."""
+    oval = oval_mask(aligned.landmarks) & inside(aligned)
     return float(np.percentile(aligned.image.max(axis=2)[oval], 99.5)) if oval.any() else 0.0
 
 
-def _pose_checks(rgb: np.ndarray, face: Face, lim: GateLimits) -> list[Check]:
-    """Framing and pose: the whole face in the photo, the head within the limits, both cheeks in view."""
+def _framing_checks(
+    rgb: np.ndarray, face: Face, aligned: Aligned, masks: dict[str, np.ndarray], cut: dict[str, float], lim: GateLimits
+) -> list[Check]:
+    """A face cut by the photo's edge: its regions outside the photo are withheld (and the acne
+    model, whose count would miss their lesions); refused when an eye or much of the face is out."""
     h, w = rgb.shape[:2]
-    oval = face.landmarks[FACE_OVAL, :2]
-    outside = float(((oval[:, 0] < 0) | (oval[:, 0] >= w) | (oval[:, 1] < 0) | (oval[:, 1] >= h)).mean())
+
+    def out(idx: list[int]) -> np.ndarray:
+        pts = face.landmarks[idx, :2]
+        return (pts[:, 0] < 0) | (pts[:, 0] >= w) | (pts[:, 1] < 0) | (pts[:, 1] >= h)
+
+    outside = float(out(FACE_OVAL).mean())
+    eye_out = bool(out(RIGHT_EYE + LEFT_EYE).any())
+    skin = np.logical_or.reduce(list(masks.values()))
+    share = float(1.0 - inside(aligned)[skin].mean()) if skin.any() else 1.0
+    names = [name.replace("_", " ") for name in cut]
+    names = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+    shares = " and ".join(f"{v:.0%}" for v in cut.values())
+    return [
+        Check(
+            "framing",
+            outside <= lim.max_outside and not eye_out,
+            outside,
+            f"<= {lim.max_outside:.0%} of the face outline outside the photo, both eyes in it",
+            f"face cut by the edge of the photo ({'an eye' if eye_out else f'{outside:.0%} of its outline'} outside, "
+            f"{lim.max_outside:.0%} of the outline at most and both eyes in): keep your whole face in the frame",
+        ),
+        Check(
+            "cut_regions",
+            not cut,
+            share,
+            "every region inside the photo",
+            f"{names} outside the photo ({shares} of {'them' if len(cut) > 1 else 'it'}, none may be): "
+            "keep your whole face in the frame",
+            withholds=MODEL,
+            regions=tuple(cut),
+        ),
+    ]
+
+
+def _pose_checks(face: Face, lim: GateLimits) -> list[Check]:
+    """Pose: the head within the limits, both cheeks in view."""
     yaw = abs(face.yaw)
     # Positive yaw turns the face to the subject's left: their left cheek turns away from the camera.
     away = ("left_cheek", "under_eye_left") if face.yaw > 0 else ("right_cheek", "under_eye_right")
     return [
-        Check(
-            "framing",
-            outside <= lim.max_outside,
-            outside,
-            f"<= {lim.max_outside:.0%} of the face outside the photo",
-            "face cut by the edge of the photo: keep your whole face in the frame",
-        ),
         Check(
             "yaw",
             yaw <= lim.max_yaw_deg,
@@ -286,12 +339,13 @@ def _detail_checks(face: Face, aligned: Aligned, lim: GateLimits) -> list[Check]
     ]
 
 
-def _exposure_checks(aligned: Aligned, lim: GateLimits) -> list[Check]:
-    """Exposure and the colour of the light, which the colour measurements need."""
-    mask = face_mask(aligned.landmarks)
+def _exposure_checks(aligned: Aligned, masks: dict[str, np.ndarray], lim: GateLimits) -> list[Check]:
+    """Exposure and the colour of the light, which the colour measurements need, on the regions
+    inside the photo."""
+    mask = np.logical_or.reduce(list(masks.values())) if masks else np.zeros(aligned.image.shape[:2], bool)
     clipped = float((aligned.image[mask] >= 254).any(axis=1).mean()) if mask.any() else 1.0
     highlight = highlight_level(aligned)
-    cast = colour.colour_cast(aligned.image, region_masks(aligned.landmarks))
+    cast = colour.colour_cast(aligned.image, masks)
     cast = 0.0 if cast is None else cast
     return [
         Check(
@@ -324,6 +378,15 @@ def _exposure_checks(aligned: Aligned, lim: GateLimits) -> list[Check]:
 
 def quality(rgb: np.ndarray, face: Face, aligned: Aligned, limits: GateLimits | None = None) -> Quality:
     """Check framing, pose, size, blur and exposure; each failed check withholds what it
-    guards (or refuses the photo) and says what to do."""
+    guards (or refuses the photo) and says what to do. Exposure and colour cast are read on the
+    regions inside the photo, blur on the face away from its edge."""
     lim = limits or GateLimits()
-    return Quality(_pose_checks(rgb, face, lim) + _detail_checks(face, aligned, lim) + _exposure_checks(aligned, lim))
+    masks = region_masks(aligned.landmarks)
+    cut = cut_regions(aligned, masks)
+    in_photo = {name: m for name, m in masks.items() if name not in cut}
+    return Quality(
+        _framing_checks(rgb, face, aligned, masks, cut, lim)
+        + _pose_checks(face, lim)
+        + _detail_checks(face, aligned, lim)
+        + _exposure_checks(aligned, in_photo, lim)
+    )
