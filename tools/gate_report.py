@@ -6,7 +6,8 @@ detector sees the whole face) and prints, per group and for each half of a fixed
 
 - stored: the face was analysed and at least one measurement kept (what a Save stores);
 - withheld: the share of stored photos with a measurement withheld, and which conditions;
-- the refusal reasons (every failed check of a refused photo), with "too dark" counted on its own.
+- the refusal reasons (every failed check of a refused photo), with "too dark" counted on its own;
+- how many stored photos had a smaller face in the background, ignored.
 
 Black-and-white photos are refused (colour cannot be measured) and counted apart: the
 targets of issue 14 are on colour photos.
@@ -99,6 +100,7 @@ def verdict(data: bytes, mesh: face.FaceMesh) -> dict:
         "yaw": round(analysis.face.yaw, 1),
         "pitch": round(analysis.face.pitch, 1),
         "withheld": withheld if stored else [],
+        "ignored_faces": analysis.face.ignored,
         "failed": [c.name for c in analysis.quality.checks if not c.passed],
         "reason": "; ".join(c.message for c in failed),
     }
@@ -120,10 +122,12 @@ def summarise(results: list[dict]) -> list[str]:
             refusals = Counter("+".join(r["refused"]) for r in rs if not r["stored"])
             held = Counter(c for r in stored for c in r["withheld"])
             dark = sum(bool({"too_dark", "exposure"} & set(r["refused"] + r.get("failed", []))) for r in rs)
+            ignored = sum(bool(r.get("ignored_faces")) for r in stored)
             lines.append(
                 f"  {group:<12}{len(stored):>4}/{len(rs):<3}{100 * len(stored) / len(rs):4.0f}%"
                 f"{100 * len(some) / max(1, len(stored)):9.0f}%  {dark:>8}  "
                 f"{dict(refusals.most_common())}; {dict(held.most_common(4))}"
+                + (f"; another face ignored: {ignored}" if ignored else "")
                 + (f"; black and white (not counted): {len(every) - len(rs)}" if len(every) > len(rs) else "")
             )
     return lines
