@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from skintrack.capture.quality import MODEL
 from skintrack.config import Settings
 from skintrack.db import store
 from skintrack.errors import BadValue
@@ -22,10 +23,11 @@ from skintrack.model import classifier as clf
 
 
 def rescore(settings: Settings, model, batch_size: int = 16, progress=None) -> int:
-    """Score every entry not yet scored by ``model``; returns how many were scored."""
+    """Score every entry not yet scored by ``model`` whose photo supports the acne model (the gate
+    withholds it from a soft, turned or cut face: see ``withheld``); returns how many were scored."""
     entries = store.entries(settings)
     done = set(store.scores(settings).query("source == @model.source")["entry_id"])
-    todo = entries[~entries["id"].isin(done)]
+    todo = entries[~entries["id"].isin(done | unsupported(settings))]
     scored = 0
     for start in range(0, len(todo), batch_size):
         batch = todo.iloc[start : start + batch_size]
@@ -46,6 +48,12 @@ def rescore(settings: Settings, model, batch_size: int = 16, progress=None) -> i
     return scored
 
 
+def unsupported(settings: Settings) -> set[int]:
+    """The entries whose photo the gate found unfit for the acne model."""
+    held = store.withheld(settings)
+    return {int(i) for i in held.loc[held["condition"].isin(MODEL), "entry_id"]}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="checkpoint to score with (default: the installed model)")
 
@@ -60,4 +68,6 @@ def run(args: argparse.Namespace) -> int:
     with tqdm(total=total, desc="rescoring", unit="photo", file=sys.stderr) as bar:
         scored = rescore(args.settings, model, progress=bar.update)
     print(f"scored {scored} of {total} entries with {model.source} (earlier scores kept)")
+    if skipped := unsupported(args.settings):
+        print(f"{len(skipped)} not scored: their photos do not support the acne model (the withheld table says why)")
     return 0

@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 import torch
-from conftest import photo_bytes
+from conftest import cut_off, jpeg_bytes, photo_bytes, rgb_of
 
 from skintrack import pipeline
 from skintrack.__main__ import main
@@ -35,6 +35,14 @@ def test_rescore_adds_the_new_models_scores_and_keeps_the_old(settings, tmp_path
 
     assert main(["rescore", "--model", str(path), "--home", str(settings.home)]) == 0
     assert "scored 0 of 2 entries" in capsys.readouterr().out
+
+    # A photo the gate withheld the acne model from (its chin outside the photo) is never scored.
+    cut, _ = cut_off(rgb_of("obama-1080p.jpg"), "bottom", 0.12)
+    entry_id, _ = pipeline.checkin(settings, jpeg_bytes(cut), datetime(2026, 3, 5, 8))
+    assert main(["rescore", "--model", str(path), "--home", str(settings.home)]) == 0
+    out = capsys.readouterr().out
+    assert "scored 0 of 3 entries" in out and "1 not scored: their photos do not support the acne model" in out
+    assert entry_id not in set(store.scores(settings).query("source == @source")["entry_id"])
 
 
 def test_rescore_without_a_model_says_so(settings, capsys):

@@ -153,6 +153,12 @@ def scores(settings: Settings) -> pd.DataFrame:
         ).df()  # rowid: within an entry, the order its scores were stored (a rescore comes last)
 
 
+def withheld(settings: Settings) -> pd.DataFrame:
+    """What each entry's photo could not support, and why: entry_id, condition, region, reason."""
+    with connect(settings) as con:
+        return con.execute("SELECT * FROM withheld ORDER BY entry_id, condition, region").df()
+
+
 def known_hashes(settings: Settings) -> set[str]:
     with connect(settings) as con:
         return {row[0] for row in con.execute("SELECT image_sha256 FROM entries").fetchall()}
