@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import numpy as np
 import pytest
-from conftest import ROOT, darker, jpeg_bytes, photo_bytes, rgb_of
+from conftest import ROOT, cut_off, darker, jpeg_bytes, photo_bytes, rgb_of, with_face_in_corner
 from streamlit.testing.v1 import AppTest
 
 TIMEOUT = 60
@@ -40,6 +40,22 @@ def test_checkin_says_what_the_skin_tone_test_found_for_dark_skin(app):
     assert any("every quality check passed" in s.value for s in app.success)
     notes = [m.value for m in [*app.warning, *app.info] if "re-rendered at this tone" in m.value]
     assert len(notes) == 1 and "Your skin measured dark" in notes[0], [m.value for m in [*app.warning, *app.info]]
+
+
+def test_checkin_says_what_a_cut_face_or_a_background_face_changed(app):
+    """A chin outside the photo: the chin and the acne grade not measured, in one line with the fix;
+    a much smaller face behind the subject: analysed all the same, and said so."""
+    cut, _ = cut_off(rgb_of("obama-1080p.jpg"), "bottom", 0.12)
+    app.file_uploader[0].set_value(("cut.jpg", jpeg_bytes(cut), "image/jpeg"))
+    app.run()
+    assert not app.exception and not app.error
+    lines = [w.value for w in app.warning if "outside the photo" in w.value]
+    assert len(lines) == 1 and lines[0].startswith("not measured: acne grade, the chin: chin outside the photo (")
+    assert lines[0].endswith("keep your whole face in the frame")
+    app.file_uploader[0].set_value(("behind.jpg", jpeg_bytes(with_face_in_corner(0.4)), "image/jpeg"))
+    app.run()
+    assert not app.exception and not app.error
+    assert any(i.value == "another, smaller face in the photo was ignored" for i in app.info)
 
 
 def test_checkin_log_and_trend(app, home):

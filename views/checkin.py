@@ -49,6 +49,7 @@ if st.session_state.get("analysis_key") != key:
     st.session_state.update(analysis_key=key, analysis=analysis, saved_entry=None)
 analysis: pipeline.Analysis = st.session_state["analysis"]
 
+measured = pipeline.visible(analysis.quality, analysis.masks)  # not a region outside the photo or turned away
 left, right = st.columns([1, 1])
 with left:
     view = st.selectbox(
@@ -58,12 +59,12 @@ with left:
     )
     if view == "regions":
         st.image(
-            face.draw_regions(analysis.aligned.image, analysis.masks),
+            face.draw_regions(analysis.aligned.image, measured),
             caption="Aligned face with the measured regions",
             width="stretch",
         )
     else:
-        overlay = measure.heatmap(analysis.aligned.image, analysis.masks, view)
+        overlay = measure.heatmap(analysis.aligned.image, measured, view)
         st.image(overlay, caption=f"{measure.CONDITIONS[view].label} over the skin", width="stretch")
     st.caption(guidance.AFTER_TIPS[0])
 with right:
