@@ -227,7 +227,7 @@ def _framing_checks(
     share = float(1.0 - inside(aligned)[skin].mean()) if skin.any() else 1.0
     names = [name.replace("_", " ") for name in cut]
     names = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
-    shares = " and ".join(f"{v:.0%}" for v in cut.values())
+    shares = " and ".join(f"{v:.0%}" if v >= 0.005 else "under 1%" for v in cut.values())
     return [
         Check(
             "framing",
