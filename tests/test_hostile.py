@@ -133,7 +133,7 @@ EXPECTED = {
     "no-face": "no face",
     "two-faces": "2 faces",
     "face-cut-by-edge": "cut by the edge",
-    "face-cut-at-the-chin": "cut by the edge",
+    "face-cut-at-the-chin": "stored",  # the chin and the acne grade withheld, the rest kept
     "half-a-face": "no face",
     "tiny-face": "no face",
     "tiny-face-in-pixels": "stored",  # colour kept; fine detail and the acne grade withheld
