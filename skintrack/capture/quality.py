@@ -120,6 +120,16 @@ class Quality:
             for w in self.withheld
         )
 
+    def visible(self, masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The region masks less the regions withheld (a cheek turned away, a chin outside the
+        photo): the whole-face values are then taken over the skin the photo shows well."""
+        return {name: m for name, m in masks.items() if self.supports(EVERY, name)}
+
+    def supported(self, measurements: list) -> list:
+        """The measurements (``measure.Measurement``) this photo supports; the others are never
+        kept as numbers."""
+        return [m for m in measurements if self.supports(m.condition, m.region)]
+
     def as_dict(self) -> dict:
         return {c.name: {"passed": c.passed, "value": round(c.value, 3), "limit": c.limit} for c in self.checks}
 
