@@ -93,9 +93,7 @@ def analyse(
     masks = face.region_masks(aligned.landmarks)
     verdict = quality.quality(loaded.rgb, found, aligned)
     timer.lap("quality_align")
-    measurements = (
-        [] if verdict.refused else supported(verdict, measure.measure(aligned.image, visible(verdict, masks)))
-    )
+    measurements = [] if verdict.refused else verdict.supported(measure.measure(aligned.image, verdict.visible(masks)))
     timer.lap("measure")
     use_model = classifier is not None and verdict.supports(quality.MODEL[0])
     prediction = classifier.predict(aligned.image) if use_model else None
@@ -112,17 +110,6 @@ def analyse(
         model_source=getattr(classifier, "source", None),
         timings_ms=timer.ms,
     )
-
-
-def visible(verdict: quality.Quality, masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The region masks less the regions the gate withholds (a cheek turned away): the whole-face
-    values are then taken over the skin the photo shows well."""
-    return {name: m for name, m in masks.items() if verdict.supports(quality.EVERY, name)}
-
-
-def supported(verdict: quality.Quality, measurements: list[measure.Measurement]) -> list[measure.Measurement]:
-    """The measurements the photo supports; the others are never kept as numbers."""
-    return [m for m in measurements if verdict.supports(m.condition, m.region)]
 
 
 def can_store(analysis: Analysis) -> bool:

@@ -2,8 +2,10 @@
 
 ``python -m skintrack repeatability PHOTO... [--json] [--quick] [--write FILE]`` perturbs
 each photo the way daily life does (resolution, exposure, colour of the light, JPEG
-compression, a few degrees of roll, small shifts and zoom), measures every version that
-passes the quality gate, and reports per measurement and region:
+compression, a few degrees of roll, small shifts and zoom), measures every version the
+quality gate does not refuse, keeping of each only the values a check-in would store (a value
+the gate withholds, say dark circles on a head turned 12 degrees, is left out for that version
+alone), and reports per measurement and region:
 
 - ``sd``: the pooled standard deviation over the versions of a photo (in the unit);
 - ``cv``: sd / |mean| (only for measurements that are positive and far from zero:
@@ -118,17 +120,22 @@ ACNE_UNITS = {"acne_grade": "grade 0-3 (expected)", "lesion_count": "lesions", "
 
 
 def measure_photo(
-    rgb: np.ndarray, mesh: face.FaceMesh | None = None, classifier=None
+    rgb: np.ndarray, mesh: face.FaceMesh | None = None, classifier=None, stored_only: bool = True
 ) -> tuple[bool, list[str], dict[tuple[str, str], float]]:
-    """(passes the gate, why not, {(condition, region): value}) for one photo, as the pipeline
-    measures it; with ``classifier`` also the acne model's expected grade, lesion count and
-    most likely grade (``ACNE_SCORES``)."""
+    """(not refused by the gate, its reasons, {(condition, region): value}) for one photo: the
+    values a check-in would store, each only where the gate supports it (``stored_only=False``:
+    every value, over every region, whatever the gate says); with ``classifier`` also the acne
+    model's expected grade, lesion count and most likely grade (``ACNE_SCORES``)."""
     found = face.detect(rgb, mesh)
     aligned = face.align(rgb, found)
     masks = face.region_masks(aligned.landmarks)
     verdict = quality.quality(rgb, found, aligned)
-    values = {(m.condition, m.region): m.value for m in measure.measure(aligned.image, masks)}
-    if classifier is not None:
+    if stored_only:
+        kept = verdict.supported(measure.measure(aligned.image, verdict.visible(masks)))
+    else:
+        kept = measure.measure(aligned.image, masks)
+    values = {(m.condition, m.region): m.value for m in kept}
+    if classifier is not None and (verdict.supports(quality.MODEL[0]) or not stored_only):
         p = classifier.predict(aligned.image)
         values.update(
             {
@@ -136,13 +143,18 @@ def measure_photo(
                 for c, v in zip(ACNE_SCORES, (p.expected_grade, p.lesions, p.grade), strict=True)
             }
         )
-    return verdict.ok, verdict.reasons, values
+    return not verdict.refused, verdict.reasons, values
 
 
 def run_trials(
-    photos: dict[str, np.ndarray], quick: bool = False, progress: Callable[[str], None] | None = None, classifier=None
+    photos: dict[str, np.ndarray],
+    quick: bool = False,
+    progress: Callable[[str], None] | None = None,
+    classifier=None,
+    stored_only: bool = True,
 ) -> list[Trial]:
-    """Measure (and with ``classifier`` score) every photo and each of its perturbations."""
+    """Measure (and with ``classifier`` score) every photo and each of its perturbations: what a
+    check-in would store of each (``stored_only``), or every value."""
     trials = []
     for name, rgb in photos.items():
         versions = [Perturbation("original", "original", lambda im: im)] + perturbations(rgb, quick)
@@ -150,7 +162,7 @@ def run_trials(
             if progress:
                 progress(f"{name}: {p.name}")
             try:
-                ok, reasons, values = measure_photo(p.apply(rgb), classifier=classifier)
+                ok, reasons, values = measure_photo(p.apply(rgb), classifier=classifier, stored_only=stored_only)
             except face.FaceRejected as exc:
                 ok, reasons, values = False, [str(exc)], {}
             trials.append(Trial(name, p.name, p.kind, ok, reasons, values))
@@ -284,7 +296,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("photos", nargs="+", metavar="PHOTO", help="frontal portraits, one face each")
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     parser.add_argument("--quick", action="store_true", help="one or two perturbations of each kind")
-    parser.add_argument("--include-refused", action="store_true", help="also count versions the quality gate refuses")
+    parser.add_argument(
+        "--include-refused",
+        action="store_true",
+        help="also count versions the quality gate refuses, and values it withholds",
+    )
     parser.add_argument(
         "--write",
         metavar="FILE",
@@ -311,7 +327,7 @@ def run(args: argparse.Namespace) -> int:
         classifier = clf.load_default()
         if classifier is None:
             raise BadValue("--acne: no trained acne model is installed (models/resnet50-acne.pt)")
-    trials = run_trials(photos, quick=args.quick, classifier=classifier)
+    trials = run_trials(photos, quick=args.quick, classifier=classifier, stored_only=not args.include_refused)
     if not any(t.values for t in trials if t.kind == "original"):
         raise BadValue("no face found in any of the photos: use frontal portraits with one face each")
     summary = summarise(trials, include_refused=args.include_refused)
@@ -320,7 +336,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
-        print(f"{len(photos)} photos, {summary['versions']} versions, {summary['accepted']} passed the quality gate")
+        print(
+            f"{len(photos)} photos, {summary['versions']} versions, {summary['accepted']} not refused by the quality gate"
+        )
         print(format_table(summary))
         if "acne_grade_agreement" in summary:
             a = summary["acne_grade_agreement"]

@@ -40,7 +40,7 @@ def test_refusal_without_a_fix_gets_one():
 
 def test_capture_tips_mention_the_essentials():
     text = guidance.capture_tips_markdown() + guidance.capture_tips_line()
-    for word in ("window", "flash", "warm lamp", "still", "arm's length", "glasses", "make-up", "neutral"):
+    for word in ("window", "flash", "warm lamp", "still", "arm's length", "straight", "glasses", "make-up", "neutral"):
         assert word in text
 
 

@@ -116,7 +116,7 @@ def test_a_turned_or_tilted_head_is_stored_with_what_the_pose_supports_and_the_r
     """Turned 30-40 degrees: skin tone only; tilted 20-30: redness, red area and skin tone; each
     withheld measurement a row with its reason, and a line with the value, the limit and the fix."""
     for (yaw, pitch), kept, says in (
-        ((-45.0, 0.0), {"ita"}, r"head turned 3\d degrees \(30 at most; only skin tone"),
+        ((-45.0, 0.0), {"ita"}, r"head turned 3\d degrees \(20 at most for redness, evenness"),
         (
             (0.0, -40.0),
             {"redness", "red_area", "ita"},

@@ -116,7 +116,48 @@ def verdict_of(img: np.ndarray, limits: quality.GateLimits | None = None) -> tup
 
 def test_every_measurement_is_named_by_the_pose_tiers():
     assert set(quality.MEASURES) == set(measure.CONDITIONS)
-    assert set(quality.all_but(quality.TURNED_KEEPS)) == set(measure.CONDITIONS) - {"ita"} | {"acne_model"}
+    assert set(quality.all_but(quality.TILTED_KEEPS)) == set(measure.CONDITIONS) - set(quality.TILTED_KEEPS) | {
+        "acne_model"
+    }
+    names = [name for name, _ in quality.GateLimits().yaw_limits]
+    assert sorted(names) == sorted(quality.MEASURES + quality.MODEL)  # each once
+
+
+def turned_lines(verdict: quality.Quality) -> dict[str, str]:
+    """{measurement: the reason it was withheld} for what a turned head withheld."""
+    return {w.condition: w.reason for w in verdict.withheld if w.region == quality.EVERY}
+
+
+def test_a_head_turned_10_to_20_degrees_keeps_all_but_dark_circles():
+    """The pose study: from 10 degrees dark circles left their band (1.67); the rest stayed inside."""
+    found, verdict = verdict_of(posed("obama-1080p.jpg", -20.0))
+    assert 10 < abs(found.yaw) < 20  # reads -16
+    assert not verdict.refused
+    for condition in set(quality.MEASURES) - {"dark_circles"} | {"acne_model"}:
+        assert verdict.supports(condition), condition
+    assert verdict.supports("redness", "right_cheek")  # both cheeks in view up to 20
+    assert not verdict.supports("dark_circles") and not verdict.supports("dark_circles", "under_eye_left")
+    assert turned_lines(verdict) == {
+        "dark_circles": f"head turned {abs(found.yaw):.0f} degrees (10 at most for dark circles): look straight at the camera"
+    }
+
+
+def test_a_head_turned_20_to_25_degrees_keeps_skin_tone_and_red_area_only():
+    """From 20 degrees redness (1.01 bands), evenness (1.69) and texture (1.72) left their bands,
+    and shine and red spots go with redness; red area stays inside to 25 (0.73), ITA to 40."""
+    found, verdict = verdict_of(posed("obama-1080p.jpg", -30.0))
+    assert 20 < abs(found.yaw) < 25  # reads -22
+    assert not verdict.refused
+    assert verdict.supports("ita") and verdict.supports("red_area") and verdict.supports("acne_model")
+    assert verdict.supports("ita", "forehead") and not verdict.supports("ita", "right_cheek")  # turned away
+    gone = ("redness", "evenness", "texture", "shine", "red_spots", "dark_circles")
+    assert not any(verdict.supports(c) for c in gone)
+    yaw = f"{abs(found.yaw):.0f}"
+    lines = turned_lines(verdict)
+    assert set(lines) == set(gone)
+    says = f"head turned {yaw} degrees (20 at most for redness, evenness, texture, shine and red spots)"
+    assert lines["redness"] == lines["texture"] == says + ": look straight at the camera"
+    assert lines["dark_circles"].startswith(f"head turned {yaw} degrees (10 at most for dark circles)")
 
 
 def test_a_head_turned_30_to_40_degrees_keeps_only_skin_tone():
@@ -127,11 +168,21 @@ def test_a_head_turned_30_to_40_degrees_keeps_only_skin_tone():
     for condition in set(quality.MEASURES) - {"ita"} | {"acne_model"}:
         assert not verdict.supports(condition), condition
     assert not verdict.supports("ita", "right_cheek")  # the cheek turned away: nothing at all
-    turned_check = next(c for c in verdict.checks if c.name == "turned")
-    assert f"head turned {abs(found.yaw):.0f} degrees (30 at most; only skin tone" in turned_check.message
-    # Beyond the tier the photo is refused: the same face against a tier that ends below its yaw.
-    limits = dataclasses.replace(quality.GateLimits(), max_yaw_deg=abs(found.yaw) - 1)
-    assert verdict_of(posed("obama-1080p.jpg", -45.0), limits)[1].refused
+    yaw = f"{abs(found.yaw):.0f}"
+    assert turned_lines(verdict)["acne_model"] == (
+        f"head turned {yaw} degrees (30 at most for the acne grade): look straight at the camera"
+    )
+    assert turned_lines(verdict)["red_area"].startswith(f"head turned {yaw} degrees (25 at most for red area)")
+    # Beyond ITA's limit nothing is kept and the photo is refused, saying so once: the same face
+    # against a table whose loosest limit ends below its yaw.
+    limits = quality.GateLimits()
+    lower = tuple((n, abs(found.yaw) - 1 if n == "ita" else v) for n, v in limits.yaw_limits)
+    limits = dataclasses.replace(limits, yaw_limits=lower)
+    refused = verdict_of(posed("obama-1080p.jpg", -45.0), limits)[1]
+    assert refused.refused
+    assert refused.refusal_reasons == [
+        f"head turned {yaw} degrees ({abs(found.yaw) - 1:g} at most): look straight at the camera"
+    ]
 
 
 def test_a_head_tilted_20_to_30_degrees_keeps_redness_and_skin_tone_and_past_30_is_refused():

@@ -118,3 +118,16 @@ def test_acne_scores_of_the_shipped_model_are_pooled_like_the_measurements(capsy
         assert rows[cond]["face"]["n"] == s["accepted"] and rows[cond]["face"]["sd"] >= 0
     a = s["acne_grade_agreement"]
     assert a["versions"] == s["accepted"] - 1 and 0 <= a["share_same_grade_as_original"] <= 1
+
+
+def test_a_version_keeps_only_what_a_check_in_would_store():
+    """A value the gate withholds (texture on a soft photo) is left out of that version alone."""
+    import cv2
+
+    soft = cv2.GaussianBlur(rgb_of("obama-1080p.jpg"), (0, 0), 6)
+    kept, reasons, stored = repeatability.measure_photo(soft)
+    assert kept and any("too soft" in r for r in reasons)
+    assert ("redness", "face") in stored and ("texture", "face") not in stored and ("red_spots", "face") not in stored
+    _, _, everything = repeatability.measure_photo(soft, stored_only=False)
+    assert ("texture", "face") in everything
+    assert stored.items() <= everything.items()

@@ -49,7 +49,7 @@ if st.session_state.get("analysis_key") != key:
     st.session_state.update(analysis_key=key, analysis=analysis, saved_entry=None)
 analysis: pipeline.Analysis = st.session_state["analysis"]
 
-measured = pipeline.visible(analysis.quality, analysis.masks)  # not a region outside the photo or turned away
+measured = analysis.quality.visible(analysis.masks)  # not a region outside the photo or turned away
 left, right = st.columns([1, 1])
 with left:
     view = st.selectbox(

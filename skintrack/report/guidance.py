@@ -22,11 +22,15 @@ DISCLAIMER_SHORT = "Not a medical device: estimates for tracking, not a diagnosi
 
 # Before the photo: what makes one day's photo comparable with the next.
 BEFORE_TIPS = (
-    # The first two are what most often withholds a measurement (tools/gate_report.py, README):
-    # a soft photo loses texture and red spots, a warm lamp's cast loses redness and skin tone.
+    # The first three are what most often withholds a measurement (tools/gate_report.py, README):
+    # a head turned past 10 degrees loses dark circles (past 20 redness and texture), a soft photo
+    # loses texture and red spots, a warm lamp's cast loses redness and skin tone.
+    (
+        "Straight",
+        "camera at eye level and arm's length, look straight into it: a turned head loses dark circles first",
+    ),
     ("Light", "face a window in even daylight; no flash, no warm lamp, no lamp behind you"),
     ("Still", "hold the phone still and let it focus: a soft photo keeps its colours but not texture or red spots"),
-    ("Distance", "camera at eye level, at arm's length, the same each day"),
     ("Face", "hair off the forehead, no glasses, no make-up, a neutral expression"),
     ("Routine", "same place and time of day, before skincare products go on"),
 )
