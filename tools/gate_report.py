@@ -15,7 +15,7 @@ targets of issue 14 are on colour photos.
 The split is by a hash of the file name: ``tune`` is the half the limits may be looked at on,
 ``held`` is kept aside and never tuned on. Run from the project root::
 
-    python tools/gate_report.py ../shared/data [--utk] [--json out.json]
+    python tools/gate_report.py ../shared/data [--utk] [--model] [--json out.json]
     python tools/gate_report.py ../shared/data --pose PHOTO... [--axis yaw pitch]   # the pose study (README)
 """
 
@@ -34,6 +34,7 @@ from PIL import Image
 
 from skintrack import pipeline
 from skintrack.capture import face, images, measure, quality
+from skintrack.model import serving
 
 REJECTIONS = (("black and white", "black_and_white"), ("no face", "no_face"), ("faces found", "several_faces"))
 UTK_PAD = 0.5  # of the crop's side, on every side: a 200 px crop becomes 400 px
@@ -67,10 +68,12 @@ def photos(data: Path, utk: bool) -> list[tuple[str, str, Path, bool]]:
     return rows
 
 
-def verdict(data: bytes, mesh: face.FaceMesh) -> dict:
-    """{'stored': bool, 'refused': [check names], 'withheld': [conditions], 'reason': str}."""
+def verdict(data: bytes, mesh: face.FaceMesh, classifier=None) -> dict:
+    """{'stored': bool, 'refused': [check names], 'withheld': [conditions], 'reason': str}; with
+    ``classifier`` (the installed acne model) a photo whose grade alone is kept counts as stored,
+    as Save stores it."""
     try:
-        analysis = pipeline.analyse(data, None, None, mesh)
+        analysis = pipeline.analyse(data, None, classifier, mesh)
     except (images.ImageRejected, face.FaceRejected) as exc:
         reason = str(exc)
         name = next((n for key, n in REJECTIONS if key in reason), "unreadable")
@@ -86,7 +89,7 @@ def verdict(data: bytes, mesh: face.FaceMesh) -> dict:
     withheld = sorted(
         {w.condition if w.condition != quality.EVERY else w.region for w in getattr(analysis, "withheld", [])}
     )
-    stored = not failed and bool(analysis.measurements)
+    stored = not failed and pipeline.can_store(analysis)
     # A photo whose checks together withhold every measurement is refused as well: name them.
     nothing = (
         []
@@ -257,6 +260,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--utk", action="store_true", help="also the padded faces_utk crops")
     p.add_argument("--json", type=Path, help="write every photo's verdict here (with --pose: every change)")
     p.add_argument("--limit", type=int, help="only the first N photos (a quick look)")
+    p.add_argument("--model", action="store_true", help="with the installed acne model, as the app runs")
     p.add_argument(
         "--pose", nargs="+", type=Path, metavar="PHOTO", help="instead: the pose study on these frontal portraits"
     )
@@ -273,11 +277,21 @@ def main(args: argparse.Namespace) -> int:
         if args.json:
             args.json.write_text(json.dumps(raw))
         return 0
+    classifier = serving.installed() if args.model else None
+    if args.model and classifier is None:
+        print("--model: no acne model is installed", file=sys.stderr)
+        return 2
     results = []
     for kind, group, path, pad in photos(args.data, args.utk)[: args.limit]:
         data = _padded_jpeg(path) if pad else path.read_bytes()
         results.append(
-            {"set": kind, "group": group, "image": path.name, "part": part(path.name), **verdict(data, mesh)}
+            {
+                "set": kind,
+                "group": group,
+                "image": path.name,
+                "part": part(path.name),
+                **verdict(data, mesh, classifier),
+            }
         )
     print("\n".join(summarise(results)))
     if args.json:
