@@ -91,7 +91,7 @@ def analyse(
     timer.lap("face")
     aligned = face.align(loaded.rgb, found)
     masks = face.region_masks(aligned.landmarks)
-    verdict = quality.quality(loaded.rgb, found, aligned)
+    verdict = quality.quality(loaded.rgb, found, aligned, masks=masks)
     timer.lap("quality_align")
     measurements = [] if verdict.refused else verdict.supported(measure.measure(aligned.image, verdict.visible(masks)))
     timer.lap("measure")

@@ -129,7 +129,7 @@ def measure_photo(
     found = face.detect(rgb, mesh)
     aligned = face.align(rgb, found)
     masks = face.region_masks(aligned.landmarks)
-    verdict = quality.quality(rgb, found, aligned)
+    verdict = quality.quality(rgb, found, aligned, masks=masks)
     if stored_only:
         kept = verdict.supported(measure.measure(aligned.image, verdict.visible(masks)))
     else:

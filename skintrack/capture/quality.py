@@ -437,12 +437,19 @@ def _exposure_checks(aligned: Aligned, masks: dict[str, np.ndarray], lim: GateLi
     ]
 
 
-def quality(rgb: np.ndarray, face: Face, aligned: Aligned, limits: GateLimits | None = None) -> Quality:
+def quality(
+    rgb: np.ndarray,
+    face: Face,
+    aligned: Aligned,
+    limits: GateLimits | None = None,
+    masks: dict[str, np.ndarray] | None = None,
+) -> Quality:
     """Check framing, pose, size, blur and exposure; each failed check withholds what it
     guards (or refuses the photo) and says what to do. Exposure and colour cast are read on the
-    regions inside the photo, blur on the face away from its edge."""
+    regions inside the photo, blur on the face away from its edge. ``masks``: the aligned face's
+    ``region_masks``, where the caller has them already."""
     lim = limits or GateLimits()
-    masks = region_masks(aligned.landmarks)
+    masks = masks if masks is not None else region_masks(aligned.landmarks)
     cut = cut_regions(aligned, masks)
     in_photo = {name: m for name, m in masks.items() if name not in cut}
     return Quality(
