@@ -117,6 +117,11 @@ def can_store(analysis: Analysis) -> bool:
     return not analysis.quality.refused and bool(analysis.measurements or analysis.prediction is not None)
 
 
+def model_withheld(analysis: Analysis) -> str | None:
+    """Why the gate kept the acne model from this photo (value, limit and fix), or None."""
+    return next((w.reason for w in analysis.withheld if w.condition == quality.MODEL[0]), None)
+
+
 def withheld_lines(analysis: Analysis) -> list[str]:
     """'not measured: <what>: <reason>', one line per reason (value, limit and fix)."""
     by_reason: dict[str, list[str]] = {}

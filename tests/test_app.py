@@ -52,6 +52,11 @@ def test_checkin_says_what_a_cut_face_or_a_background_face_changed(app):
     lines = [w.value for w in app.warning if "outside the photo" in w.value]
     assert len(lines) == 1 and lines[0].startswith("not measured: acne grade, the chin: chin outside the photo (")
     assert lines[0].endswith("keep your whole face in the frame")
+    # the acne panel says why there is no grade, not that no model is installed
+    assert any(i.value.startswith("Not graded: chin outside the photo (") for i in app.info), [
+        i.value for i in app.info
+    ]
+    assert not any("No trained acne model" in i.value for i in app.info)
     app.file_uploader[0].set_value(("behind.jpg", jpeg_bytes(with_face_in_corner(0.4)), "image/jpeg"))
     app.run()
     assert not app.exception and not app.error

@@ -8,11 +8,7 @@ import appstate
 from skintrack.capture import images
 from skintrack.report import guidance
 
-GUIDE = (
-    "**For a good photo:** face a window in even daylight, no flash; hold the camera at eye "
-    "level at arm's length; hair off the forehead, no glasses or make-up; a neutral face. "
-    "The same place and time each day makes the trend cleaner."
-)
+GUIDE = "**For a good photo:** " + guidance.capture_tips_line()
 
 st.title("Check-in")
 settings = appstate.settings()
@@ -84,7 +80,9 @@ with right:
     st.subheader("Acne model")
     model = appstate.classifier()
     prediction = analysis.prediction
-    if prediction is None:
+    if prediction is None and model is not None:
+        st.info(f"Not graded: {pipeline.model_withheld(analysis) or 'the photo does not support a grade'}")
+    elif prediction is None:
         st.info("No trained acne model is installed, so no acne grade or lesion count is shown.")
     else:
         c1, c2 = st.columns(2)
