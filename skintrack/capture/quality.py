@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from skintrack.capture import colour
+from skintrack.capture import colour, measure
 from skintrack.capture.face import FACE_OVAL, LEFT_EYE, RIGHT_EYE, Aligned, Face, oval_mask, region_masks
 
 # What each gate condition protects. Texture, red spots and evenness read detail of 1-5 mm,
@@ -23,7 +23,7 @@ DETAIL = ("texture", "red_spots", "evenness")
 COLOUR = ("redness", "red_area", "ita", "evenness", "dark_circles", "shine", "red_spots")
 MODEL = ("acne_model",)
 EVERY = "*"  # a withheld region loses every measurement; a withheld condition, every region
-MEASURES = ("redness", "red_area", "ita", "evenness", "dark_circles", "texture", "shine", "red_spots")
+MEASURES = tuple(measure.CONDITIONS)  # every measurement the gate can withhold
 # What a head tilted beyond the full-measurement limit still supports: the measurements whose
 # median change, on faces re-rendered at that pose, stayed inside their noise bands
 # (``tools/gate_report.py DATA --pose``; README): tilted 20-30, redness 0.49 bands, red area 0.35,
@@ -266,8 +266,7 @@ def _framing_checks(
     eye_out = bool(out(RIGHT_EYE + LEFT_EYE).any())
     skin = np.logical_or.reduce(list(masks.values()))
     share = float(1.0 - inside(aligned)[skin].mean()) if skin.any() else 1.0
-    names = [name.replace("_", " ") for name in cut]
-    names = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+    names = _words(list(cut))
     shares = " and ".join(f"{v:.0%}" if v >= 0.005 else "under 1%" for v in cut.values())
     return [
         Check(
