@@ -72,8 +72,7 @@ def extract(cache: Path, out: Path, batch: int = 8) -> None:
         for s in range(0, n, batch):
             part = examples[s : s + batch]
             x = torch.from_numpy(np.stack([e.image for e in part])).permute(0, 3, 1, 2).float() / 255.0
-            f8 = model.stage8(model.stem(normalise_batch(x, pre)))
-            p = model.lat8(f8) + F.interpolate(model.lat16(model.stage16(f8)), size=f8.shape[-2:], mode="nearest")
+            p, _ = model.pyramid(normalise_batch(x, pre))
             c = model.density[0](p)
             p_map[s : s + len(part)] = p.numpy()
             conv[s : s + len(part)] = c.numpy()

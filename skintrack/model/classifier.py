@@ -109,11 +109,16 @@ class AcneNet(nn.Module):
         self.severity = nn.Linear(c32, n_grades)
         self.from_count = nn.Linear(1, n_grades)  # ordinal term in log(1 + count)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def pyramid(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The density head's input (stride 8: layer3 projected and added to layer2) and the
+        stride-16 features it was made from."""
         f8 = self.stage8(self.stem(x))
         f16 = self.stage16(f8)
+        return self.lat8(f8) + F.interpolate(self.lat16(f16), size=f8.shape[-2:], mode="nearest"), f16
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        p, f16 = self.pyramid(x)
         f32 = self.stage32(f16)
-        p = self.lat8(f8) + F.interpolate(self.lat16(f16), size=f8.shape[-2:], mode="nearest")
         density = F.softplus(self.density(p)).squeeze(1) / 16.0  # (B, H/8, W/8), lesions per cell
         count = density.sum(dim=(1, 2))
         pooled = self.dropout(torch.flatten(F.adaptive_avg_pool2d(f32, 1), 1))
